@@ -1,0 +1,310 @@
+//! The analysis driver: finds the workspace, reads its `.dhi` files and the
+//! files they reference, feeds them to the salsa database, and returns the
+//! graph with keys or every diagnostic found.
+//!
+//! This is the only analysis code that touches the file system; everything
+//! it calls is pure.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use salsa::Setter;
+use serde::Deserialize;
+
+use crate::db::{self, Database, LocalFile, Node, SourceFile, Workspace};
+use crate::graph::{BuildGraph, Key, NodeId, ATTESTATIONS};
+use crate::lang::diag::{Diag, SourceLookup, Span};
+use crate::lang::schema::Kind;
+
+/// The file that marks the workspace root.
+pub const ROOT_MARKER: &str = "dhi.toml";
+
+/// Directories never searched for `.dhi` files (besides hidden ones).
+const SKIPPED_DIRS: &[&str] = &["target", "dhib-out", "node_modules"];
+
+/// Files shipped with dhib, loadable as `@stdlib//NAME`.
+pub const STDLIB: &[(&str, &str)] = &[
+    ("@stdlib//build.dhi", include_str!("../stdlib/build.dhi")),
+    ("@stdlib//hardening.dhi", include_str!("../stdlib/hardening.dhi")),
+];
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    workspace: WorkspaceConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkspaceConfig {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default = "default_platform")]
+    platform: String,
+    /// Workspace-relative directories whose `.dhi` files are not part of the graph.
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+impl Default for WorkspaceConfig {
+    fn default() -> Self {
+        WorkspaceConfig { name: None, platform: default_platform(), exclude: Vec::new() }
+    }
+}
+
+fn default_platform() -> String {
+    "linux/amd64".to_string()
+}
+
+/// Reads `dhi.toml`'s list of excluded directories (for `dhib fmt`).
+pub fn excluded_dirs(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join(ROOT_MARKER))
+        .ok()
+        .and_then(|t| toml::from_str::<Config>(&t).ok())
+        .map(|c| c.workspace.exclude)
+        .unwrap_or_default()
+}
+
+/// Walks up from `start` to the directory holding `dhi.toml`.
+pub fn find_root(start: &Path) -> Result<PathBuf, Diag> {
+    let start = start.canonicalize().map_err(|e| Diag::plain("E0001", format!("cannot open {}: {e}", start.display())))?;
+    start
+        .ancestors()
+        .find(|d| d.join(ROOT_MARKER).is_file())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| {
+            Diag::plain("E0002", format!("no {ROOT_MARKER} found in {} or any parent directory", start.display()))
+                .with_help(format!("run dhib inside a workspace, or create one: `touch {ROOT_MARKER}` at its root"))
+        })
+}
+
+/// Every `.dhi` file below `root`, as (workspace-relative path, text).
+pub fn discover(root: &Path, exclude: &[String]) -> Result<Vec<(String, String)>, Diag> {
+    let walker = walkdir::WalkDir::new(root).sort_by_file_name().into_iter().filter_entry(|e| {
+        let name = e.file_name().to_string_lossy();
+        let excluded = || {
+            let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+            exclude.iter().any(|x| rel == Path::new(x.trim_end_matches('/')))
+        };
+        e.depth() == 0
+            || !(e.file_type().is_dir()
+                && (name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref()) || excluded()))
+    });
+    let mut paths = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| Diag::plain("E0003", format!("cannot walk the workspace: {e}")))?;
+        if entry.file_type().is_file() && entry.path().extension().is_some_and(|x| x == "dhi") {
+            let rel = entry.path().strip_prefix(root).expect("walkdir stays under its root");
+            let rel = rel.to_str().ok_or_else(|| {
+                Diag::plain("E0004", format!("{} is not valid UTF-8", rel.display()))
+            })?;
+            paths.push((rel.replace('\\', "/"), entry.into_path()));
+        }
+    }
+    paths
+        .into_par_iter()
+        .map(|(rel, path)| {
+            std::fs::read_to_string(&path)
+                .map(|text| (rel, text))
+                .map_err(|e| Diag::plain("E0005", format!("cannot read {}: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// A workspace loaded into the database, kept for incremental re-analysis.
+pub struct Analysis {
+    db: Database,
+    ws: Workspace,
+    root: Option<PathBuf>,
+    /// The text of `dhi.toml`, for diagnostics that point into it.
+    config_text: Option<Arc<str>>,
+    pub name: Option<String>,
+}
+
+/// A successful analysis: the graph and a key for every node.
+pub struct Analyzed {
+    pub graph: BuildGraph,
+    pub keys: HashMap<NodeId, Key>,
+}
+
+impl Analysis {
+    /// Loads the workspace at `root` (the directory holding `dhi.toml`).
+    pub fn load(root: &Path) -> Result<Analysis, Vec<Diag>> {
+        let config_text = std::fs::read_to_string(root.join(ROOT_MARKER))
+            .map_err(|e| vec![Diag::plain("E0005", format!("cannot read {ROOT_MARKER}: {e}"))])?;
+        let config: Config = toml::from_str(&config_text).map_err(|e| {
+            let span = e.span().map_or(Span::default(), |r| Span::new(r.start, r.end));
+            vec![Diag::error(ROOT_MARKER, span, "E0006", format!("invalid {ROOT_MARKER}: {}", e.message())).with_label("here")]
+        })?;
+        let files = discover(root, &config.workspace.exclude).map_err(|d| vec![d])?;
+        let mut a = Analysis::from_texts(files, &config.workspace.platform);
+        a.root = Some(root.to_path_buf());
+        a.name = config.workspace.name;
+        a.config_text = Some(Arc::from(config_text));
+        Ok(a)
+    }
+
+    /// An analysis of in-memory files, with no file system behind it.
+    pub fn from_texts(files: Vec<(String, String)>, platform: &str) -> Analysis {
+        Self::with_db(Database::default(), files, platform)
+    }
+
+    pub fn with_db(db: Database, files: Vec<(String, String)>, platform: &str) -> Analysis {
+        let mut map = BTreeMap::new();
+        for (path, text) in STDLIB {
+            map.insert(path.to_string(), SourceFile::new(&db, path.to_string(), Arc::from(*text)));
+        }
+        for (path, text) in files {
+            let f = SourceFile::new(&db, path.clone(), Arc::from(text));
+            map.insert(path, f);
+        }
+        let ws = Workspace::new(&db, Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string());
+        Analysis { db, ws, root: None, config_text: None, name: None }
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// Replaces (or adds) one file's text; the next `analyze` recomputes only
+    /// what depends on it.
+    pub fn set_file(&mut self, path: &str, text: String) {
+        if let Some(f) = self.ws.files(&self.db).get(path).copied() {
+            f.set_text(&mut self.db).to(Arc::from(text));
+            return;
+        }
+        let f = SourceFile::new(&self.db, path.to_string(), Arc::from(text));
+        let mut all = (**self.ws.files(&self.db)).clone();
+        all.insert(path.to_string(), f);
+        self.ws.set_files(&mut self.db).to(Arc::new(all));
+    }
+
+    /// Sets the digest of a file referenced with `file(...)`.
+    pub fn set_local_digest(&mut self, path: &str, digest: Option<String>) {
+        if let Some(f) = self.ws.local_files(&self.db).get(path).copied() {
+            if f.digest(&self.db) != &digest {
+                f.set_digest(&mut self.db).to(digest);
+            }
+            return;
+        }
+        let f = LocalFile::new(&self.db, digest);
+        let mut all = (**self.ws.local_files(&self.db)).clone();
+        all.insert(path.to_string(), f);
+        self.ws.set_local_files(&mut self.db).to(Arc::new(all));
+    }
+
+    fn workspace_files(&self) -> Vec<SourceFile> {
+        self.ws.files(&self.db).iter().filter(|(p, _)| !p.starts_with('@')).map(|(_, f)| *f).collect()
+    }
+
+    /// Parses, lowers and checks every file, then builds the graph and keys.
+    pub fn analyze(&mut self) -> Result<Analyzed, Vec<Diag>> {
+        let files = self.workspace_files();
+        // Lower in parallel: each thread works on its own handle to the database.
+        let ws = self.ws;
+        let mut diags: Vec<Diag> = files
+            .par_iter()
+            .map_with(self.db.clone(), |db, f| {
+                let mut d = Vec::new();
+                if let Err(e) = &**db::parse(db, *f) {
+                    d.push(e.clone());
+                }
+                d.extend(db::lower_file(db, ws, *f).diags.iter().cloned());
+                d
+            })
+            .flatten()
+            .collect();
+        self.refresh_local_files(&files, &mut diags);
+        let db = &self.db;
+        for pkg in db::packages(db, ws).keys() {
+            let p = db::PackageName::new(db, pkg.clone());
+            diags.extend(db::package_targets(db, ws, p).1.iter().cloned());
+        }
+        let roots = self.roots();
+        let (graph, graph_diags) =
+            BuildGraph::build(roots, |id| db::node_deps(db, ws, Node::new(db, id.clone())).clone());
+        diags.extend(graph_diags);
+        if !diags.is_empty() {
+            diags.sort_by(|a, b| (&a.file, a.span, &a.message).cmp(&(&b.file, b.span, &b.message)));
+            diags.dedup();
+            return Err(diags);
+        }
+        let keys = graph
+            .node_ids()
+            .into_iter()
+            .map(|id| (id.clone(), db::node_key(db, ws, Node::new(db, id.clone()))))
+            .collect();
+        Ok(Analyzed { graph, keys })
+    }
+
+    /// Every target, plus the attestation nodes of every image.
+    fn roots(&self) -> Vec<NodeId> {
+        let db = &self.db;
+        let lookup = db::Lookup { db, ws: self.ws };
+        let mut roots = Vec::new();
+        for label in lookup.all_labels().iter() {
+            roots.push(NodeId::target(label.clone()));
+            let is_image = lookup.target(label).is_some_and(|d| matches!(d.kind, Kind::Image | Kind::Customization));
+            if is_image {
+                for a in ATTESTATIONS {
+                    roots.push(NodeId { label: label.clone(), platform: None, facet: Some(a.to_string()) });
+                }
+            }
+        }
+        roots
+    }
+
+    /// Hashes every file referenced with `file(...)` (only when backed by a
+    /// real workspace) and reports the ones that do not exist.
+    fn refresh_local_files(&mut self, files: &[SourceFile], diags: &mut Vec<Diag>) {
+        let mut wanted: BTreeMap<String, (String, Span)> = BTreeMap::new();
+        for f in files {
+            for t in &db::lower_file(&self.db, self.ws, *f).targets {
+                for (attr, v) in &t.attrs {
+                    let mut refs = Vec::new();
+                    v.files(&mut refs);
+                    for r in refs {
+                        wanted.entry(r.file.clone()).or_insert_with(|| (t.file.clone(), t.attr_span(attr)));
+                    }
+                }
+            }
+        }
+        let Some(root) = self.root.clone() else { return };
+        let digests: Vec<(String, Option<String>)> = wanted
+            .keys()
+            .par_bridge()
+            .map(|p| {
+                let digest = std::fs::read(root.join(p)).ok().map(|b| blake3::hash(&b).to_hex().to_string());
+                (p.clone(), digest)
+            })
+            .collect();
+        for (path, digest) in digests {
+            if digest.is_none() {
+                let (file, span) = &wanted[&path];
+                diags.push(
+                    Diag::error(file, *span, "E0120", format!("file `{path}` does not exist"))
+                        .with_label("referenced here")
+                        .with_help("paths in `file(...)` are relative to the directory of the .dhi file"),
+                );
+            }
+            self.set_local_digest(&path, digest);
+        }
+    }
+
+    /// The key of one node, computed (or reused) on demand.
+    pub fn key_of(&self, id: &NodeId) -> Key {
+        db::node_key(&self.db, self.ws, Node::new(&self.db, id.clone()))
+    }
+}
+
+impl SourceLookup for Analysis {
+    fn source_text(&self, file: &str) -> Option<Arc<str>> {
+        if file == ROOT_MARKER {
+            return self.config_text.clone();
+        }
+        self.ws.files(&self.db).get(file).map(|f| f.text(&self.db).clone())
+    }
+}

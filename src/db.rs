@@ -1,0 +1,243 @@
+//! The salsa database: file texts and local file digests are inputs; parsing,
+//! lowering, dependency resolution and keys are tracked queries, so an edit
+//! recomputes only what depends on the edited file.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::graph::{self, NodeDeps, NodeId};
+use crate::lang::diag::Diag;
+use crate::lang::eval::{self, Lowered, Scope, Scopes, TargetDef};
+use crate::lang::label::Label;
+use crate::lang::syntax;
+
+/// One `.dhi` file, by the path diagnostics show (`pkgs/zlib/BUILD.dhi`, or
+/// `@stdlib//build.dhi` for files shipped with dhib).
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(ref)]
+    pub path: String,
+    #[returns(ref)]
+    pub text: Arc<str>,
+}
+
+/// A workspace file referenced with `file(...)`; analysis sees only its digest.
+#[salsa::input(debug)]
+pub struct LocalFile {
+    /// blake3 of the content, hex; `None` when the file does not exist.
+    #[returns(ref)]
+    pub digest: Option<String>,
+}
+
+#[salsa::input(debug)]
+pub struct Workspace {
+    #[returns(ref)]
+    pub files: Arc<BTreeMap<String, SourceFile>>,
+    #[returns(ref)]
+    pub local_files: Arc<BTreeMap<String, LocalFile>>,
+    /// The platform targets are configured for unless an image says otherwise.
+    #[returns(ref)]
+    pub default_platform: String,
+}
+
+/// A node of the build graph, interned so queries can take it as a key.
+#[salsa::interned(debug)]
+pub struct Node<'db> {
+    #[returns(ref)]
+    pub id: NodeId,
+}
+
+#[salsa::db]
+#[derive(Clone, Default)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+impl Database {
+    /// A database that calls `on_execute` with the name of each query it runs
+    /// (not the ones it reuses), for tests of incrementality.
+    pub fn with_execution_log(on_execute: impl Fn(String) + Send + Sync + 'static) -> Self {
+        Database {
+            storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+                if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                    on_execute(format!("{database_key:?}"));
+                }
+            }))),
+        }
+    }
+}
+
+/// The package (directory) a `.dhi` path belongs to.
+pub fn package_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn parse(db: &dyn salsa::Database, file: SourceFile) -> Arc<Result<syntax::File, Diag>> {
+    Arc::new(syntax::parse(file.path(db), file.text(db)))
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn file_scope(db: &dyn salsa::Database, ws: Workspace, file: SourceFile) -> Arc<Scope> {
+    let Ok(ast) = &**parse(db, file) else { return Arc::default() };
+    let files = ws.files(db);
+    let exports = |path: &str| files.get(path).map(|f| parse(db, *f).clone());
+    Arc::new(eval::build_scope(file.path(db), ast, &exports))
+}
+
+struct DbScopes<'a> {
+    db: &'a dyn salsa::Database,
+    ws: Workspace,
+}
+
+impl Scopes for DbScopes<'_> {
+    fn scope(&self, path: &str) -> Option<Arc<Scope>> {
+        let f = self.ws.files(self.db).get(path)?;
+        Some(file_scope(self.db, self.ws, *f).clone())
+    }
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn lower_file(db: &dyn salsa::Database, ws: Workspace, file: SourceFile) -> Arc<Lowered> {
+    let path = file.path(db);
+    if path.starts_with('@') {
+        return Arc::default(); // stdlib files only provide templates
+    }
+    let Ok(ast) = &**parse(db, file) else { return Arc::default() };
+    Arc::new(eval::lower(path, package_of(path), ast, &DbScopes { db, ws }))
+}
+
+/// Every package directory and the `.dhi` files in it.
+#[salsa::tracked(returns(ref))]
+pub fn packages(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<String, Vec<SourceFile>>> {
+    let mut out: BTreeMap<String, Vec<SourceFile>> = BTreeMap::new();
+    for (path, file) in ws.files(db).iter() {
+        if !path.starts_with('@') {
+            out.entry(package_of(path).to_string()).or_default().push(*file);
+        }
+    }
+    Arc::new(out)
+}
+
+#[salsa::interned(debug)]
+pub struct PackageName<'db> {
+    #[returns(ref)]
+    pub dir: String,
+}
+
+/// The targets of one package, across its files; a name defined in two of
+/// its files is reported here.
+#[salsa::tracked(returns(ref))]
+pub fn package_targets<'db>(
+    db: &'db dyn salsa::Database,
+    ws: Workspace,
+    pkg: PackageName<'db>,
+) -> Arc<(BTreeMap<String, Arc<TargetDef>>, Vec<Diag>)> {
+    let mut targets: BTreeMap<String, Arc<TargetDef>> = BTreeMap::new();
+    let mut diags = Vec::new();
+    let Some(files) = packages(db, ws).get(pkg.dir(db)) else { return Arc::default() };
+    for f in files {
+        for t in &lower_file(db, ws, *f).targets {
+            match targets.get(&t.label.name) {
+                Some(first) if first.file != t.file => diags.push(
+                    Diag::error(&t.file, t.span, "E0201", format!("duplicate target `{}`", t.label))
+                        .with_label("defined again here")
+                        .with_note(&first.file, first.span, "first defined here")
+                        .with_help("target names must be unique within a directory: rename one of them"),
+                ),
+                Some(_) => {} // reported by lowering
+                None => {
+                    targets.insert(t.label.name.clone(), t.clone());
+                }
+            }
+        }
+    }
+    Arc::new((targets, diags))
+}
+
+#[salsa::interned(debug)]
+pub struct LabelName<'db> {
+    #[returns(ref)]
+    pub label: Label,
+}
+
+/// One target's definition. Its own query so that an edit elsewhere in the
+/// same package leaves this target's dependents untouched.
+#[salsa::tracked(returns(ref))]
+pub fn target<'db>(db: &'db dyn salsa::Database, ws: Workspace, label: LabelName<'db>) -> Option<Arc<TargetDef>> {
+    let l = label.label(db);
+    let pkg = PackageName::new(db, l.pkg.clone());
+    package_targets(db, ws, pkg).0.get(&l.name).cloned()
+}
+
+/// Every label defined in the workspace, sorted.
+#[salsa::tracked(returns(ref))]
+pub fn all_labels(db: &dyn salsa::Database, ws: Workspace) -> Arc<Vec<Label>> {
+    let mut out = Vec::new();
+    for pkg in packages(db, ws).keys() {
+        let p = PackageName::new(db, pkg.clone());
+        out.extend(package_targets(db, ws, p).0.values().map(|t| t.label.clone()));
+    }
+    Arc::new(out)
+}
+
+/// For each image, the tests that run against it (their test-report
+/// attestation depends on them).
+#[salsa::tracked(returns(ref))]
+pub fn tests_by_image(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<Label, Vec<Label>>> {
+    let mut out: BTreeMap<Label, Vec<Label>> = BTreeMap::new();
+    for pkg in packages(db, ws).keys() {
+        let p = PackageName::new(db, pkg.clone());
+        for t in package_targets(db, ws, p).0.values() {
+            if let Some(crate::lang::value::Value::Label(image)) = t.attrs.get("image") {
+                if t.kind == crate::lang::schema::Kind::Test {
+                    out.entry(image.clone()).or_default().push(t.label.clone());
+                }
+            }
+        }
+    }
+    Arc::new(out)
+}
+
+/// What the analysis layer needs from the database, so that `graph` can be
+/// written against plain functions.
+pub struct Lookup<'db> {
+    pub db: &'db dyn salsa::Database,
+    pub ws: Workspace,
+}
+
+impl<'db> Lookup<'db> {
+    pub fn target(&self, label: &Label) -> Option<Arc<TargetDef>> {
+        target(self.db, self.ws, LabelName::new(self.db, label.clone())).clone()
+    }
+    pub fn all_labels(&self) -> &'db Arc<Vec<Label>> {
+        all_labels(self.db, self.ws)
+    }
+    pub fn tests_of(&self, image: &Label) -> Vec<Label> {
+        tests_by_image(self.db, self.ws).get(image).cloned().unwrap_or_default()
+    }
+    pub fn default_platform(&self) -> &'db str {
+        self.ws.default_platform(self.db)
+    }
+    pub fn file_digest(&self, path: &str) -> Option<String> {
+        self.ws.local_files(self.db).get(path).and_then(|f| f.digest(self.db).clone())
+    }
+}
+
+#[salsa::tracked(returns(ref))]
+pub fn node_deps<'db>(db: &'db dyn salsa::Database, ws: Workspace, node: Node<'db>) -> Arc<NodeDeps> {
+    Arc::new(graph::resolve_deps(&Lookup { db, ws }, node.id(db)))
+}
+
+/// The node's key. Callers must have checked the graph for cycles first: a
+/// cycle here would recurse forever.
+#[salsa::tracked(returns(copy))]
+pub fn node_key<'db>(db: &'db dyn salsa::Database, ws: Workspace, node: Node<'db>) -> graph::Key {
+    let deps = node_deps(db, ws, node);
+    let dep_keys: Vec<(&graph::Dep, graph::Key)> =
+        deps.deps.iter().map(|d| (d, node_key(db, ws, Node::new(db, d.node.clone())))).collect();
+    graph::key::compute(&Lookup { db, ws }, node.id(db), deps, &dep_keys)
+}

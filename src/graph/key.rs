@@ -1,0 +1,81 @@
+//! Node keys: a blake3 Merkle hash over everything that can change a node's
+//! output, and nothing else (no paths, times or host names).
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use super::{Dep, NodeDeps, NodeId, NodeKind};
+use crate::db::Lookup;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(pub [u8; 32]);
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({self})")
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Bump when the meaning of a key changes, so old caches are not trusted.
+const CONTEXT: &str = "dhib node key v1";
+
+/// Length-prefixed fields: no two different field lists hash alike.
+struct KeyHasher(blake3::Hasher);
+
+impl KeyHasher {
+    fn field(&mut self, name: &str, bytes: &[u8]) {
+        for part in [name.as_bytes(), bytes] {
+            self.0.update(&(part.len() as u64).to_le_bytes());
+            self.0.update(part);
+        }
+    }
+}
+
+pub fn compute(lookup: &Lookup<'_>, id: &NodeId, deps: &NodeDeps, dep_keys: &[(&Dep, Key)]) -> Key {
+    let mut h = KeyHasher(blake3::Hasher::new_derive_key(CONTEXT));
+    let kind = deps.kind.map_or("missing", NodeKind::name);
+    h.field("kind", kind.as_bytes());
+    h.field("node", id.to_string().as_bytes());
+    let configured = matches!(deps.kind, Some(NodeKind::Package | NodeKind::Env | NodeKind::Image | NodeKind::Customization));
+    if configured && id.facet.is_none() {
+        let platform = id.platform.as_deref().unwrap_or(lookup.default_platform());
+        h.field("platform", platform.as_bytes());
+    }
+    if let (Some(def), None) = (&deps.def, &id.facet) {
+        for (name, value) in &def.attrs {
+            h.field(name, &value.canonical_bytes());
+            let mut files = Vec::new();
+            value.files(&mut files);
+            for f in files {
+                let digest = lookup.file_digest(&f.file);
+                h.field("file", f.file.as_bytes());
+                h.field("digest", digest.as_deref().unwrap_or("missing").as_bytes());
+            }
+        }
+        h.field("dev", &[def.dev as u8]);
+    }
+    let mut sorted: Vec<(String, &str, Key)> =
+        dep_keys.iter().map(|(d, k)| (d.node.to_string(), d.role.as_str(), *k)).collect();
+    sorted.sort();
+    for (node, role, key) in sorted {
+        h.field("dep", format!("{role} {node}").as_bytes());
+        h.field("dep-key", &key.0);
+    }
+    Key(*h.0.finalize().as_bytes())
+}

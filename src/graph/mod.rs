@@ -1,0 +1,455 @@
+//! The build graph: nodes configured per platform, dependency edges with the
+//! span that declared them, cycle reporting, and the node key.
+
+pub mod key;
+pub mod query;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use serde::Serialize;
+
+pub use key::Key;
+
+use crate::db::Lookup;
+use crate::lang::diag::{did_you_mean, Diag, Span};
+use crate::lang::eval::TargetDef;
+use crate::lang::label::Label;
+use crate::lang::schema::{Kind, Ty};
+use crate::lang::value::Value;
+
+/// What a node produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    Source,
+    Package,
+    Deb,
+    Env,
+    Image,
+    Customization,
+    Test,
+    Attestation,
+}
+
+impl NodeKind {
+    pub const NAMES: [&'static str; 8] =
+        ["source", "package", "deb", "env", "image", "customization", "test", "attestation"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(s: &str) -> Option<NodeKind> {
+        use NodeKind::*;
+        [Source, Package, Deb, Env, Image, Customization, Test, Attestation].into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl From<Kind> for NodeKind {
+    fn from(k: Kind) -> Self {
+        match k {
+            Kind::Source => NodeKind::Source,
+            Kind::Package => NodeKind::Package,
+            Kind::Deb => NodeKind::Deb,
+            Kind::Env => NodeKind::Env,
+            Kind::Image => NodeKind::Image,
+            Kind::Customization => NodeKind::Customization,
+            Kind::Test => NodeKind::Test,
+        }
+    }
+}
+
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The attestations every image and customization gets, one node each.
+pub const ATTESTATIONS: [&str; 4] = ["sbom", "provenance", "vex", "test-report"];
+
+/// A node: a target, optionally configured for a platform other than the
+/// workspace default, or one attestation (`facet`) of an image.
+///
+/// Written `//images/lua:lua`, `//pkgs/zlib:zlib@linux/arm64`,
+/// `//images/lua:lua#sbom`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub label: Label,
+    pub platform: Option<String>,
+    pub facet: Option<String>,
+}
+
+impl NodeId {
+    pub fn target(label: Label) -> Self {
+        NodeId { label, platform: None, facet: None }
+    }
+
+    /// Parses the written form; the label part must be absolute.
+    pub fn parse(text: &str) -> Result<NodeId, String> {
+        let (rest, facet) = match text.split_once('#') {
+            Some((r, f)) => (r, Some(f.to_string())),
+            None => (text, None),
+        };
+        let (label, platform) = match rest.split_once('@') {
+            Some((l, p)) => (l, Some(p.to_string())),
+            None => (rest, None),
+        };
+        if let Some(f) = &facet {
+            if !ATTESTATIONS.contains(&f.as_str()) {
+                return Err(format!("`#{f}` is not an attestation: use one of {}", ATTESTATIONS.join(", ")));
+            }
+        }
+        Ok(NodeId { label: Label::parse(label, "")?, platform, facet })
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.label)?;
+        if let Some(p) = &self.platform {
+            write!(f, "@{p}")?;
+        }
+        if let Some(x) = &self.facet {
+            write!(f, "#{x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for NodeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One outgoing edge: the node depended on, the attribute that made the
+/// dependency, and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Dep {
+    pub node: NodeId,
+    pub role: String,
+    pub file: String,
+    pub span: Span,
+}
+
+/// A node's definition and dependencies, as resolved from its target.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeDeps {
+    pub kind: Option<NodeKind>,
+    pub def: Option<Arc<TargetDef>>,
+    pub deps: Vec<Dep>,
+    pub diags: Vec<Diag>,
+}
+
+fn arch_of(platform: &str) -> &str {
+    platform.rsplit('/').next().unwrap_or(platform)
+}
+
+/// The platforms an image or customization is built for.
+pub fn platforms_of(lookup: &Lookup<'_>, label: &Label) -> Vec<String> {
+    let mut current = label.clone();
+    // A customization inherits its base's platforms; bounded in case of a cycle,
+    // which the graph reports on its own.
+    for _ in 0..64 {
+        let Some(def) = lookup.target(&current) else { break };
+        if let Some(Value::List(ps)) = def.attrs.get("platforms") {
+            return ps.iter().filter_map(|p| p.as_str().map(str::to_string)).collect();
+        }
+        match (def.kind, def.attrs.get("base")) {
+            (Kind::Customization, Some(Value::Label(b))) => current = b.clone(),
+            _ => break,
+        }
+    }
+    vec![lookup.default_platform().to_string()]
+}
+
+/// Resolves a node's dependencies, checking each referenced label.
+pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
+    let Some(def) = lookup.target(&id.label) else { return NodeDeps::default() };
+    let mut out = NodeDeps { kind: Some(def.kind.into()), def: Some(def.clone()), ..Default::default() };
+    let default = lookup.default_platform();
+    let configured = |p: &str| (p != default).then(|| p.to_string());
+
+    if let Some(facet) = &id.facet {
+        out.kind = Some(NodeKind::Attestation);
+        let subject = NodeId::target(id.label.clone());
+        out.deps.push(Dep { node: subject, role: "subject".into(), file: def.file.clone(), span: def.span });
+        if facet == "test-report" {
+            for t in lookup.tests_of(&id.label) {
+                let span = lookup.target(&t).map(|d| (d.file.clone(), d.span)).unwrap_or_default();
+                out.deps.push(Dep { node: NodeId::target(t), role: "tests".into(), file: span.0, span: span.1 });
+            }
+        }
+        return out;
+    }
+
+    let platforms = match def.kind {
+        Kind::Image | Kind::Customization => platforms_of(lookup, &id.label),
+        _ => Vec::new(),
+    };
+    // A multi-platform image is an index over one node per platform.
+    if def.kind == Kind::Image && id.platform.is_none() && platforms.len() > 1 {
+        for p in &platforms {
+            let node = NodeId { label: id.label.clone(), platform: Some(p.clone()), facet: None };
+            out.deps.push(Dep { node, role: "platform".into(), file: def.file.clone(), span: def.attr_span("platforms") });
+        }
+        return out;
+    }
+    let platform: String = match (&id.platform, platforms.first()) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) if def.kind == Kind::Image => p.clone(),
+        _ => default.to_string(),
+    };
+
+    for r in &def.refs {
+        let Some(dep_def) = lookup.target(&r.label) else {
+            out.diags.push(unknown_label(lookup, &def, r));
+            continue;
+        };
+        let field_ty = def.kind.field(&r.attr).map(|f| f.ty);
+        if let Some(allowed) = field_ty.and_then(|t| label_kinds(&t)) {
+            if !allowed.contains(&dep_def.kind) {
+                let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
+                out.diags.push(
+                    Diag::error(&def.file, r.span, "E0302", format!("`{}` must name a {} target, but `{}` is a {}", r.attr, names.join(" or "), r.label, dep_def.kind))
+                        .with_label(format!("a {}", dep_def.kind))
+                        .with_note(&dep_def.file, dep_def.span, format!("`{}` is defined here", r.label)),
+                );
+                continue;
+            }
+        }
+        let node = match dep_def.kind {
+            Kind::Source | Kind::Deb | Kind::Test => NodeId::target(r.label.clone()),
+            Kind::Package | Kind::Env => {
+                NodeId { label: r.label.clone(), platform: configured(&platform), facet: None }
+            }
+            Kind::Image | Kind::Customization => {
+                if def.kind == Kind::Test || def.kind == Kind::Customization {
+                    NodeId::target(r.label.clone())
+                } else {
+                    let theirs = platforms_of(lookup, &r.label);
+                    if !theirs.contains(&platform) {
+                        out.diags.push(
+                            Diag::error(&def.file, r.span, "E0303", format!("`{}` is not built for {platform}", r.label))
+                                .with_label(format!("needed for {platform}"))
+                                .with_help(format!("it is built for: {}; add {platform} to its `platforms`", theirs.join(", "))),
+                        );
+                        continue;
+                    }
+                    let p = (theirs.len() > 1).then(|| platform.clone());
+                    NodeId { label: r.label.clone(), platform: p, facet: None }
+                }
+            }
+        };
+        if dep_def.kind == Kind::Deb {
+            if let Some(Value::Str(arch)) = dep_def.attrs.get("arch") {
+                let want = arch_of(&platform);
+                if arch != "all" && arch != want && def.kind != Kind::Deb {
+                    out.diags.push(
+                        Diag::error(&def.file, r.span, "E0304", format!("`{}` is a {arch} package, but this builds for {platform}", r.label))
+                            .with_label(format!("needs {want}"))
+                            .with_help(format!("use the {want} build of this package")),
+                    );
+                    continue;
+                }
+            }
+        }
+        out.deps.push(Dep { node, role: r.attr.clone(), file: def.file.clone(), span: r.span });
+    }
+    // Customizations build one overlay per platform of their base.
+    if def.kind == Kind::Customization && platforms.len() > 1 {
+        let extra: Vec<Dep> = out
+            .deps
+            .iter()
+            .filter(|d| d.role == "packages")
+            .flat_map(|d| {
+                platforms.iter().skip(1).map(move |p| Dep {
+                    node: NodeId { platform: configured(p), ..d.node.clone() },
+                    ..d.clone()
+                })
+            })
+            .collect();
+        out.deps.extend(extra);
+    }
+    out
+}
+
+fn label_kinds(t: &Ty) -> Option<&'static [Kind]> {
+    match t {
+        Ty::Label(k) => Some(k),
+        Ty::Base => Some(&[Kind::Image, Kind::Customization]),
+        Ty::List(inner) => label_kinds(inner),
+        _ => None,
+    }
+}
+
+fn unknown_label(lookup: &Lookup<'_>, def: &TargetDef, r: &crate::lang::eval::LabelRef) -> Diag {
+    let wanted = r.label.to_string();
+    let all = lookup.all_labels();
+    let strings: Vec<String> = all.iter().map(|l| l.to_string()).collect();
+    // Compare same-package names first: `:zlb` is likelier `:zlib` than a far label.
+    let same_pkg: Vec<&str> = all.iter().filter(|l| l.pkg == r.label.pkg).map(|l| l.name.as_str()).collect();
+    let suggestion = did_you_mean(&r.label.name, same_pkg.iter().copied())
+        .map(|n| Label::new(r.label.pkg.clone(), n).to_string())
+        .or_else(|| did_you_mean(&wanted, strings.iter().map(|s| s.as_str())).map(str::to_string))
+        .or_else(|| {
+            // `//pkgs/zlib` when the target lives in `//pkgs/zlib:zlib` of another dir.
+            all.iter().find(|l| l.name == r.label.name).map(|l| l.to_string())
+        });
+    let mut d = Diag::error(&def.file, r.span, "E0301", format!("unknown label `{}`", r.label))
+        .with_label("no such target");
+    d = match suggestion {
+        Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None => d.with_help(format!("no target named `{}` is defined in `//{}`", r.label.name, r.label.pkg)),
+    };
+    d
+}
+
+/// The whole graph: every target, each configuration that images require,
+/// and the attestation nodes. Edges point from a node to what it depends on.
+#[derive(Debug, Default)]
+pub struct BuildGraph {
+    pub graph: StableDiGraph<NodeId, String>,
+    pub index: HashMap<NodeId, NodeIndex>,
+    pub kinds: HashMap<NodeIndex, NodeKind>,
+    pub defs: HashMap<NodeIndex, Arc<TargetDef>>,
+}
+
+impl BuildGraph {
+    /// Builds the graph reachable from `roots`, asking `deps_of` for each node.
+    /// Returns the graph and every diagnostic met, including cycles.
+    pub fn build(roots: Vec<NodeId>, deps_of: impl Fn(&NodeId) -> Arc<NodeDeps>) -> (BuildGraph, Vec<Diag>) {
+        let mut g = BuildGraph::default();
+        let mut diags = Vec::new();
+        let mut queue: VecDeque<NodeId> = VecDeque::new();
+        let mut spans: HashMap<(NodeIndex, NodeIndex), (String, Span)> = HashMap::new();
+        for r in roots {
+            if !g.index.contains_key(&r) {
+                let i = g.graph.add_node(r.clone());
+                g.index.insert(r.clone(), i);
+                queue.push_back(r);
+            }
+        }
+        while let Some(id) = queue.pop_front() {
+            let from = g.index[&id];
+            let nd = deps_of(&id);
+            diags.extend(nd.diags.iter().cloned());
+            if let Some(k) = nd.kind {
+                g.kinds.insert(from, k);
+            }
+            if let Some(d) = &nd.def {
+                g.defs.insert(from, d.clone());
+            }
+            for dep in &nd.deps {
+                let to = match g.index.get(&dep.node) {
+                    Some(i) => *i,
+                    None => {
+                        let i = g.graph.add_node(dep.node.clone());
+                        g.index.insert(dep.node.clone(), i);
+                        queue.push_back(dep.node.clone());
+                        i
+                    }
+                };
+                if !spans.contains_key(&(from, to)) {
+                    g.graph.add_edge(from, to, dep.role.clone());
+                    spans.insert((from, to), (dep.file.clone(), dep.span));
+                }
+            }
+        }
+        if let Some(cycle) = g.find_cycle() {
+            diags.push(cycle_diag(&g, &cycle, &spans));
+        }
+        (g, diags)
+    }
+
+    /// A cycle as a list of nodes, the first repeated at the end.
+    fn find_cycle(&self) -> Option<Vec<NodeIndex>> {
+        let start = match petgraph::algo::toposort(&self.graph, None) {
+            Ok(_) => return None,
+            Err(c) => c.node_id(),
+        };
+        // The reported node is on a cycle or leads to one; the strongly
+        // connected component holding a cycle gives the exact path.
+        let sccs = petgraph::algo::tarjan_scc(&self.graph);
+        let comp = sccs
+            .iter()
+            .find(|c| c.contains(&start) && (c.len() > 1 || self.graph.contains_edge(start, start)))
+            .or_else(|| sccs.iter().find(|c| c.len() > 1 || self.graph.contains_edge(c[0], c[0])))?;
+        let members: BTreeSet<NodeIndex> = comp.iter().copied().collect();
+        let first = *comp.iter().min_by_key(|i| &self.graph[**i])?;
+        // Breadth-first search inside the component for the shortest way back.
+        let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+        let mut queue = VecDeque::from([first]);
+        while let Some(n) = queue.pop_front() {
+            let mut next: Vec<NodeIndex> = self.graph.neighbors(n).filter(|m| members.contains(m)).collect();
+            next.sort_by_key(|m| &self.graph[*m]);
+            for m in next {
+                if m == first {
+                    let mut path = vec![first, n];
+                    let mut cur = n;
+                    while cur != first {
+                        cur = prev[&cur];
+                        path.push(cur);
+                    }
+                    path.reverse();
+                    return Some(path);
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = prev.entry(m) {
+                    e.insert(n);
+                    queue.push_back(m);
+                }
+            }
+        }
+        None
+    }
+
+    pub fn node(&self, i: NodeIndex) -> &NodeId {
+        &self.graph[i]
+    }
+
+    pub fn kind(&self, i: NodeIndex) -> Option<NodeKind> {
+        self.kinds.get(&i).copied()
+    }
+
+    /// Every node id in the graph, sorted.
+    pub fn node_ids(&self) -> Vec<&NodeId> {
+        let mut v: Vec<&NodeId> = self.graph.node_weights().collect();
+        v.sort();
+        v
+    }
+
+    pub fn dependencies(&self, i: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.graph.edges_directed(i, Direction::Outgoing).map(|e| e.target())
+    }
+
+    pub fn dependents(&self, i: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
+        self.graph.edges_directed(i, Direction::Incoming).map(|e| e.source())
+    }
+
+    /// Nodes in dependency order: every node after all it depends on.
+    pub fn topo_order(&self) -> Vec<NodeIndex> {
+        let mut order = petgraph::algo::toposort(&self.graph, None).unwrap_or_default();
+        order.reverse();
+        order
+    }
+}
+
+fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], spans: &HashMap<(NodeIndex, NodeIndex), (String, Span)>) -> Diag {
+    let names: Vec<String> = cycle.iter().map(|i| g.graph[*i].to_string()).collect();
+    let (file, span) = spans.get(&(cycle[0], cycle[1])).cloned().unwrap_or_default();
+    let mut d = Diag::error(&file, span, "E0310", format!("dependency cycle: {}", names.join(" → ")))
+        .with_label(format!("{} depends on {}", names[0], names[1]))
+        .with_help("a target cannot depend on itself, directly or through others: remove one of these edges");
+    for w in cycle.windows(2).skip(1) {
+        if let Some((f, s)) = spans.get(&(w[0], w[1])) {
+            d = d.with_note(f, *s, format!("{} depends on {}", g.graph[w[0]], g.graph[w[1]]));
+        }
+    }
+    d
+}

@@ -1,0 +1,234 @@
+//! What each block kind accepts: attribute names, types and which are required.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Source,
+    Package,
+    Deb,
+    Env,
+    Image,
+    Customization,
+    Test,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] =
+        [Kind::Source, Kind::Package, Kind::Deb, Kind::Env, Kind::Image, Kind::Customization, Kind::Test];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Package => "package",
+            Kind::Deb => "deb",
+            Kind::Env => "env",
+            Kind::Image => "image",
+            Kind::Customization => "customization",
+            Kind::Test => "test",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Kind::Source => SOURCE,
+            Kind::Package => PACKAGE,
+            Kind::Deb => DEB,
+            Kind::Env => ENV,
+            Kind::Image => IMAGE,
+            Kind::Customization => CUSTOMIZATION,
+            Kind::Test => TEST,
+        }
+    }
+
+    pub fn field(self, name: &str) -> Option<&'static Field> {
+        self.fields().iter().find(|f| f.name == name)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Int,
+    Bool,
+    /// A label naming a target of one of these kinds.
+    Label(&'static [Kind]),
+    /// A base image: a label, or `scratch`.
+    Base,
+    List(&'static Ty),
+    Map(&'static Ty),
+    /// `file(...)`
+    File,
+    /// An upstream monitor call such as `git_tags(...)`.
+    Monitor,
+    Sha256,
+    /// A uid (`65532`), a name, or `uid:gid`.
+    User,
+    OneOf(&'static [&'static str]),
+    Record(&'static [Field]),
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ty::Str => f.write_str("a string"),
+            Ty::Int => f.write_str("an integer"),
+            Ty::Bool => f.write_str("`true` or `false`"),
+            Ty::Label(kinds) => {
+                let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+                write!(f, "a label of a {} target", names.join(" or "))
+            }
+            Ty::Base => f.write_str("a label of an image, or `scratch`"),
+            Ty::List(t) => write!(f, "a list of {}", plural(t)),
+            Ty::Map(t) => write!(f, "a map of {}", plural(t)),
+            Ty::File => f.write_str("a `file(...)`"),
+            Ty::Monitor => f.write_str("an upstream monitor such as `git_tags(...)`"),
+            Ty::Sha256 => f.write_str("a sha256 digest (64 hex digits)"),
+            Ty::User => f.write_str("a uid (integer), a user name, or \"uid:gid\""),
+            Ty::OneOf(options) => write!(f, "one of {}", options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ")),
+            Ty::Record(_) => f.write_str("a section `{ ... }`"),
+        }
+    }
+}
+
+fn plural(t: &Ty) -> String {
+    let s = t.to_string();
+    let s = s.strip_prefix("a ").or_else(|| s.strip_prefix("an ")).unwrap_or(&s);
+    match s {
+        "string" => "strings".into(),
+        "integer" => "integers".into(),
+        other => format!("{other}s").replace("targets", "targets"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub required: bool,
+    /// A placeholder shown in "add `name = ...`" help lines.
+    pub example: &'static str,
+}
+
+const fn req(name: &'static str, ty: Ty, example: &'static str) -> Field {
+    Field { name, ty, required: true, example }
+}
+const fn opt(name: &'static str, ty: Ty) -> Field {
+    Field { name, ty, required: false, example: "" }
+}
+
+const STRS: Ty = Ty::List(&Ty::Str);
+const STR_MAP: Ty = Ty::Map(&Ty::Str);
+const PKG_LABELS: Ty = Ty::List(&Ty::Label(&[Kind::Package, Kind::Deb]));
+const IMAGE_KINDS: &[Kind] = &[Kind::Image, Kind::Customization];
+
+const SOURCE: &[Field] = &[
+    req("url", Ty::Str, "\"file://third_party/NAME.tar.gz\""),
+    req("sha256", Ty::Sha256, "\"<64 hex digits>\""),
+    opt("version", Ty::Str),
+    opt("strip_prefix", Ty::Str),
+    opt("upstream", Ty::Monitor),
+    opt("patches", Ty::List(&Ty::File)),
+    opt("license", Ty::Str),
+];
+
+const BUILD: &[Field] = &[req("steps", STRS, "[\"make\"]"), opt("env", STR_MAP), opt("jobs", Ty::Int)];
+
+const PACKAGE: &[Field] = &[
+    req("version", Ty::Str, "\"1.0\""),
+    opt("source", Ty::Label(&[Kind::Source])),
+    req("env", Ty::Label(&[Kind::Env]), "//toolchains:gcc"),
+    req("build", Ty::Record(BUILD), "autotools()"),
+    opt("deps", PKG_LABELS),
+    opt("runtime_deps", PKG_LABELS),
+    opt("outputs", Ty::Map(&STRS)),
+    opt("license", Ty::Str),
+    opt("description", Ty::Str),
+    opt("homepage", Ty::Str),
+    opt("supplier", Ty::Str),
+];
+
+const DEB: &[Field] = &[
+    req("version", Ty::Str, "\"1.2.13.dfsg-1\""),
+    req("arch", Ty::OneOf(&["amd64", "arm64", "all"]), "\"amd64\""),
+    req("sha256", Ty::Sha256, "\"<64 hex digits>\""),
+    req("filename", Ty::Str, "\"pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb\""),
+    opt("repo", Ty::Str),
+    opt("depends", Ty::List(&Ty::Label(&[Kind::Deb]))),
+    opt("license", Ty::Str),
+    opt("upstream", Ty::Monitor),
+];
+
+const ENV: &[Field] = &[
+    req("packages", PKG_LABELS, "[//debian:gcc]"),
+    opt("path", STRS),
+    opt("env", STR_MAP),
+];
+
+const IMAGE: &[Field] = &[
+    opt("base", Ty::Base),
+    opt("packages", PKG_LABELS),
+    opt("files", Ty::List(&Ty::File)),
+    opt("user", Ty::User),
+    opt("allow_root", Ty::Bool),
+    opt("dev", Ty::Bool),
+    opt("entrypoint", STRS),
+    opt("cmd", STRS),
+    opt("env", STR_MAP),
+    opt("workdir", Ty::Str),
+    opt("ports", STRS),
+    opt("labels", STR_MAP),
+    opt("annotations", STR_MAP),
+    opt("platforms", STRS),
+    opt("version", Ty::Str),
+    opt("description", Ty::Str),
+    opt("compression", Ty::OneOf(&["gzip", "zstd"])),
+    opt("max_layers", Ty::Int),
+    opt("skip_checks", STR_MAP),
+];
+
+const CUSTOMIZATION: &[Field] = &[
+    req("base", Ty::Label(IMAGE_KINDS), "//images/NAME:NAME"),
+    opt("add", Ty::List(&Ty::File)),
+    opt("packages", PKG_LABELS),
+    opt("user", Ty::User),
+    opt("allow_root", Ty::Bool),
+    opt("entrypoint", STRS),
+    opt("cmd", STRS),
+    opt("env", STR_MAP),
+    opt("workdir", Ty::Str),
+    opt("labels", STR_MAP),
+    opt("annotations", STR_MAP),
+    opt("description", Ty::Str),
+];
+
+const EXPECT: &[Field] = &[
+    opt("stdout", Ty::Str),
+    opt("stderr", Ty::Str),
+    opt("stdout_regex", Ty::Str),
+    opt("stderr_regex", Ty::Str),
+    opt("exit", Ty::Int),
+];
+
+const TEST: &[Field] = &[
+    req("image", Ty::Label(IMAGE_KINDS), ":NAME"),
+    opt("run", STRS),
+    opt("expect", Ty::Record(EXPECT)),
+    opt("timeout", Ty::Int),
+    opt("env", STR_MAP),
+    opt("user", Ty::User),
+    opt("description", Ty::Str),
+];

@@ -1,0 +1,292 @@
+//! The `dhib` command line: parses arguments, calls the library, prints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use dhib::analysis::{self, Analysis, Analyzed};
+use dhib::graph::query::{self, QUERY_FILE};
+use dhib::graph::NodeId;
+use dhib::lang::diag::{Diag, Rendered, SourceLookup, Span};
+use dhib::lang::fmt as dhifmt;
+
+const ABOUT: &str = "Declarative, content-addressed builds of hardened container images";
+
+const LONG_ABOUT: &str = "\
+dhib reads the .dhi files of a workspace (the directory holding dhi.toml and
+everything below it) into one build graph of sources, packages, images,
+customizations, tests and attestations, each with a content key that changes
+exactly when something that affects its output changes.
+
+Targets are named by labels: //pkgs/zlib:zlib (directory pkgs/zlib, target
+zlib), //pkgs/zlib (the same, short form), :zlib (in the same directory).
+Patterns name many: //... (everything), //images/... (everything below
+images/), //images:all (everything in images/ itself).";
+
+const EXAMPLES: &str = "\
+Examples:
+  dhib query 'rdeps(//..., //pkgs/zlib)'      what must rebuild if zlib changes
+  dhib query 'kind(image, //...)' --output json
+  dhib graph //images/lua:lua | dot -Tsvg > lua.svg
+  dhib key //images/lua:lua
+  dhib fmt --check";
+
+#[derive(Parser)]
+#[command(name = "dhib", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+struct Cli {
+    /// Run as if started in DIR (the workspace is found by walking up to dhi.toml).
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR", env = "DHIB_DIRECTORY")]
+    directory: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Output {
+    /// One node per line.
+    Label,
+    /// A JSON array of {node, kind, key}.
+    Json,
+    /// A Graphviz digraph of the result and the edges between its nodes.
+    Dot,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer questions about the build graph.
+    #[command(after_help = "\
+Expressions:
+  //...  //dir/...  //dir:all  //dir:name   target patterns
+  //dir:name@linux/arm64  //dir:img#sbom    one configured or attestation node
+  deps(X)  deps(X, 1)                        X and what it depends on (to a depth)
+  rdeps(U, X)  rdeps(U, X, 1)                what in U depends on X
+  allpaths(A, B)                             every node on a path from A to B
+  kind(image, X)                             source package deb env image
+                                             customization test attestation
+  attr(license, Zlib, X)                     nodes whose attribute has that value
+  tests(X)                                   the tests of the images in X
+  A + B   A - B   A ^ B                      union, difference, intersection
+                                             (spaces around the operator)
+
+Examples:
+  dhib query 'rdeps(//..., //pkgs/zlib)'
+  dhib query 'kind(image, rdeps(//..., //pkgs/zlib))'
+  dhib query 'deps(//images/lua:lua, 1)' --output dot
+  dhib query 'kind(package, //...) - attr(license, MIT, //...)'")]
+    Query {
+        /// The query expression.
+        expr: String,
+        #[arg(long, short, value_enum, default_value = "label")]
+        output: Output,
+    },
+    /// Print the dependency graph of targets as Graphviz dot.
+    #[command(after_help = "Example:\n  dhib graph //images/... | dot -Tsvg > images.svg")]
+    Graph {
+        /// Target patterns; the graph holds them and everything they depend on.
+        #[arg(default_value = "//...")]
+        patterns: Vec<String>,
+    },
+    /// Print the content key of nodes: it changes exactly when their output may.
+    #[command(after_help = "Example:\n  dhib key //pkgs/zlib:zlib //images/lua:lua#sbom")]
+    Key {
+        #[arg(required = true)]
+        nodes: Vec<String>,
+    },
+    /// Check every .dhi file and report all problems, without building.
+    Check,
+    /// Rewrite .dhi files in the canonical format (keys never change).
+    #[command(after_help = "Examples:\n  dhib fmt              format every .dhi file of the workspace\n  dhib fmt --check      list files that are not formatted; exit 1 if any")]
+    Fmt {
+        /// Do not write; list the files that would change and exit 1 if any.
+        #[arg(long)]
+        check: bool,
+        /// Files to format (default: every .dhi file of the workspace).
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            failure.print();
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Diagnostics to print, each with the source text it points into.
+struct Failure(Vec<Rendered>);
+
+struct NoSources;
+impl SourceLookup for NoSources {
+    fn source_text(&self, _: &str) -> Option<Arc<str>> {
+        None
+    }
+}
+
+/// The workspace's sources plus the query text, for query diagnostics.
+struct WithQuery<'a> {
+    analysis: &'a Analysis,
+    query: &'a str,
+}
+impl SourceLookup for WithQuery<'_> {
+    fn source_text(&self, file: &str) -> Option<Arc<str>> {
+        if file == QUERY_FILE {
+            Some(Arc::from(self.query))
+        } else {
+            self.analysis.source_text(file)
+        }
+    }
+}
+
+impl Failure {
+    fn new(diags: Vec<Diag>, sources: &dyn SourceLookup) -> Self {
+        Failure(diags.into_iter().map(|d| Rendered::new(d, sources)).collect())
+    }
+
+    fn plain(d: Diag) -> Self {
+        Self::new(vec![d], &NoSources)
+    }
+
+    fn print(self) {
+        let count = self.0.len();
+        for r in self.0 {
+            eprintln!("{:?}", miette::Report::new(r));
+        }
+        if count > 1 {
+            eprintln!("error: {count} problems found");
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let start = match cli.directory {
+        Some(d) => d,
+        None => std::env::current_dir().map_err(|e| Failure::plain(Diag::plain("E0001", format!("no current directory: {e}"))))?,
+    };
+    let root = analysis::find_root(&start).map_err(Failure::plain)?;
+    if let Command::Fmt { check, files } = cli.command {
+        return fmt(&root, check, files);
+    }
+    let mut analysis = Analysis::load(&root).map_err(|diags| Failure::new(diags, &NoSources))?;
+    let analyzed = analysis.analyze().map_err(|diags| Failure::new(diags, &analysis))?;
+    match cli.command {
+        Command::Query { expr, output } => run_query(&analysis, &analyzed, &expr, output),
+        Command::Graph { patterns } => {
+            let expr = format!("deps({})", patterns.join(" + "));
+            run_query(&analysis, &analyzed, &expr, Output::Dot)
+        }
+        Command::Key { nodes } => {
+            let mut out = std::io::stdout().lock();
+            for n in nodes {
+                let Some(key) = NodeId::parse(&n).ok().and_then(|id| analyzed.keys.get(&id)) else {
+                    let sources = WithQuery { analysis: &analysis, query: &n };
+                    let d = query::resolve_pattern(&n, Span::new(0, n.len()), &analyzed.graph).err().unwrap_or_else(|| {
+                        Diag::error(QUERY_FILE, Span::new(0, n.len()), "E0412", format!("`{n}` names more than one node"))
+                            .with_label("ambiguous")
+                            .with_help("name one configuration, e.g. //dir:name@linux/arm64")
+                    });
+                    return Err(Failure::new(vec![d], &sources));
+                };
+                let _ = writeln!(out, "{key}  {n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            eprintln!("ok: {} nodes, no problems", analyzed.graph.graph.node_count());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fmt { .. } => unreachable!("handled above"),
+    }
+}
+
+fn run_query(analysis: &Analysis, analyzed: &Analyzed, expr: &str, output: Output) -> Result<ExitCode, Failure> {
+    let sources = WithQuery { analysis, query: expr };
+    let q = query::parse(expr).map_err(|d| Failure::new(vec![d], &sources))?;
+    let set = query::eval(&q, &analyzed.graph).map_err(|d| Failure::new(vec![d], &sources))?;
+    let g = &analyzed.graph;
+    let mut nodes: Vec<_> = set.iter().map(|i| (g.node(*i), *i)).collect();
+    nodes.sort();
+    let mut out = std::io::stdout().lock();
+    let written = match output {
+        Output::Label => nodes.iter().try_for_each(|(id, _)| writeln!(out, "{id}")),
+        Output::Json => {
+            let rows: Vec<serde_json::Value> = nodes
+                .iter()
+                .map(|(id, i)| {
+                    serde_json::json!({
+                        "node": id,
+                        "kind": g.kind(*i),
+                        "key": analyzed.keys.get(*id),
+                    })
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows).expect("rows serialize"))
+        }
+        Output::Dot => write!(out, "{}", query::to_dot(g, &set)),
+    };
+    // A closed pipe (`dhib query ... | head`) is not an error.
+    let _ = written;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fmt(root: &Path, check: bool, files: Vec<PathBuf>) -> Result<ExitCode, Failure> {
+    let paths: Vec<(String, PathBuf)> = if files.is_empty() {
+        analysis::discover(root, &analysis::excluded_dirs(root))
+            .map_err(Failure::plain)?
+            .into_iter()
+            .map(|(rel, _)| (rel.clone(), root.join(rel)))
+            .collect()
+    } else {
+        files.into_iter().map(|f| (f.display().to_string(), f)).collect()
+    };
+    let mut unformatted = Vec::new();
+    let mut diags = Vec::new();
+    let mut texts = Vec::new();
+    for (name, path) in &paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::plain(Diag::plain("E0005", format!("cannot read {}: {e}", path.display()))))?;
+        match dhifmt::format(name, &text) {
+            Ok(formatted) if formatted != text => unformatted.push((name.clone(), path.clone(), formatted)),
+            Ok(_) => {}
+            Err(d) => diags.push(d),
+        }
+        texts.push((name.clone(), Arc::<str>::from(text)));
+    }
+    if !diags.is_empty() {
+        let sources = Texts(texts);
+        return Err(Failure::new(diags, &sources));
+    }
+    let mut out = std::io::stdout().lock();
+    for (name, path, formatted) in &unformatted {
+        if check {
+            let _ = writeln!(out, "{name}");
+        } else {
+            write_atomically(path, formatted).map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot write {}: {e}", path.display()))))?;
+            let _ = writeln!(out, "formatted {name}");
+        }
+    }
+    if check && !unformatted.is_empty() {
+        eprintln!("{} file(s) not formatted; run `dhib fmt`", unformatted.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+struct Texts(Vec<(String, Arc<str>)>);
+impl SourceLookup for Texts {
+    fn source_text(&self, file: &str) -> Option<Arc<str>> {
+        self.0.iter().find(|(n, _)| n == file).map(|(_, t)| t.clone())
+    }
+}
+
+/// Replaces a file so that a crash leaves either the old or the new text.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("dhi.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
