@@ -153,8 +153,30 @@ pub(crate) fn children(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Ru
 }
 
 fn span_of(pair: &Pair<'_, Rule>) -> Span {
+    trimmed_span(pair)
+}
+
+/// A pair's span without the whitespace and comments pest leaves at the end
+/// of a rule that ends in a repetition (`expr`, `body`), so diagnostics
+/// underline only the code.
+pub(crate) fn trimmed_span(pair: &Pair<'_, Rule>) -> Span {
     let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let last = pair.clone().into_inner().filter(|p| p.as_rule() != Rule::COMMENT).last();
+    let end = match last {
+        Some(child) if is_trivia(&s.get_input()[child.as_span().end()..s.end()]) => trimmed_span(&child).end as usize,
+        _ => s.end(),
+    };
+    Span::new(s.start(), end)
+}
+
+fn is_trivia(mut s: &str) -> bool {
+    loop {
+        s = s.trim_start();
+        match s.strip_prefix('#') {
+            Some(rest) => s = rest.find('\n').map_or("", |i| &rest[i..]),
+            None => return s.is_empty(),
+        }
+    }
 }
 
 struct Builder<'a> {
