@@ -10,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use salsa::Setter;
+use salsa::{Durability, Setter};
 use serde::Deserialize;
 
 use crate::db::{self, Database, LocalFile, Node, SourceFile, Workspace};
-use crate::graph::{BuildGraph, Key, NodeId, ATTESTATIONS};
+use crate::graph::query::Targets;
+use crate::graph::{BuildGraph, Key, NodeId};
+use crate::lang::eval::TargetDef;
+use crate::lang::label::Label;
 use crate::lang::diag::{Diag, SourceLookup, Span};
-use crate::lang::schema::Kind;
 
 /// The file that marks the workspace root.
 pub const ROOT_MARKER: &str = "dhi.toml";
@@ -126,8 +128,19 @@ pub struct Analysis {
 
 /// A successful analysis: the graph and a key for every node.
 pub struct Analyzed {
-    pub graph: BuildGraph,
-    pub keys: HashMap<NodeId, Key>,
+    pub graph: GraphRef,
+    pub keys: Arc<HashMap<NodeId, Key>>,
+}
+
+/// A shared handle to a graph the database built (and may reuse).
+#[derive(Clone)]
+pub struct GraphRef(Arc<(BuildGraph, Vec<Diag>)>);
+
+impl std::ops::Deref for GraphRef {
+    type Target = BuildGraph;
+    fn deref(&self) -> &BuildGraph {
+        &self.0 .0
+    }
 }
 
 impl Analysis {
@@ -153,15 +166,21 @@ impl Analysis {
     }
 
     pub fn with_db(db: Database, files: Vec<(String, String)>, platform: &str) -> Analysis {
+        // Durability lets salsa skip re-validating everything that depends
+        // only on files not edited since loading: loaded files are MEDIUM,
+        // edits LOW, and the stdlib, which never changes, HIGH.
         let mut map = BTreeMap::new();
         for (path, text) in STDLIB {
-            map.insert(path.to_string(), SourceFile::new(&db, path.to_string(), Arc::from(*text)));
+            let f = SourceFile::builder(path.to_string(), Arc::from(*text)).durability(Durability::HIGH).new(&db);
+            map.insert(path.to_string(), f);
         }
         for (path, text) in files {
-            let f = SourceFile::new(&db, path.clone(), Arc::from(text));
+            let f = SourceFile::builder(path.clone(), Arc::from(text)).durability(Durability::MEDIUM).new(&db);
             map.insert(path, f);
         }
-        let ws = Workspace::new(&db, Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string());
+        let ws = Workspace::builder(Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string())
+            .durability(Durability::MEDIUM)
+            .new(&db);
         Analysis { db, ws, root: None, config_text: None, name: None }
     }
 
@@ -173,7 +192,7 @@ impl Analysis {
     /// what depends on it.
     pub fn set_file(&mut self, path: &str, text: String) {
         if let Some(f) = self.ws.files(&self.db).get(path).copied() {
-            f.set_text(&mut self.db).to(Arc::from(text));
+            f.set_text(&mut self.db).with_durability(Durability::LOW).to(Arc::from(text));
             return;
         }
         let f = SourceFile::new(&self.db, path.to_string(), Arc::from(text));
@@ -203,84 +222,48 @@ impl Analysis {
     /// Parses, lowers and checks every file, then builds the graph and keys.
     pub fn analyze(&mut self) -> Result<Analyzed, Vec<Diag>> {
         let files = self.workspace_files();
-        // Lower in parallel: each thread works on its own handle to the database.
         let ws = self.ws;
-        let mut diags: Vec<Diag> = files
-            .par_iter()
-            .map_with(self.db.clone(), |db, f| {
-                let mut d = Vec::new();
-                if let Err(e) = &**db::parse(db, *f) {
-                    d.push(e.clone());
-                }
-                d.extend(db::lower_file(db, ws, *f).diags.iter().cloned());
-                d
-            })
-            .flatten()
-            .collect();
-        self.refresh_local_files(&files, &mut diags);
+        // Lower in parallel on first use; each thread works on its own handle
+        // to the database, and later passes reuse the memoized results.
+        files.par_iter().for_each_with(self.db.clone(), |db, f| {
+            db::lower_file(db, ws, *f);
+        });
+        let mut diags = self.refresh_local_files();
         let db = &self.db;
-        for pkg in db::packages(db, ws).keys() {
-            let p = db::PackageName::new(db, pkg.clone());
-            diags.extend(db::package_targets(db, ws, p).1.iter().cloned());
-        }
-        let roots = self.roots();
-        let (graph, graph_diags) =
-            BuildGraph::build(roots, |id| db::node_deps(db, ws, Node::new(db, id.clone())).clone());
-        diags.extend(graph_diags);
+        diags.extend(db::file_diagnostics(db, ws).iter().cloned());
+        let built = db::build_graph(db, ws).clone();
+        diags.extend(built.1.iter().cloned());
         if !diags.is_empty() {
             diags.sort_by(|a, b| (&a.file, a.span, &a.message).cmp(&(&b.file, b.span, &b.message)));
             diags.dedup();
             return Err(diags);
         }
-        let keys = graph
-            .node_ids()
-            .into_iter()
-            .map(|id| (id.clone(), db::node_key(db, ws, Node::new(db, id.clone()))))
-            .collect();
-        Ok(Analyzed { graph, keys })
+        Ok(Analyzed { graph: GraphRef(built), keys: db::all_keys(db, ws).clone() })
     }
 
-    /// Every target, plus the attestation nodes of every image.
-    fn roots(&self) -> Vec<NodeId> {
-        let db = &self.db;
-        let lookup = db::Lookup { db, ws: self.ws };
-        let mut roots = Vec::new();
-        for label in lookup.all_labels().iter() {
-            roots.push(NodeId::target(label.clone()));
-            let is_image = lookup.target(label).is_some_and(|d| matches!(d.kind, Kind::Image | Kind::Customization));
-            if is_image {
-                for a in ATTESTATIONS {
-                    roots.push(NodeId { label: label.clone(), platform: None, facet: Some(a.to_string()) });
-                }
-            }
+    /// Re-analyzes after edits and says which keys changed since `before`.
+    pub fn rekey(&mut self, before: &Analyzed) -> Result<(Analyzed, Vec<NodeId>), Vec<Diag>> {
+        let after = self.analyze()?;
+        if Arc::ptr_eq(&after.keys, &before.keys) {
+            return Ok((after, Vec::new()));
         }
-        roots
+        let mut changed: Vec<NodeId> =
+            after.keys.iter().filter(|(id, k)| before.keys.get(*id) != Some(*k)).map(|(id, _)| id.clone()).collect();
+        changed.sort();
+        Ok((after, changed))
     }
 
     /// Hashes every file referenced with `file(...)` (only when backed by a
     /// real workspace) and reports the ones that do not exist.
-    fn refresh_local_files(&mut self, files: &[SourceFile], diags: &mut Vec<Diag>) {
-        let mut wanted: BTreeMap<String, (String, Span)> = BTreeMap::new();
-        for f in files {
-            for t in &db::lower_file(&self.db, self.ws, *f).targets {
-                for (attr, v) in &t.attrs {
-                    let mut refs = Vec::new();
-                    v.files(&mut refs);
-                    for r in refs {
-                        wanted.entry(r.file.clone()).or_insert_with(|| (t.file.clone(), t.attr_span(attr)));
-                    }
-                }
-            }
-        }
-        let Some(root) = self.root.clone() else { return };
+    fn refresh_local_files(&mut self) -> Vec<Diag> {
+        let wanted = db::referenced_files(&self.db, self.ws).clone();
+        let Some(root) = self.root.clone() else { return Vec::new() };
         let digests: Vec<(String, Option<String>)> = wanted
             .keys()
             .par_bridge()
-            .map(|p| {
-                let digest = std::fs::read(root.join(p)).ok().map(|b| blake3::hash(&b).to_hex().to_string());
-                (p.clone(), digest)
-            })
+            .map(|p| (p.clone(), std::fs::read(root.join(p)).ok().map(|b| blake3::hash(&b).to_hex().to_string())))
             .collect();
+        let mut diags = Vec::new();
         for (path, digest) in digests {
             if digest.is_none() {
                 let (file, span) = &wanted[&path];
@@ -292,6 +275,7 @@ impl Analysis {
             }
             self.set_local_digest(&path, digest);
         }
+        diags
     }
 
     /// The key of one node, computed (or reused) on demand.
@@ -306,5 +290,11 @@ impl SourceLookup for Analysis {
             return self.config_text.clone();
         }
         self.ws.files(&self.db).get(file).map(|f| f.text(&self.db).clone())
+    }
+}
+
+impl Targets for Analysis {
+    fn target(&self, label: &Label) -> Option<Arc<TargetDef>> {
+        db::Lookup { db: &self.db, ws: self.ws }.target(label)
     }
 }

@@ -2,11 +2,12 @@
 //! lowering, dependency resolution and keys are tracked queries, so an edit
 //! recomputes only what depends on the edited file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::graph::{self, NodeDeps, NodeId};
-use crate::lang::diag::Diag;
+use crate::graph::{self, BuildGraph, NodeDeps, NodeId, ATTESTATIONS};
+use crate::lang::schema::Kind;
+use crate::lang::diag::{Diag, Span};
 use crate::lang::eval::{self, Lowered, Scope, Scopes, TargetDef};
 use crate::lang::label::Label;
 use crate::lang::syntax;
@@ -173,13 +174,14 @@ pub fn target<'db>(db: &'db dyn salsa::Database, ws: Workspace, label: LabelName
     package_targets(db, ws, pkg).0.get(&l.name).cloned()
 }
 
-/// Every label defined in the workspace, sorted.
+/// Every label defined in the workspace and its kind, sorted. Unchanged by
+/// edits to attribute values, so what depends on it is not recomputed.
 #[salsa::tracked(returns(ref))]
-pub fn all_labels(db: &dyn salsa::Database, ws: Workspace) -> Arc<Vec<Label>> {
+pub fn all_labels(db: &dyn salsa::Database, ws: Workspace) -> Arc<Vec<(Label, Kind)>> {
     let mut out = Vec::new();
     for pkg in packages(db, ws).keys() {
         let p = PackageName::new(db, pkg.clone());
-        out.extend(package_targets(db, ws, p).0.values().map(|t| t.label.clone()));
+        out.extend(package_targets(db, ws, p).0.values().map(|t| (t.label.clone(), t.kind)));
     }
     Arc::new(out)
 }
@@ -213,7 +215,7 @@ impl<'db> Lookup<'db> {
     pub fn target(&self, label: &Label) -> Option<Arc<TargetDef>> {
         target(self.db, self.ws, LabelName::new(self.db, label.clone())).clone()
     }
-    pub fn all_labels(&self) -> &'db Arc<Vec<Label>> {
+    pub fn all_labels(&self) -> &'db Arc<Vec<(Label, Kind)>> {
         all_labels(self.db, self.ws)
     }
     pub fn tests_of(&self, image: &Label) -> Vec<Label> {
@@ -239,5 +241,81 @@ pub fn node_key<'db>(db: &'db dyn salsa::Database, ws: Workspace, node: Node<'db
     let deps = node_deps(db, ws, node);
     let dep_keys: Vec<(&graph::Dep, graph::Key)> =
         deps.deps.iter().map(|d| (d, node_key(db, ws, Node::new(db, d.node.clone())))).collect();
-    graph::key::compute(&Lookup { db, ws }, node.id(db), deps, &dep_keys)
+    let id = node.id(db);
+    let def = target(db, ws, LabelName::new(db, id.label.clone()));
+    graph::key::compute(&Lookup { db, ws }, id, def.as_deref(), deps, &dep_keys)
+}
+
+/// Every target, plus the attestation nodes of every image and customization.
+fn roots(lookup: &Lookup<'_>) -> Vec<NodeId> {
+    let mut roots = Vec::new();
+    for (label, kind) in lookup.all_labels().iter() {
+        roots.push(NodeId::target(label.clone()));
+        if matches!(kind, Kind::Image | Kind::Customization) {
+            for a in ATTESTATIONS {
+                roots.push(NodeId { label: label.clone(), platform: None, facet: Some(a.to_string()) });
+            }
+        }
+    }
+    roots
+}
+
+/// The whole graph and the diagnostics met building it. Rebuilt only when a
+/// node's dependencies change, not when an attribute value does.
+#[salsa::tracked(returns(ref), no_eq)]
+pub fn build_graph(db: &dyn salsa::Database, ws: Workspace) -> Arc<(BuildGraph, Vec<Diag>)> {
+    let lookup = Lookup { db, ws };
+    Arc::new(BuildGraph::build(
+        roots(&lookup),
+        |id| node_deps(db, ws, Node::new(db, id.clone())).clone(),
+        |from, to, role| graph::edge_span(&lookup, from, to, role),
+    ))
+}
+
+/// The key of every node of a graph without errors.
+#[salsa::tracked(returns(ref))]
+pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<HashMap<NodeId, graph::Key>> {
+    let built = build_graph(db, ws);
+    Arc::new(built.0.node_ids().map(|id| (id.clone(), node_key(db, ws, Node::new(db, id.clone())))).collect())
+}
+
+/// Every workspace file referenced with `file(...)`, with the first place
+/// that references it (for "does not exist" diagnostics).
+#[salsa::tracked(returns(ref))]
+pub fn referenced_files(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<String, (String, Span)>> {
+    let mut wanted = BTreeMap::new();
+    for (path, f) in ws.files(db).iter() {
+        if path.starts_with('@') {
+            continue;
+        }
+        for t in &lower_file(db, ws, *f).targets {
+            for (attr, v) in &t.attrs {
+                let mut refs = Vec::new();
+                v.files(&mut refs);
+                for r in refs {
+                    wanted.entry(r.file.clone()).or_insert_with(|| (t.file.clone(), t.attr_span(attr)));
+                }
+            }
+        }
+    }
+    Arc::new(wanted)
+}
+
+/// Every problem in the `.dhi` files: syntax, lowering, duplicates.
+#[salsa::tracked(returns(ref))]
+pub fn file_diagnostics(db: &dyn salsa::Database, ws: Workspace) -> Arc<Vec<Diag>> {
+    let mut diags = Vec::new();
+    for (path, f) in ws.files(db).iter() {
+        if path.starts_with('@') {
+            continue;
+        }
+        if let Err(e) = &**parse(db, *f) {
+            diags.push(e.clone());
+        }
+        diags.extend(lower_file(db, ws, *f).diags.iter().cloned());
+    }
+    for pkg in packages(db, ws).keys() {
+        diags.extend(package_targets(db, ws, PackageName::new(db, pkg.clone())).1.iter().cloned());
+    }
+    Arc::new(diags)
 }

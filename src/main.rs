@@ -207,7 +207,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
 fn run_query(analysis: &Analysis, analyzed: &Analyzed, expr: &str, output: Output) -> Result<ExitCode, Failure> {
     let sources = WithQuery { analysis, query: expr };
     let q = query::parse(expr).map_err(|d| Failure::new(vec![d], &sources))?;
-    let set = query::eval(&q, &analyzed.graph).map_err(|d| Failure::new(vec![d], &sources))?;
+    let set = query::eval(&q, &analyzed.graph, analysis).map_err(|d| Failure::new(vec![d], &sources))?;
     let g = &analyzed.graph;
     let mut nodes: Vec<_> = set.iter().map(|i| (g.node(*i), *i)).collect();
     nodes.sort();

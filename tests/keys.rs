@@ -17,7 +17,7 @@ fn example_texts() -> Vec<(String, String)> {
 fn keys_of(files: Vec<(String, String)>) -> HashMap<NodeId, Key> {
     let mut a = Analysis::from_texts(files, "linux/amd64");
     match a.analyze() {
-        Ok(r) => r.keys,
+        Ok(r) => (*r.keys).clone(),
         Err(d) => panic!("analysis failed: {d:#?}"),
     }
 }
@@ -105,7 +105,7 @@ fn a_source_change_changes_exactly_its_dependents() {
     let g = a.analyze().unwrap().graph;
     let q = dhib::graph::query::parse("rdeps(//..., //examples/pkgs/lua:lua-src)").unwrap();
     let mut want: Vec<String> =
-        dhib::graph::query::eval(&q, &g).unwrap().iter().map(|i| g.node(*i).to_string()).collect();
+        dhib::graph::query::eval(&q, &g, &a).unwrap().iter().map(|i| g.node(*i).to_string()).collect();
     want.sort();
     assert_eq!(got, want);
 }
@@ -171,7 +171,7 @@ fn keys_do_not_depend_on_the_checkout_path() {
     std::fs::create_dir_all(&nested).unwrap();
     copy(a.path());
     copy(&nested);
-    let keys = |d: &Path| Analysis::load(d).unwrap().analyze().unwrap().keys;
+    let keys = |d: &Path| (*Analysis::load(d).unwrap().analyze().unwrap().keys).clone();
     let (ka, kb) = (keys(a.path()), keys(&nested));
     assert_eq!(ka.len(), kb.len());
     assert_eq!(changed(&ka, &kb), Vec::<String>::new());

@@ -7,6 +7,7 @@ use serde::{Serialize, Serializer};
 
 use super::{Dep, NodeDeps, NodeId, NodeKind};
 use crate::db::Lookup;
+use crate::lang::eval::TargetDef;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key(pub [u8; 32]);
@@ -47,7 +48,7 @@ impl KeyHasher {
     }
 }
 
-pub fn compute(lookup: &Lookup<'_>, id: &NodeId, deps: &NodeDeps, dep_keys: &[(&Dep, Key)]) -> Key {
+pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: &NodeDeps, dep_keys: &[(&Dep, Key)]) -> Key {
     let mut h = KeyHasher(blake3::Hasher::new_derive_key(CONTEXT));
     let kind = deps.kind.map_or("missing", NodeKind::name);
     h.field("kind", kind.as_bytes());
@@ -57,7 +58,7 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, deps: &NodeDeps, dep_keys: &[(&
         let platform = id.platform.as_deref().unwrap_or(lookup.default_platform());
         h.field("platform", platform.as_bytes());
     }
-    if let (Some(def), None) = (&deps.def, &id.facet) {
+    if let (Some(def), None) = (def, &id.facet) {
         for (name, value) in &def.attrs {
             h.field(name, &value.canonical_bytes());
             let mut files = Vec::new();

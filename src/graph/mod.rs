@@ -4,7 +4,7 @@
 pub mod key;
 pub mod query;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -128,21 +128,19 @@ impl Serialize for NodeId {
     }
 }
 
-/// One outgoing edge: the node depended on, the attribute that made the
-/// dependency, and where it was written.
+/// One outgoing edge: the node depended on and the attribute that made the
+/// dependency. No span: an edit that only moves text must not look like a
+/// change of the graph ([`edge_span`] finds it when a cycle is reported).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Dep {
     pub node: NodeId,
     pub role: String,
-    pub file: String,
-    pub span: Span,
 }
 
-/// A node's definition and dependencies, as resolved from its target.
+/// A node's kind and dependencies, as resolved from its target.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeDeps {
     pub kind: Option<NodeKind>,
-    pub def: Option<Arc<TargetDef>>,
     pub deps: Vec<Dep>,
     pub diags: Vec<Diag>,
 }
@@ -172,18 +170,17 @@ pub fn platforms_of(lookup: &Lookup<'_>, label: &Label) -> Vec<String> {
 /// Resolves a node's dependencies, checking each referenced label.
 pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     let Some(def) = lookup.target(&id.label) else { return NodeDeps::default() };
-    let mut out = NodeDeps { kind: Some(def.kind.into()), def: Some(def.clone()), ..Default::default() };
+    let mut out = NodeDeps { kind: Some(def.kind.into()), ..Default::default() };
     let default = lookup.default_platform();
     let configured = |p: &str| (p != default).then(|| p.to_string());
 
     if let Some(facet) = &id.facet {
         out.kind = Some(NodeKind::Attestation);
         let subject = NodeId::target(id.label.clone());
-        out.deps.push(Dep { node: subject, role: "subject".into(), file: def.file.clone(), span: def.span });
+        out.deps.push(Dep { node: subject, role: "subject".into() });
         if facet == "test-report" {
             for t in lookup.tests_of(&id.label) {
-                let span = lookup.target(&t).map(|d| (d.file.clone(), d.span)).unwrap_or_default();
-                out.deps.push(Dep { node: NodeId::target(t), role: "tests".into(), file: span.0, span: span.1 });
+                out.deps.push(Dep { node: NodeId::target(t), role: "tests".into() });
             }
         }
         return out;
@@ -197,7 +194,7 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     if def.kind == Kind::Image && id.platform.is_none() && platforms.len() > 1 {
         for p in &platforms {
             let node = NodeId { label: id.label.clone(), platform: Some(p.clone()), facet: None };
-            out.deps.push(Dep { node, role: "platform".into(), file: def.file.clone(), span: def.attr_span("platforms") });
+            out.deps.push(Dep { node, role: "platform".into() });
         }
         return out;
     }
@@ -260,7 +257,7 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
                 }
             }
         }
-        out.deps.push(Dep { node, role: r.attr.clone(), file: def.file.clone(), span: r.span });
+        out.deps.push(Dep { node, role: r.attr.clone() });
     }
     // Customizations build one overlay per platform of their base.
     if def.kind == Kind::Customization && platforms.len() > 1 {
@@ -292,15 +289,15 @@ fn label_kinds(t: &Ty) -> Option<&'static [Kind]> {
 fn unknown_label(lookup: &Lookup<'_>, def: &TargetDef, r: &crate::lang::eval::LabelRef) -> Diag {
     let wanted = r.label.to_string();
     let all = lookup.all_labels();
-    let strings: Vec<String> = all.iter().map(|l| l.to_string()).collect();
+    let strings: Vec<String> = all.iter().map(|(l, _)| l.to_string()).collect();
     // Compare same-package names first: `:zlb` is likelier `:zlib` than a far label.
-    let same_pkg: Vec<&str> = all.iter().filter(|l| l.pkg == r.label.pkg).map(|l| l.name.as_str()).collect();
+    let same_pkg: Vec<&str> = all.iter().filter(|(l, _)| l.pkg == r.label.pkg).map(|(l, _)| l.name.as_str()).collect();
     let suggestion = did_you_mean(&r.label.name, same_pkg.iter().copied())
         .map(|n| Label::new(r.label.pkg.clone(), n).to_string())
         .or_else(|| did_you_mean(&wanted, strings.iter().map(|s| s.as_str())).map(str::to_string))
         .or_else(|| {
             // `//pkgs/zlib` when the target lives in `//pkgs/zlib:zlib` of another dir.
-            all.iter().find(|l| l.name == r.label.name).map(|l| l.to_string())
+            all.iter().find(|(l, _)| l.name == r.label.name).map(|(l, _)| l.to_string())
         });
     let mut d = Diag::error(&def.file, r.span, "E0301", format!("unknown label `{}`", r.label))
         .with_label("no such target");
@@ -311,6 +308,17 @@ fn unknown_label(lookup: &Lookup<'_>, def: &TargetDef, r: &crate::lang::eval::La
     d
 }
 
+/// Where the edge `from → to` (made by attribute `role`) was written.
+pub fn edge_span(lookup: &Lookup<'_>, from: &NodeId, to: &NodeId, role: &str) -> (String, Span) {
+    let Some(def) = lookup.target(&from.label) else { return Default::default() };
+    let span = match role {
+        "platform" => def.attr_span("platforms"),
+        "subject" | "tests" => def.span,
+        _ => def.refs.iter().find(|r| r.attr == role && r.label == to.label).map_or(def.attr_span(role), |r| r.span),
+    };
+    (def.file.clone(), span)
+}
+
 /// The whole graph: every target, each configuration that images require,
 /// and the attestation nodes. Edges point from a node to what it depends on.
 #[derive(Debug, Default)]
@@ -318,17 +326,23 @@ pub struct BuildGraph {
     pub graph: StableDiGraph<NodeId, String>,
     pub index: HashMap<NodeId, NodeIndex>,
     pub kinds: HashMap<NodeIndex, NodeKind>,
-    pub defs: HashMap<NodeIndex, Arc<TargetDef>>,
+    /// Every node, sorted: the order of outputs and of the key table.
+    pub sorted: Vec<NodeIndex>,
 }
 
 impl BuildGraph {
     /// Builds the graph reachable from `roots`, asking `deps_of` for each node.
-    /// Returns the graph and every diagnostic met, including cycles.
-    pub fn build(roots: Vec<NodeId>, deps_of: impl Fn(&NodeId) -> Arc<NodeDeps>) -> (BuildGraph, Vec<Diag>) {
+    /// Returns the graph and every diagnostic met, including cycles, whose
+    /// edges `edge_span` locates.
+    pub fn build(
+        roots: Vec<NodeId>,
+        deps_of: impl Fn(&NodeId) -> Arc<NodeDeps>,
+        edge_span: impl Fn(&NodeId, &NodeId, &str) -> (String, Span),
+    ) -> (BuildGraph, Vec<Diag>) {
         let mut g = BuildGraph::default();
         let mut diags = Vec::new();
         let mut queue: VecDeque<NodeId> = VecDeque::new();
-        let mut spans: HashMap<(NodeIndex, NodeIndex), (String, Span)> = HashMap::new();
+        let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
         for r in roots {
             if !g.index.contains_key(&r) {
                 let i = g.graph.add_node(r.clone());
@@ -343,9 +357,6 @@ impl BuildGraph {
             if let Some(k) = nd.kind {
                 g.kinds.insert(from, k);
             }
-            if let Some(d) = &nd.def {
-                g.defs.insert(from, d.clone());
-            }
             for dep in &nd.deps {
                 let to = match g.index.get(&dep.node) {
                     Some(i) => *i,
@@ -356,15 +367,16 @@ impl BuildGraph {
                         i
                     }
                 };
-                if !spans.contains_key(&(from, to)) {
+                if edges.insert((from, to)) {
                     g.graph.add_edge(from, to, dep.role.clone());
-                    spans.insert((from, to), (dep.file.clone(), dep.span));
                 }
             }
         }
         if let Some(cycle) = g.find_cycle() {
-            diags.push(cycle_diag(&g, &cycle, &spans));
+            diags.push(cycle_diag(&g, &cycle, &edge_span));
         }
+        g.sorted = g.graph.node_indices().collect();
+        g.sorted.sort_by(|a, b| g.graph[*a].cmp(&g.graph[*b]));
         (g, diags)
     }
 
@@ -418,10 +430,8 @@ impl BuildGraph {
     }
 
     /// Every node id in the graph, sorted.
-    pub fn node_ids(&self) -> Vec<&NodeId> {
-        let mut v: Vec<&NodeId> = self.graph.node_weights().collect();
-        v.sort();
-        v
+    pub fn node_ids(&self) -> impl Iterator<Item = &NodeId> + '_ {
+        self.sorted.iter().map(|i| &self.graph[*i])
     }
 
     pub fn dependencies(&self, i: NodeIndex) -> impl Iterator<Item = NodeIndex> + '_ {
@@ -440,16 +450,19 @@ impl BuildGraph {
     }
 }
 
-fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], spans: &HashMap<(NodeIndex, NodeIndex), (String, Span)>) -> Diag {
+fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], edge_span: &dyn Fn(&NodeId, &NodeId, &str) -> (String, Span)) -> Diag {
     let names: Vec<String> = cycle.iter().map(|i| g.graph[*i].to_string()).collect();
-    let (file, span) = spans.get(&(cycle[0], cycle[1])).cloned().unwrap_or_default();
+    let span_of = |a: NodeIndex, b: NodeIndex| {
+        let role = g.graph.find_edge(a, b).map_or("", |e| g.graph[e].as_str());
+        edge_span(&g.graph[a], &g.graph[b], role)
+    };
+    let (file, span) = span_of(cycle[0], cycle[1]);
     let mut d = Diag::error(&file, span, "E0310", format!("dependency cycle: {}", names.join(" → ")))
         .with_label(format!("{} depends on {}", names[0], names[1]))
         .with_help("a target cannot depend on itself, directly or through others: remove one of these edges");
     for w in cycle.windows(2).skip(1) {
-        if let Some((f, s)) = spans.get(&(w[0], w[1])) {
-            d = d.with_note(f, *s, format!("{} depends on {}", g.graph[w[0]], g.graph[w[1]]));
-        }
+        let (f, s) = span_of(w[0], w[1]);
+        d = d.with_note(&f, s, format!("{} depends on {}", g.graph[w[0]], g.graph[w[1]]));
     }
     d
 }

@@ -10,11 +10,13 @@
 //! may appear inside target names.
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::Arc;
 
 use petgraph::stable_graph::NodeIndex;
 
 use super::{BuildGraph, NodeId, NodeKind};
 use crate::lang::diag::{did_you_mean, Diag, Span};
+use crate::lang::eval::TargetDef;
 use crate::lang::label::{Label, Pattern};
 use crate::lang::value::Value;
 
@@ -219,8 +221,14 @@ impl Parser {
 
 pub type NodeSet = BTreeSet<NodeIndex>;
 
+/// Gives queries the definitions behind nodes, for `attr()` and `tests()`.
+pub trait Targets {
+    fn target(&self, label: &Label) -> Option<Arc<TargetDef>>;
+}
+
 /// Evaluates a query against the graph.
-pub fn eval(q: &Query, g: &BuildGraph) -> Result<NodeSet, Diag> {
+pub fn eval(q: &Query, g: &BuildGraph, t: &dyn Targets) -> Result<NodeSet, Diag> {
+    let eval = |q: &Query, g: &BuildGraph| eval(q, g, t);
     Ok(match q {
         Query::Pattern(p, span) => resolve_pattern(p, *span, g)?,
         Query::Deps(x, depth) => reach(g, &eval(x, g)?, *depth, true),
@@ -249,8 +257,8 @@ pub fn eval(q: &Query, g: &BuildGraph) -> Result<NodeSet, Diag> {
         Query::Attr(name, value, x) => eval(x, g)?
             .into_iter()
             .filter(|n| {
-                g.node(*n).facet.is_none()
-                    && g.defs.get(n).and_then(|d| d.attrs.get(name)).is_some_and(|v| value_matches(v, value))
+                let id = g.node(*n);
+                id.facet.is_none() && t.target(&id.label).and_then(|d| d.attrs.get(name).cloned()).is_some_and(|v| value_matches(&v, value))
             })
             .collect(),
         Query::Tests(x) => {
@@ -259,7 +267,8 @@ pub fn eval(q: &Query, g: &BuildGraph) -> Result<NodeSet, Diag> {
                 .node_indices()
                 .filter(|n| g.kind(*n) == Some(NodeKind::Test))
                 .filter(|n| {
-                    g.defs.get(n).and_then(|d| d.attrs.get("image")).is_some_and(|v| matches!(v, Value::Label(l) if targets.contains(l)))
+                    let image = t.target(&g.node(*n).label).and_then(|d| d.attrs.get("image").cloned());
+                    matches!(image, Some(Value::Label(l)) if targets.contains(&l))
                 })
                 .collect()
         }
@@ -322,7 +331,7 @@ pub fn resolve_pattern(p: &str, span: Span, g: &BuildGraph) -> Result<NodeSet, D
 }
 
 fn unknown(p: &str, span: Span, g: &BuildGraph) -> Diag {
-    let names: Vec<String> = g.node_ids().iter().map(|n| n.to_string()).collect();
+    let names: Vec<String> = g.node_ids().map(|n| n.to_string()).collect();
     let mut d = Diag::error(QUERY_FILE, span, "E0410", format!("no target `{p}`")).with_label("not in the graph");
     let normalized = Label::parse(p, "").map(|l| l.to_string()).unwrap_or_else(|_| p.to_string());
     if let Some(s) = did_you_mean(&normalized, names.iter().map(|s| s.as_str())) {
