@@ -44,7 +44,7 @@ fn main() {
     let mut cold = Vec::new();
     let mut last = None;
     for _ in 0..3 {
-        last = None; // one workspace in memory at a time, for an honest peak RSS
+        drop(last.take()); // one workspace in memory at a time, for an honest peak RSS
         let t = Instant::now();
         let mut a = Analysis::load(&root).expect("load");
         let r = a.analyze().unwrap_or_else(|d| panic!("{} diagnostics, first: {:?}", d.len(), d.first()));

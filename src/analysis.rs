@@ -5,7 +5,7 @@
 //! This is the only analysis code that touches the file system; everything
 //! it calls is pure.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -129,7 +129,44 @@ pub struct Analysis {
 /// A successful analysis: the graph and a key for every node.
 pub struct Analyzed {
     pub graph: GraphRef,
-    pub keys: Arc<HashMap<NodeId, Key>>,
+    pub keys: KeyTable,
+}
+
+/// The key of every node, in per-package tables shared with the database:
+/// after an edit only the tables of reached packages are new.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyTable(Arc<BTreeMap<String, Arc<Vec<(NodeId, Key)>>>>);
+
+impl KeyTable {
+    pub fn get(&self, id: &NodeId) -> Option<Key> {
+        let table = self.0.get(&id.label.pkg)?;
+        table.binary_search_by(|(n, _)| n.cmp(id)).ok().map(|i| table[i].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, Key)> + '_ {
+        self.0.values().flat_map(|t| t.iter().map(|(id, k)| (id, *k)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.values().map(|t| t.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The nodes whose key differs from (or is absent in) `before`, sorted.
+    /// Tables shared with `before` are skipped without a look.
+    pub fn changed_since(&self, before: &KeyTable) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        for (pkg, table) in self.0.iter() {
+            match before.0.get(pkg) {
+                Some(old) if Arc::ptr_eq(old, table) => {}
+                _ => out.extend(table.iter().filter(|(id, k)| before.get(id) != Some(*k)).map(|(id, _)| id.clone())),
+            }
+        }
+        out
+    }
 }
 
 /// A shared handle to a graph the database built (and may reuse).
@@ -238,18 +275,13 @@ impl Analysis {
             diags.dedup();
             return Err(diags);
         }
-        Ok(Analyzed { graph: GraphRef(built), keys: db::all_keys(db, ws).clone() })
+        Ok(Analyzed { graph: GraphRef(built), keys: KeyTable(db::all_keys(db, ws).clone()) })
     }
 
     /// Re-analyzes after edits and says which keys changed since `before`.
     pub fn rekey(&mut self, before: &Analyzed) -> Result<(Analyzed, Vec<NodeId>), Vec<Diag>> {
         let after = self.analyze()?;
-        if Arc::ptr_eq(&after.keys, &before.keys) {
-            return Ok((after, Vec::new()));
-        }
-        let mut changed: Vec<NodeId> =
-            after.keys.iter().filter(|(id, k)| before.keys.get(*id) != Some(*k)).map(|(id, _)| id.clone()).collect();
-        changed.sort();
+        let changed = after.keys.changed_since(&before.keys);
         Ok((after, changed))
     }
 

@@ -246,18 +246,23 @@ pub fn node_key<'db>(db: &'db dyn salsa::Database, ws: Workspace, node: Node<'db
     graph::key::compute(&Lookup { db, ws }, id, def.as_deref(), deps, &dep_keys)
 }
 
-/// Every target, plus the attestation nodes of every image and customization.
-fn roots(lookup: &Lookup<'_>) -> Vec<NodeId> {
-    let mut roots = Vec::new();
-    for (label, kind) in lookup.all_labels().iter() {
-        roots.push(NodeId::target(label.clone()));
-        if matches!(kind, Kind::Image | Kind::Customization) {
-            for a in ATTESTATIONS {
-                roots.push(NodeId { label: label.clone(), platform: None, facet: Some(a.to_string()) });
-            }
+/// The root nodes of one package (its targets and their attestation nodes)
+/// with their dependencies. Backdated when an edit leaves them unchanged,
+/// so the graph depends on one query per package rather than per node.
+#[salsa::tracked(returns(ref))]
+pub fn package_deps<'db>(db: &'db dyn salsa::Database, ws: Workspace, pkg: PackageName<'db>) -> Arc<Vec<(NodeId, Arc<NodeDeps>)>> {
+    let mut out = Vec::new();
+    for t in package_targets(db, ws, pkg).0.values() {
+        let mut ids = vec![NodeId::target(t.label.clone())];
+        if matches!(t.kind, Kind::Image | Kind::Customization) {
+            ids.extend(ATTESTATIONS.iter().map(|a| NodeId { label: t.label.clone(), platform: None, facet: Some(a.to_string()) }));
+        }
+        for id in ids {
+            let deps = node_deps(db, ws, Node::new(db, id.clone())).clone();
+            out.push((id, deps));
         }
     }
-    roots
+    Arc::new(out)
 }
 
 /// The whole graph and the diagnostics met building it. Rebuilt only when a
@@ -265,18 +270,57 @@ fn roots(lookup: &Lookup<'_>) -> Vec<NodeId> {
 #[salsa::tracked(returns(ref), no_eq)]
 pub fn build_graph(db: &dyn salsa::Database, ws: Workspace) -> Arc<(BuildGraph, Vec<Diag>)> {
     let lookup = Lookup { db, ws };
+    let mut known: HashMap<NodeId, Arc<NodeDeps>> = HashMap::new();
+    let mut roots = Vec::new();
+    for pkg in packages(db, ws).keys() {
+        for (id, deps) in package_deps(db, ws, PackageName::new(db, pkg.clone())).iter() {
+            roots.push(id.clone());
+            known.insert(id.clone(), deps.clone());
+        }
+    }
     Arc::new(BuildGraph::build(
-        roots(&lookup),
-        |id| node_deps(db, ws, Node::new(db, id.clone())).clone(),
+        roots,
+        // Nodes configured for another platform are not package roots.
+        |id| known.get(id).cloned().unwrap_or_else(|| node_deps(db, ws, Node::new(db, id.clone())).clone()),
         |from, to, role| graph::edge_span(&lookup, from, to, role),
     ))
 }
 
-/// The key of every node of a graph without errors.
+/// The keys of the nodes of one package, sorted by node.
 #[salsa::tracked(returns(ref))]
-pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<HashMap<NodeId, graph::Key>> {
+pub fn package_keys<'db>(db: &'db dyn salsa::Database, ws: Workspace, pkg: PackageName<'db>) -> Arc<Vec<(NodeId, graph::Key)>> {
     let built = build_graph(db, ws);
-    Arc::new(built.0.node_ids().map(|id| (id.clone(), node_key(db, ws, Node::new(db, id.clone())))).collect())
+    let ids = built.0.by_package.get(pkg.dir(db)).map(|v| v.as_slice()).unwrap_or_default();
+    Arc::new(ids.iter().map(|i| {
+        let id = built.0.node(*i).clone();
+        let key = node_key(db, ws, Node::new(db, id.clone()));
+        (id, key)
+    }).collect())
+}
+
+/// The key of every node of a graph without errors, by package: an edit
+/// replaces the tables of the packages it reaches and shares the rest.
+#[salsa::tracked(returns(ref))]
+pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<String, Arc<Vec<(NodeId, graph::Key)>>>> {
+    let built = build_graph(db, ws);
+    Arc::new(
+        built.0.by_package.keys().map(|pkg| (pkg.clone(), package_keys(db, ws, PackageName::new(db, pkg.clone())).clone())).collect(),
+    )
+}
+
+/// The workspace files one `.dhi` file references with `file(...)`, each with
+/// the place that references it.
+#[salsa::tracked(returns(ref))]
+pub fn file_refs(db: &dyn salsa::Database, ws: Workspace, file: SourceFile) -> Arc<Vec<(String, String, Span)>> {
+    let mut out = Vec::new();
+    for t in &lower_file(db, ws, file).targets {
+        for (attr, v) in &t.attrs {
+            let mut refs = Vec::new();
+            v.files(&mut refs);
+            out.extend(refs.into_iter().map(|r| (r.file.clone(), t.file.clone(), t.attr_span(attr))));
+        }
+    }
+    Arc::new(out)
 }
 
 /// Every workspace file referenced with `file(...)`, with the first place
@@ -285,20 +329,23 @@ pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<HashMap<NodeId, 
 pub fn referenced_files(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<String, (String, Span)>> {
     let mut wanted = BTreeMap::new();
     for (path, f) in ws.files(db).iter() {
-        if path.starts_with('@') {
-            continue;
-        }
-        for t in &lower_file(db, ws, *f).targets {
-            for (attr, v) in &t.attrs {
-                let mut refs = Vec::new();
-                v.files(&mut refs);
-                for r in refs {
-                    wanted.entry(r.file.clone()).or_insert_with(|| (t.file.clone(), t.attr_span(attr)));
-                }
+        if !path.starts_with('@') {
+            for (target, file, span) in file_refs(db, ws, *f).iter() {
+                wanted.entry(target.clone()).or_insert_with(|| (file.clone(), *span));
             }
         }
     }
     Arc::new(wanted)
+}
+
+/// The problems of one file: syntax or lowering. Its own query so that an
+/// edit that fixes nothing and breaks nothing leaves the total untouched.
+#[salsa::tracked(returns(ref))]
+pub fn file_diags(db: &dyn salsa::Database, ws: Workspace, file: SourceFile) -> Arc<Vec<Diag>> {
+    match &**parse(db, file) {
+        Err(e) => Arc::new(vec![e.clone()]),
+        Ok(_) => Arc::new(lower_file(db, ws, file).diags.clone()),
+    }
 }
 
 /// Every problem in the `.dhi` files: syntax, lowering, duplicates.
@@ -306,13 +353,9 @@ pub fn referenced_files(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap
 pub fn file_diagnostics(db: &dyn salsa::Database, ws: Workspace) -> Arc<Vec<Diag>> {
     let mut diags = Vec::new();
     for (path, f) in ws.files(db).iter() {
-        if path.starts_with('@') {
-            continue;
+        if !path.starts_with('@') {
+            diags.extend(file_diags(db, ws, *f).iter().cloned());
         }
-        if let Err(e) = &**parse(db, *f) {
-            diags.push(e.clone());
-        }
-        diags.extend(lower_file(db, ws, *f).diags.iter().cloned());
     }
     for pkg in packages(db, ws).keys() {
         diags.extend(package_targets(db, ws, PackageName::new(db, pkg.clone())).1.iter().cloned());

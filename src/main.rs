@@ -221,7 +221,7 @@ fn run_query(analysis: &Analysis, analyzed: &Analyzed, expr: &str, output: Outpu
                     serde_json::json!({
                         "node": id,
                         "kind": g.kind(*i),
-                        "key": analyzed.keys.get(*id),
+                        "key": analyzed.keys.get(id),
                     })
                 })
                 .collect();

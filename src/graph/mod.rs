@@ -4,7 +4,7 @@
 pub mod key;
 pub mod query;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -328,6 +328,8 @@ pub struct BuildGraph {
     pub kinds: HashMap<NodeIndex, NodeKind>,
     /// Every node, sorted: the order of outputs and of the key table.
     pub sorted: Vec<NodeIndex>,
+    /// The nodes of each package, sorted.
+    pub by_package: BTreeMap<String, Vec<NodeIndex>>,
 }
 
 impl BuildGraph {
@@ -377,6 +379,9 @@ impl BuildGraph {
         }
         g.sorted = g.graph.node_indices().collect();
         g.sorted.sort_by(|a, b| g.graph[*a].cmp(&g.graph[*b]));
+        for i in &g.sorted {
+            g.by_package.entry(g.graph[*i].label.pkg.clone()).or_default().push(*i);
+        }
         (g, diags)
     }
 
