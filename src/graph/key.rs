@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use super::{Dep, NodeDeps, NodeId, NodeKind};
 use crate::db::Lookup;
 use crate::lang::eval::TargetDef;
+use crate::lang::schema::Kind;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key(pub [u8; 32]);
@@ -53,7 +54,7 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
     let kind = deps.kind.map_or("missing", NodeKind::name);
     h.field("kind", kind.as_bytes());
     h.field("node", id.to_string().as_bytes());
-    let configured = matches!(deps.kind, Some(NodeKind::Package | NodeKind::Env | NodeKind::Image | NodeKind::Customization));
+    let configured = matches!(deps.kind, Some(NodeKind::Target(Kind::Package | Kind::Env | Kind::Image | Kind::Customization)));
     if configured && id.facet.is_none() {
         let platform = id.platform.as_deref().unwrap_or(lookup.default_platform());
         h.field("platform", platform.as_bytes());

@@ -22,17 +22,10 @@ use crate::lang::label::Label;
 use crate::lang::schema::{Kind, Ty};
 use crate::lang::value::Value;
 
-/// What a node produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// What a node produces: a target of some kind, or an attestation of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeKind {
-    Source,
-    Package,
-    Deb,
-    Env,
-    Image,
-    Customization,
-    Test,
+    Target(Kind),
     Attestation,
 }
 
@@ -41,26 +34,23 @@ impl NodeKind {
         ["source", "package", "deb", "env", "image", "customization", "test", "attestation"];
 
     pub fn name(self) -> &'static str {
-        Self::NAMES[self as usize]
+        match self {
+            NodeKind::Target(k) => k.name(),
+            NodeKind::Attestation => "attestation",
+        }
     }
 
     pub fn from_name(s: &str) -> Option<NodeKind> {
-        use NodeKind::*;
-        [Source, Package, Deb, Env, Image, Customization, Test, Attestation].into_iter().find(|k| k.name() == s)
+        match s {
+            "attestation" => Some(NodeKind::Attestation),
+            other => Kind::from_name(other).map(NodeKind::Target),
+        }
     }
 }
 
-impl From<Kind> for NodeKind {
-    fn from(k: Kind) -> Self {
-        match k {
-            Kind::Source => NodeKind::Source,
-            Kind::Package => NodeKind::Package,
-            Kind::Deb => NodeKind::Deb,
-            Kind::Env => NodeKind::Env,
-            Kind::Image => NodeKind::Image,
-            Kind::Customization => NodeKind::Customization,
-            Kind::Test => NodeKind::Test,
-        }
+impl Serialize for NodeKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -170,7 +160,7 @@ pub fn platforms_of(lookup: &Lookup<'_>, label: &Label) -> Vec<String> {
 /// Resolves a node's dependencies, checking each referenced label.
 pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     let Some(def) = lookup.target(&id.label) else { return NodeDeps::default() };
-    let mut out = NodeDeps { kind: Some(def.kind.into()), ..Default::default() };
+    let mut out = NodeDeps { kind: Some(NodeKind::Target(def.kind)), ..Default::default() };
     let default = lookup.default_platform();
     let configured = |p: &str| (p != default).then(|| p.to_string());
 

@@ -18,6 +18,7 @@ use super::{BuildGraph, NodeId, NodeKind};
 use crate::lang::diag::{did_you_mean, Diag, Span};
 use crate::lang::eval::TargetDef;
 use crate::lang::label::{Label, Pattern};
+use crate::lang::schema::Kind;
 use crate::lang::value::Value;
 
 /// The pseudo-file name query diagnostics point into.
@@ -265,7 +266,7 @@ pub fn eval(q: &Query, g: &BuildGraph, t: &dyn Targets) -> Result<NodeSet, Diag>
             let targets: HashSet<&Label> = eval(x, g)?.iter().map(|n| &g.node(*n).label).collect();
             g.graph
                 .node_indices()
-                .filter(|n| g.kind(*n) == Some(NodeKind::Test))
+                .filter(|n| g.kind(*n) == Some(NodeKind::Target(Kind::Test)))
                 .filter(|n| {
                     let image = t.target(&g.node(*n).label).and_then(|d| d.attrs.get("image").cloned());
                     matches!(image, Some(Value::Label(l)) if targets.contains(&l))
