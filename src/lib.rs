@@ -4,5 +4,6 @@
 
 pub mod analysis;
 pub mod db;
+pub mod exec;
 pub mod graph;
 pub mod lang;

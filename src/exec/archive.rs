@@ -1,0 +1,1 @@
+//! Safe extraction of source archives.

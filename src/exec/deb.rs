@@ -1,0 +1,1 @@
+//! Debian binary packages: .deb files, Packages indexes, versions, dependency closure.
