@@ -7,3 +7,4 @@ pub mod db;
 pub mod exec;
 pub mod graph;
 pub mod lang;
+pub mod store;

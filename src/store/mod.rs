@@ -1,0 +1,415 @@
+//! The content-addressed store: blobs by sha256, directory trees as manifest
+//! blobs, and the action cache (node key → outputs).
+//!
+//! Every write goes to `tmp/` first and is renamed into place, so a killed
+//! process leaves at most an unreferenced temp file. Every blob is re-hashed
+//! when it is read; a mismatch evicts it and reports it as corrupt, and the
+//! caller rebuilds instead of using it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::graph::Key;
+
+/// A sha256 digest, the address of a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    pub fn of(bytes: &[u8]) -> Digest {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    pub fn hex(&self) -> String {
+        self.to_string()
+    }
+
+    pub fn parse(hex: &str) -> Option<Digest> {
+        let hex = hex.strip_prefix("sha256:").unwrap_or(hex);
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Digest(out))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("sha256:{self}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Digest::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a sha256 digest: {s}")))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O on {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("blob sha256:{0} is missing from the store")]
+    Missing(Digest),
+    #[error("blob sha256:{expected} is corrupt (its content hashes to sha256:{actual}); it was evicted")]
+    Corrupt { expected: Digest, actual: Digest },
+    #[error("tree manifest sha256:{0} is not valid: {1}")]
+    BadManifest(Digest, String),
+    #[error("cannot store {path}: {why}")]
+    Unsupported { path: PathBuf, why: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.to_path_buf(), source }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One entry of a stored directory tree. Owners, times and all mode bits
+/// other than "executable" are deliberately not recorded: outputs must not
+/// depend on the machine that built them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Entry {
+    Dir,
+    File { digest: Digest, size: u64, executable: bool },
+    Symlink { target: String },
+}
+
+/// A directory tree: relative path → entry, sorted, as stored in its
+/// manifest blob.
+pub type Tree = BTreeMap<String, Entry>;
+
+/// What the action cache remembers for a node key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ActionResult {
+    /// Named outputs (e.g. `runtime`, `dev`), each a tree manifest blob.
+    pub outputs: BTreeMap<String, Digest>,
+    /// The build log, as a blob.
+    pub log: Option<Digest>,
+    /// Free-form facts for later stages (e.g. package metadata), canonical JSON.
+    pub metadata: BTreeMap<String, String>,
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store> {
+        for sub in ["blobs", "ac", "tmp", "locks"] {
+            let d = root.join(sub);
+            fs::create_dir_all(&d).map_err(io_err(&d))?;
+        }
+        Ok(Store { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        let hex = d.hex();
+        self.root.join("blobs").join(&hex[..2]).join(hex)
+    }
+
+    fn ac_path(&self, key: &Key) -> PathBuf {
+        let hex = key.to_string();
+        self.root.join("ac").join(&hex[..2]).join(format!("{hex}.json"))
+    }
+
+    /// A temp file inside the store, on the same file system as its target.
+    fn temp(&self) -> Result<tempfile::NamedTempFile> {
+        let dir = self.root.join("tmp");
+        tempfile::NamedTempFile::new_in(&dir).map_err(io_err(&dir))
+    }
+
+    /// Moves a finished temp file to `dest` atomically; an existing `dest`
+    /// with the same address already holds the same bytes.
+    fn publish(&self, tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
+        let parent = dest.parent().expect("store paths have parents");
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        tmp.as_file().sync_all().map_err(io_err(dest))?;
+        tmp.persist(dest).map_err(|e| StoreError::Io { path: dest.to_path_buf(), source: e.error })?;
+        Ok(())
+    }
+
+    pub fn has(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest> {
+        let d = Digest::of(bytes);
+        let dest = self.blob_path(&d);
+        if dest.is_file() {
+            return Ok(d);
+        }
+        let mut tmp = self.temp()?;
+        tmp.write_all(bytes).map_err(io_err(&dest))?;
+        set_mode(tmp.path(), 0o444)?;
+        self.publish(tmp, &dest)?;
+        Ok(d)
+    }
+
+    /// Streams a file into the store, hashing as it copies.
+    pub fn put_file(&self, path: &Path) -> Result<Digest> {
+        let mut src = File::open(path).map_err(io_err(path))?;
+        let mut tmp = self.temp()?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = src.read(&mut buf).map_err(io_err(path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(io_err(path))?;
+        }
+        let d = Digest(hasher.finalize().into());
+        let dest = self.blob_path(&d);
+        if !dest.is_file() {
+            set_mode(tmp.path(), 0o444)?;
+            self.publish(tmp, &dest)?;
+        }
+        Ok(d)
+    }
+
+    /// Reads a blob, verifying its content; a corrupt blob is evicted.
+    pub fn get(&self, d: &Digest) -> Result<Vec<u8>> {
+        let path = self.blob_path(d);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::Missing(*d)),
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let actual = Digest::of(&bytes);
+        if actual != *d {
+            let _ = fs::remove_file(&path);
+            return Err(StoreError::Corrupt { expected: *d, actual });
+        }
+        Ok(bytes)
+    }
+
+    /// Re-hashes a blob on disk without loading it whole; evicts it if corrupt.
+    pub fn verify(&self, d: &Digest) -> Result<()> {
+        let path = self.blob_path(d);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StoreError::Missing(*d)),
+            Err(e) => return Err(StoreError::Io { path, source: e }),
+        };
+        let mut hasher = Sha256::new();
+        io::copy(&mut f, &mut hasher).map_err(io_err(&path))?;
+        let actual = Digest(hasher.finalize().into());
+        if actual != *d {
+            let _ = fs::remove_file(&path);
+            return Err(StoreError::Corrupt { expected: *d, actual });
+        }
+        Ok(())
+    }
+
+    /// Stores a directory tree (files, directories, symlinks) and returns the
+    /// digest of its manifest. Refuses special files.
+    pub fn put_tree(&self, dir: &Path) -> Result<Digest> {
+        let mut tree = Tree::new();
+        for e in walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name().follow_links(false) {
+            let e = e.map_err(|e| StoreError::Io { path: dir.to_path_buf(), source: e.into() })?;
+            let rel = e.path().strip_prefix(dir).expect("walkdir stays under its root");
+            let rel = rel
+                .to_str()
+                .ok_or_else(|| StoreError::Unsupported { path: e.path().to_path_buf(), why: "the name is not UTF-8".into() })?
+                .to_string();
+            let ft = e.file_type();
+            let entry = if ft.is_dir() {
+                Entry::Dir
+            } else if ft.is_symlink() {
+                let target = fs::read_link(e.path()).map_err(io_err(e.path()))?;
+                let target = target
+                    .to_str()
+                    .ok_or_else(|| StoreError::Unsupported { path: e.path().to_path_buf(), why: "the link target is not UTF-8".into() })?
+                    .to_string();
+                Entry::Symlink { target }
+            } else if ft.is_file() {
+                let meta = e.metadata().map_err(|err| StoreError::Io { path: e.path().to_path_buf(), source: err.into() })?;
+                let digest = self.put_file(e.path())?;
+                Entry::File { digest, size: meta.len(), executable: meta.mode() & 0o111 != 0 }
+            } else {
+                return Err(StoreError::Unsupported { path: e.path().to_path_buf(), why: "special files cannot be build outputs".into() });
+            };
+            tree.insert(rel, entry);
+        }
+        self.put_manifest(&tree)
+    }
+
+    pub fn put_manifest(&self, tree: &Tree) -> Result<Digest> {
+        self.put_bytes(&serde_json::to_vec(tree).expect("trees serialize"))
+    }
+
+    pub fn get_tree(&self, d: &Digest) -> Result<Tree> {
+        let bytes = self.get(d)?;
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::BadManifest(*d, e.to_string()))
+    }
+
+    /// Writes a stored tree into `dest` (which must exist), verifying every
+    /// blob. Files are copied, not linked, so a build cannot modify the store.
+    pub fn materialize(&self, manifest: &Digest, dest: &Path) -> Result<()> {
+        let tree = self.get_tree(manifest)?;
+        for (rel, entry) in &tree {
+            if rel.split('/').any(|s| s == ".." || s.is_empty()) || rel.starts_with('/') {
+                return Err(StoreError::BadManifest(*manifest, format!("unsafe path `{rel}`")));
+            }
+            let path = dest.join(rel);
+            match entry {
+                Entry::Dir => fs::create_dir_all(&path).map_err(io_err(&path))?,
+                Entry::Symlink { target } => {
+                    let _ = fs::remove_file(&path);
+                    std::os::unix::fs::symlink(target, &path).map_err(io_err(&path))?;
+                }
+                Entry::File { digest, executable, .. } => {
+                    self.verify(digest)?;
+                    let _ = fs::remove_file(&path);
+                    fs::copy(self.blob_path(digest), &path).map_err(io_err(&path))?;
+                    set_mode(&path, if *executable { 0o755 } else { 0o644 })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached result for a key, if any. Blobs are verified where they are
+    /// used, not here, so a null build reads one small file per node.
+    pub fn ac_get(&self, key: &Key) -> Option<ActionResult> {
+        let bytes = fs::read(self.ac_path(key)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    pub fn ac_put(&self, key: &Key, result: &ActionResult) -> Result<()> {
+        let dest = self.ac_path(key);
+        let mut tmp = self.temp()?;
+        tmp.write_all(&serde_json::to_vec_pretty(result).expect("results serialize")).map_err(io_err(&dest))?;
+        self.publish(tmp, &dest)
+    }
+
+    /// Forgets a cached result (e.g. after one of its blobs proved corrupt).
+    pub fn ac_evict(&self, key: &Key) {
+        let _ = fs::remove_file(self.ac_path(key));
+    }
+
+    /// Takes the exclusive lock that serializes building one key across
+    /// processes. Released when the returned guard drops.
+    pub fn lock_key(&self, key: &Key) -> Result<KeyLock> {
+        let path = self.root.join("locks").join(format!("{key}.lock"));
+        let f = File::create(&path).map_err(io_err(&path))?;
+        f.lock().map_err(io_err(&path))?;
+        Ok(KeyLock { _file: f })
+    }
+
+    /// Takes the store-wide lock: shared while building, exclusive for gc and clean.
+    pub fn lock_store(&self, exclusive: bool) -> Result<KeyLock> {
+        let path = self.root.join("locks").join("store.lock");
+        let f = File::create(&path).map_err(io_err(&path))?;
+        if exclusive { f.lock() } else { f.lock_shared() }.map_err(io_err(&path))?;
+        Ok(KeyLock { _file: f })
+    }
+
+    /// Total bytes of blobs, and their count.
+    pub fn usage(&self) -> Result<(u64, u64)> {
+        let mut bytes = 0;
+        let mut count = 0;
+        let blobs = self.root.join("blobs");
+        for e in walkdir::WalkDir::new(&blobs).min_depth(2) {
+            let e = e.map_err(|e| StoreError::Io { path: blobs.clone(), source: e.into() })?;
+            if e.file_type().is_file() {
+                bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                count += 1;
+            }
+        }
+        Ok((bytes, count))
+    }
+}
+
+/// Holds a file lock until dropped.
+pub struct KeyLock {
+    _file: File,
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(d.path()).unwrap();
+        (d, s)
+    }
+
+    #[test]
+    fn blobs_round_trip_and_corruption_is_detected_and_evicted() {
+        let (_d, s) = store();
+        let d = s.put_bytes(b"hello").unwrap();
+        assert_eq!(d.hex(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(s.get(&d).unwrap(), b"hello");
+        let p = s.blob_path(&d);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&p, b"hellO").unwrap();
+        assert!(matches!(s.get(&d), Err(StoreError::Corrupt { .. })));
+        assert!(!p.exists(), "a corrupt blob is evicted");
+        assert!(matches!(s.get(&d), Err(StoreError::Missing(_))));
+    }
+
+    #[test]
+    fn trees_round_trip_without_owners_or_times() {
+        let (_d, s) = store();
+        let src = tempfile::tempdir().unwrap();
+        fs::create_dir_all(src.path().join("usr/bin")).unwrap();
+        fs::write(src.path().join("usr/bin/tool"), b"#!/bin/sh\n").unwrap();
+        fs::set_permissions(src.path().join("usr/bin/tool"), fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink("tool", src.path().join("usr/bin/alias")).unwrap();
+        let m1 = s.put_tree(src.path()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        s.materialize(&m1, out.path()).unwrap();
+        assert_eq!(fs::read(out.path().join("usr/bin/tool")).unwrap(), b"#!/bin/sh\n");
+        assert_eq!(fs::metadata(out.path().join("usr/bin/tool")).unwrap().mode() & 0o777, 0o755);
+        assert_eq!(fs::read_link(out.path().join("usr/bin/alias")).unwrap(), Path::new("tool"));
+        // The same content stored from elsewhere has the same manifest digest.
+        assert_eq!(s.put_tree(out.path()).unwrap(), m1);
+    }
+
+    #[test]
+    fn action_cache_round_trips() {
+        let (_d, s) = store();
+        let key = Key([7; 32]);
+        assert!(s.ac_get(&key).is_none());
+        let r = ActionResult { outputs: BTreeMap::from([("runtime".into(), Digest::of(b"x"))]), ..Default::default() };
+        s.ac_put(&key, &r).unwrap();
+        assert_eq!(s.ac_get(&key), Some(r));
+        s.ac_evict(&key);
+        assert!(s.ac_get(&key).is_none());
+    }
+}
