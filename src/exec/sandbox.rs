@@ -1,0 +1,206 @@
+//! Hermetic execution of one build step with bubblewrap.
+//!
+//! Why bubblewrap: it needs no daemon and no setuid helper when run as root,
+//! works on this kernel's hybrid cgroups where crun and podman do not, and
+//! gives every isolation a build step needs with one exec: new user, pid,
+//! net, ipc, uts and mount namespaces (`--unshare-all`), a root file system
+//! that is exactly the build environment (read-only), and only the declared
+//! directories bound on top. The network namespace has only its own
+//! loopback, so not even a listener on the host's 127.0.0.1 is reachable.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How steps are isolated. `None` exists for debugging only and is recorded
+/// wherever results are described (e.g. provenance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Bwrap,
+    None,
+}
+
+/// A host directory visible inside the sandbox.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub dest: String,
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub timeout: Duration,
+    /// Largest file a step may write, in bytes (RLIMIT_FSIZE).
+    pub max_file_size: u64,
+    /// Address space per process, in bytes (RLIMIT_AS).
+    pub max_memory: u64,
+    /// Open files per process (RLIMIT_NOFILE).
+    pub max_open_files: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(3600),
+            max_file_size: 8 << 30,
+            max_memory: 16 << 30,
+            max_open_files: 4096,
+        }
+    }
+}
+
+/// One command to run in a build environment.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub argv: Vec<String>,
+    /// The root file system (the build environment), mounted read-only at `/`.
+    /// It must contain the mount points `proc`, `dev`, `tmp` and every `dest`.
+    pub rootfs: PathBuf,
+    pub mounts: Vec<Mount>,
+    pub workdir: String,
+    /// Variables on top of the fixed environment ([`base_env`]).
+    pub env: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub network: bool,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code, or `None` if the step was killed (by a signal or the timeout).
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot create a sandbox: {0}")]
+    Unavailable(String),
+    #[error("cannot run the step: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// The environment every step starts from: nothing of the host's.
+pub fn base_env(source_date_epoch: u64) -> BTreeMap<String, String> {
+    [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
+        ("HOME", "/tmp"),
+        ("TZ", "UTC"),
+        ("LC_ALL", "C"),
+        ("LANG", "C"),
+        ("SHELL", "/bin/sh"),
+        ("USER", "root"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("SOURCE_DATE_EPOCH".to_string(), source_date_epoch.to_string())])
+    .collect()
+}
+
+/// Checks that bubblewrap exists and can create every namespace here.
+pub fn probe() -> Result<(), SandboxError> {
+    let out = Command::new("bwrap")
+        .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--", "/bin/true"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| SandboxError::Unavailable(format!("bwrap (package bubblewrap) cannot be run: {e}")))?;
+    if !out.status.success() {
+        return Err(SandboxError::Unavailable(format!(
+            "bwrap cannot create namespaces on this machine: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The bwrap command line for a step (without the step's argv).
+fn bwrap_args(step: &Step) -> Vec<String> {
+    let mut a: Vec<String> = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if step.network {
+        a.push("--share-net".into());
+    }
+    a.extend(["--ro-bind".into(), path_str(&step.rootfs), "/".into()]);
+    a.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(String::from));
+    for m in &step.mounts {
+        a.extend([if m.writable { "--bind" } else { "--ro-bind" }.into(), path_str(&m.host), m.dest.clone()]);
+    }
+    a.extend(["--chdir".into(), step.workdir.clone()]);
+    a.extend(["--hostname".into(), "dhib".into()]);
+    a
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Runs a step, sending its stdout and stderr to `log`.
+pub fn run(step: &Step, mode: Mode, env: &BTreeMap<String, String>, log: &File) -> Result<Outcome, SandboxError> {
+    let mut cmd = match mode {
+        Mode::Bwrap => {
+            let mut c = Command::new("bwrap");
+            c.args(bwrap_args(step));
+            for (k, v) in env.iter().chain(step.env.iter()) {
+                c.args(["--setenv", k, v]);
+            }
+            c.arg("--").args(&step.argv);
+            c.env_clear();
+            c
+        }
+        Mode::None => {
+            let mut c = Command::new(&step.argv[0]);
+            c.args(&step.argv[1..]).env_clear().envs(env).envs(&step.env).current_dir(&step.workdir);
+            c
+        }
+    };
+    let out = log.try_clone().map_err(SandboxError::Spawn)?;
+    let err = log.try_clone().map_err(SandboxError::Spawn)?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    let limits = step.limits.clone();
+    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            set_limit(libc::RLIMIT_FSIZE, limits.max_file_size)?;
+            set_limit(libc::RLIMIT_AS, limits.max_memory)?;
+            set_limit(libc::RLIMIT_NOFILE, limits.max_open_files)?;
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(SandboxError::Spawn)?;
+    loop {
+        if let Some(status) = child.try_wait().map_err(SandboxError::Spawn)? {
+            return Ok(Outcome { code: status.code(), timed_out: false, elapsed: start.elapsed() });
+        }
+        if start.elapsed() >= step.limits.timeout {
+            // bwrap's child dies with it (--die-with-parent), and with the
+            // namespace's first process every other one.
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(Outcome { code: None, timed_out: true, elapsed: start.elapsed() });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let lim = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+    // SAFETY: setrlimit reads a valid, initialized struct.
+    if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
