@@ -37,6 +37,30 @@ pub const STDLIB: &[(&str, &str)] = &[
 struct Config {
     #[serde(default)]
     workspace: WorkspaceConfig,
+    #[serde(default)]
+    build: BuildConfig,
+    #[serde(default)]
+    debian: DebianConfig,
+}
+
+/// `[build]` of dhi.toml: settings of execution, not of analysis.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BuildConfig {
+    /// The time every build step and output claims (SOURCE_DATE_EPOCH).
+    #[serde(default)]
+    pub source_date_epoch: u64,
+    /// Filled from `[debian] repo`.
+    #[serde(skip)]
+    pub debian_repo: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DebianConfig {
+    /// Base URL of the repository `deb` filenames are relative to.
+    #[serde(default)]
+    repo: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +148,7 @@ pub struct Analysis {
     /// The text of `dhi.toml`, for diagnostics that point into it.
     config_text: Option<Arc<str>>,
     pub name: Option<String>,
+    pub build: BuildConfig,
 }
 
 /// A successful analysis: the graph and a key for every node.
@@ -193,6 +218,7 @@ impl Analysis {
         let mut a = Analysis::from_texts(files, &config.workspace.platform);
         a.root = Some(root.to_path_buf());
         a.name = config.workspace.name;
+        a.build = BuildConfig { debian_repo: config.debian.repo, ..config.build };
         a.config_text = Some(Arc::from(config_text));
         Ok(a)
     }
@@ -218,7 +244,7 @@ impl Analysis {
         let ws = Workspace::builder(Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string())
             .durability(Durability::MEDIUM)
             .new(&db);
-        Analysis { db, ws, root: None, config_text: None, name: None }
+        Analysis { db, ws, root: None, config_text: None, name: None, build: BuildConfig::default() }
     }
 
     pub fn root(&self) -> Option<&Path> {

@@ -350,6 +350,99 @@ impl Store {
     }
 }
 
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    pub blobs_removed: u64,
+    pub bytes_removed: u64,
+    pub results_evicted: u64,
+    pub bytes_left: u64,
+}
+
+impl Store {
+    /// Removes everything: blobs, results, environments, work dirs.
+    pub fn clean(&self) -> Result<()> {
+        let _lock = self.lock_store(true)?;
+        for sub in ["blobs", "ac", "tmp", "envs", "work", "failed"] {
+            let d = self.root.join(sub);
+            if d.exists() {
+                make_writable(&d);
+                fs::remove_dir_all(&d).map_err(io_err(&d))?;
+            }
+        }
+        Store::open(&self.root).map(|_| ())
+    }
+
+    /// Deletes blobs no cached result refers to, then evicts the least
+    /// recently written results until the blobs fit in `max_bytes`.
+    pub fn gc(&self, max_bytes: u64) -> Result<GcReport> {
+        let _lock = self.lock_store(true)?;
+        let mut report = GcReport::default();
+        let mut results: Vec<(std::time::SystemTime, PathBuf, ActionResult)> = Vec::new();
+        let ac = self.root.join("ac");
+        for e in walkdir::WalkDir::new(&ac).min_depth(2).into_iter().filter_map(|e| e.ok()) {
+            if let (Ok(bytes), Ok(meta)) = (fs::read(e.path()), e.metadata()) {
+                if let Ok(r) = serde_json::from_slice::<ActionResult>(&bytes) {
+                    results.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), e.path().to_path_buf(), r));
+                }
+            }
+        }
+        results.sort_by(|a, b| b.0.cmp(&a.0)); // newest first: they survive
+        loop {
+            let live = self.live_blobs(results.iter().map(|(_, _, r)| r));
+            self.sweep(&live, &mut report)?;
+            let (bytes, _) = self.usage()?;
+            report.bytes_left = bytes;
+            if bytes <= max_bytes || results.is_empty() {
+                return Ok(report);
+            }
+            let (_, path, _) = results.pop().expect("not empty");
+            let _ = fs::remove_file(path);
+            report.results_evicted += 1;
+        }
+    }
+
+    fn live_blobs<'r>(&self, results: impl Iterator<Item = &'r ActionResult>) -> std::collections::HashSet<Digest> {
+        let mut live = std::collections::HashSet::new();
+        for r in results {
+            live.extend(r.log);
+            for m in r.outputs.values() {
+                live.insert(*m);
+                if let Ok(tree) = self.get_tree(m) {
+                    live.extend(tree.values().filter_map(|e| match e {
+                        Entry::File { digest, .. } => Some(*digest),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+        live
+    }
+
+    fn sweep(&self, live: &std::collections::HashSet<Digest>, report: &mut GcReport) -> Result<()> {
+        let blobs = self.root.join("blobs");
+        for e in walkdir::WalkDir::new(&blobs).min_depth(2).into_iter().filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy();
+            if let Some(d) = Digest::parse(&name) {
+                if !live.contains(&d) {
+                    report.bytes_removed += e.metadata().map(|m| m.len()).unwrap_or(0);
+                    report.blobs_removed += 1;
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Blobs are stored read-only; directories must be writable to be removed.
+fn make_writable(dir: &Path) {
+    for e in walkdir::WalkDir::new(dir).into_iter().filter_map(|e| e.ok()) {
+        if e.file_type().is_dir() {
+            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
 /// Holds a file lock until dropped.
 pub struct KeyLock {
     _file: File,
@@ -399,6 +492,24 @@ mod tests {
         assert_eq!(fs::read_link(out.path().join("usr/bin/alias")).unwrap(), Path::new("tool"));
         // The same content stored from elsewhere has the same manifest digest.
         assert_eq!(s.put_tree(out.path()).unwrap(), m1);
+    }
+
+    #[test]
+    fn gc_keeps_what_results_use_and_bounds_the_size() {
+        let (_d, s) = store();
+        let orphan = s.put_bytes(&[1u8; 1000]).unwrap();
+        let used = s.put_bytes(&[2u8; 1000]).unwrap();
+        let tree = Tree::from([("f".to_string(), Entry::File { digest: used, size: 1000, executable: false })]);
+        let m = s.put_manifest(&tree).unwrap();
+        s.ac_put(&Key([1; 32]), &ActionResult { outputs: BTreeMap::from([("runtime".into(), m)]), ..Default::default() })
+            .unwrap();
+        let r = s.gc(u64::MAX).unwrap();
+        assert_eq!(r.blobs_removed, 1);
+        assert!(!s.has(&orphan) && s.has(&used) && s.has(&m));
+        let r = s.gc(0).unwrap();
+        assert_eq!(r.results_evicted, 1);
+        assert!(!s.has(&used));
+        assert_eq!(r.bytes_left, 0);
     }
 
     #[test]
