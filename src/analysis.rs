@@ -160,7 +160,7 @@ pub struct Analyzed {
 /// The key of every node, in per-package tables shared with the database:
 /// after an edit only the tables of reached packages are new.
 #[derive(Clone, PartialEq, Eq)]
-pub struct KeyTable(Arc<BTreeMap<String, Arc<Vec<(NodeId, Key)>>>>);
+pub struct KeyTable(Arc<db::KeysByPackage>);
 
 impl KeyTable {
     pub fn get(&self, id: &NodeId) -> Option<Key> {

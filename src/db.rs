@@ -123,6 +123,12 @@ pub fn packages(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<String,
     Arc::new(out)
 }
 
+/// A package's targets by name, and the problems found across its files.
+pub type PackageTargets = (BTreeMap<String, Arc<TargetDef>>, Vec<Diag>);
+
+/// Keys of the nodes of each package, sorted by node.
+pub type KeysByPackage = BTreeMap<String, Arc<Vec<(NodeId, graph::Key)>>>;
+
 #[salsa::interned(debug)]
 pub struct PackageName<'db> {
     #[returns(ref)]
@@ -136,7 +142,7 @@ pub fn package_targets<'db>(
     db: &'db dyn salsa::Database,
     ws: Workspace,
     pkg: PackageName<'db>,
-) -> Arc<(BTreeMap<String, Arc<TargetDef>>, Vec<Diag>)> {
+) -> Arc<PackageTargets> {
     let mut targets: BTreeMap<String, Arc<TargetDef>> = BTreeMap::new();
     let mut diags = Vec::new();
     let Some(files) = packages(db, ws).get(pkg.dir(db)) else { return Arc::default() };
@@ -301,7 +307,7 @@ pub fn package_keys<'db>(db: &'db dyn salsa::Database, ws: Workspace, pkg: Packa
 /// The key of every node of a graph without errors, by package: an edit
 /// replaces the tables of the packages it reaches and shares the rest.
 #[salsa::tracked(returns(ref))]
-pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<String, Arc<Vec<(NodeId, graph::Key)>>>> {
+pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<KeysByPackage> {
     let built = build_graph(db, ws);
     Arc::new(
         built.0.by_package.keys().map(|pkg| (pkg.clone(), package_keys(db, ws, PackageName::new(db, pkg.clone())).clone())).collect(),

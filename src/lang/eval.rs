@@ -74,12 +74,15 @@ pub struct Lowered {
     pub diags: Vec<Diag>,
 }
 
+/// A file's parse result, shared.
+pub type Parsed = Arc<Result<syntax::File, Diag>>;
+
 /// Builds the scope of a file from its own definitions and its loads.
 /// `exports(path)` returns the parsed file a `load` names, if it exists.
 pub fn build_scope(
     file: &str,
     ast: &syntax::File,
-    exports: &dyn Fn(&str) -> Option<Arc<Result<syntax::File, Diag>>>,
+    exports: &dyn Fn(&str) -> Option<Parsed>,
 ) -> Scope {
     let mut scope = Scope::default();
     let own = |scope: &mut Scope, item: &Item, from: &str| match item {

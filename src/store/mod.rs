@@ -312,6 +312,15 @@ impl Store {
         self.publish(tmp, &dest)
     }
 
+    /// The log of a key's cached result, or of its last failed build.
+    pub fn log_of(&self, key: &Key) -> Option<Vec<u8>> {
+        let digest = match self.ac_get(key).and_then(|r| r.log) {
+            Some(d) => d,
+            None => Digest::parse(fs::read_to_string(self.root.join("failed").join(key.to_string())).ok()?.trim())?,
+        };
+        self.get(&digest).ok()
+    }
+
     /// Forgets a cached result (e.g. after one of its blobs proved corrupt).
     pub fn ac_evict(&self, key: &Key) {
         let _ = fs::remove_file(self.ac_path(key));
@@ -386,7 +395,7 @@ impl Store {
                 }
             }
         }
-        results.sort_by(|a, b| b.0.cmp(&a.0)); // newest first: they survive
+        results.sort_by_key(|r| std::cmp::Reverse(r.0)); // newest first: they survive
         loop {
             let live = self.live_blobs(results.iter().map(|(_, _, r)| r));
             self.sweep(&live, &mut report)?;

@@ -10,7 +10,11 @@ use dhib::analysis::{self, Analysis, Analyzed};
 use dhib::graph::query::{self, QUERY_FILE};
 use dhib::graph::NodeId;
 use dhib::lang::diag::{Diag, Rendered, SourceLookup, Span};
+use dhib::exec;
 use dhib::lang::fmt as dhifmt;
+use dhib::store::Store;
+
+mod progress;
 
 const ABOUT: &str = "Declarative, content-addressed builds of hardened container images";
 
@@ -39,6 +43,10 @@ struct Cli {
     /// Run as if started in DIR (the workspace is found by walking up to dhi.toml).
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR", env = "DHIB_DIRECTORY")]
     directory: Option<PathBuf>,
+    /// The store of built results (default: .dhib/ in the workspace); share one
+    /// between workspaces by pointing them at the same directory.
+    #[arg(long, global = true, value_name = "DIR", env = "DHIB_STORE")]
+    store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,8 +61,60 @@ enum Output {
     Dot,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum SandboxArg {
+    /// bubblewrap: no network, only declared inputs, read-only environment.
+    Bwrap,
+    /// No isolation, for debugging build steps; results are marked unsandboxed.
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Progress {
+    /// One line per action on stderr.
+    Text,
+    /// One JSON event per line on stdout, for CI.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Build targets: fetch pinned sources and packages, build in the sandbox,
+    /// and cache every result by its key (a second run does nothing).
+    #[command(after_help = "\
+Examples:
+  dhib build //examples/...                  everything below examples/
+  dhib build //examples/pkgs/zlib -j 4       one package and what it needs
+  dhib build 'rdeps(//..., //examples/pkgs/zlib)' --keep-going
+  dhib build //... --output json             events for CI, one JSON object per line")]
+    Build {
+        /// Target patterns or query expressions; their union is built.
+        #[arg(default_value = "//...")]
+        patterns: Vec<String>,
+        /// Actions run at once (default: the number of cores).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Keep building what does not depend on a failure.
+        #[arg(short, long)]
+        keep_going: bool,
+        #[arg(long, value_enum, default_value = "bwrap")]
+        sandbox: SandboxArg,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Progress,
+    },
+    /// Print the build log of a node (its last build, or its last failure).
+    Log {
+        node: String,
+    },
+    /// Delete everything in the store.
+    Clean,
+    /// Delete unreferenced blobs, then the oldest results until the store fits.
+    #[command(after_help = "Example:\n  dhib gc --max-size 20G")]
+    Gc {
+        /// Largest store to keep, e.g. 500M or 20G.
+        #[arg(long, default_value = "20G")]
+        max_size: String,
+    },
     /// Answer questions about the build graph.
     #[command(after_help = "\
 Expressions:
@@ -169,8 +229,31 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         None => std::env::current_dir().map_err(|e| Failure::plain(Diag::plain("E0001", format!("no current directory: {e}"))))?,
     };
     let root = analysis::find_root(&start).map_err(Failure::plain)?;
-    if let Command::Fmt { check, files } = cli.command {
-        return fmt(&root, check, files);
+    let store_dir = cli.store.clone().unwrap_or_else(|| root.join(".dhib"));
+    match cli.command {
+        Command::Fmt { check, files } => return fmt(&root, check, files),
+        Command::Clean => {
+            let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            store.clean().map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            eprintln!("removed everything in {}", store_dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Gc { max_size } => {
+            let max = parse_size(&max_size).ok_or_else(|| {
+                Failure::plain(Diag::plain("E0503", format!("`{max_size}` is not a size")).with_help("write a size like 500M, 20G or 1T"))
+            })?;
+            let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            let r = store.gc(max).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            eprintln!(
+                "removed {} blobs ({} MiB) and {} cached results; {} MiB left",
+                r.blobs_removed,
+                r.bytes_removed >> 20,
+                r.results_evicted,
+                r.bytes_left >> 20
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let mut analysis = Analysis::load(&root).map_err(|diags| Failure::new(diags, &NoSources))?;
     let analyzed = analysis.analyze().map_err(|diags| Failure::new(diags, &analysis))?;
@@ -200,7 +283,41 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("ok: {} nodes, no problems", analyzed.graph.graph.node_count());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fmt { .. } => unreachable!("handled above"),
+        Command::Build { patterns, jobs, keep_going, sandbox, output } => {
+            let mut requested = dhib::graph::query::NodeSet::new();
+            for p in &patterns {
+                let set = exec::resolve(&analysis, &analyzed, p)
+                    .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: p }))?;
+                requested.extend(set);
+            }
+            let req = exec::Request {
+                store: store_dir,
+                jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                keep_going,
+                sandbox: if sandbox == SandboxArg::Bwrap { exec::sandbox::Mode::Bwrap } else { exec::sandbox::Mode::None },
+            };
+            let printer = progress::Printer::new(output == Progress::Json);
+            let summary = exec::build(&analysis, &analyzed, &requested, &req, &|e| printer.event(e))
+                .map_err(Failure::plain)?;
+            printer.finish(&summary);
+            Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Log { node } => {
+            let id = NodeId::parse(&node).map_err(|m| Failure::plain(Diag::plain("E0411", m)))?;
+            let key = analyzed.keys.get(&id).ok_or_else(|| Failure::plain(Diag::plain("E0410", format!("no node `{node}`"))))?;
+            let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            match store.log_of(&key) {
+                Some(text) => {
+                    let _ = std::io::stdout().write_all(&text);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Err(Failure::plain(
+                    Diag::plain("E0504", format!("no log for `{node}` at its current key"))
+                        .with_help(format!("build it first: dhib build {node}")),
+                )),
+            }
+        }
+        Command::Fmt { .. } | Command::Clean | Command::Gc { .. } => unreachable!("handled above"),
     }
 }
 
@@ -289,4 +406,17 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let tmp = path.with_extension("dhi.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+/// `500M`, `20G`, `1T` or a plain number of bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (num, mult) = match t.chars().last()?.to_ascii_uppercase() {
+        'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'M' => (&t[..t.len() - 1], 1 << 20),
+        'G' => (&t[..t.len() - 1], 1 << 30),
+        'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }

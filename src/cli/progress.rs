@@ -1,0 +1,137 @@
+//! Build progress on the terminal: a progress bar on a TTY, one line per
+//! action otherwise, or one JSON object per line with `--output json`; and a
+//! closing summary.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dhib::exec::{Event, Summary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub struct Printer {
+    json: bool,
+    bar: Option<ProgressBar>,
+    total: AtomicUsize,
+    done: AtomicUsize,
+    cached: AtomicUsize,
+    /// Nodes being built now, shown in the bar's message.
+    running: Mutex<Vec<String>>,
+}
+
+impl Printer {
+    pub fn new(json: bool) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {prefix} {wide_msg}")
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Printer {
+            json,
+            bar,
+            total: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            cached: AtomicUsize::new(0),
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A line above the bar (or on stderr when there is none).
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    fn finished_one(&self, node: &str) -> usize {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|n| n != node);
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(b) = &self.bar {
+            b.set_position(n as u64);
+            b.set_prefix(format!("({} cached)", self.cached.load(Ordering::Relaxed)));
+            b.set_message(running.join(" "));
+        }
+        n
+    }
+
+    pub fn event(&self, e: &Event) {
+        if self.json {
+            let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(e).expect("events serialize"));
+            return;
+        }
+        let total = self.total.load(Ordering::Relaxed);
+        match e {
+            Event::Plan { total, skipped } => {
+                self.total.store(*total, Ordering::Relaxed);
+                if let Some(b) = &self.bar {
+                    b.set_length(*total as u64);
+                }
+                if *skipped > 0 {
+                    self.line(&format!(
+                        "{total} actions to check; {skipped} image, test and attestation nodes are not built by this version"
+                    ));
+                }
+            }
+            Event::Started { node } => {
+                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                running.push(node.clone());
+                match &self.bar {
+                    Some(b) => b.set_message(running.join(" ")),
+                    None => {
+                        drop(running);
+                        self.line(&format!("[{}/{total}] building {node}", self.done.load(Ordering::Relaxed) + 1));
+                    }
+                }
+            }
+            Event::Cached { node } => {
+                self.cached.fetch_add(1, Ordering::Relaxed);
+                self.finished_one(node);
+            }
+            Event::Built { node, seconds } => {
+                let n = self.finished_one(node);
+                self.line(&format!("[{n}/{total}] built {node} in {seconds}s"));
+            }
+            Event::Failed { node, error } => {
+                self.finished_one(node);
+                self.line(&format!("FAILED {node}\n{}", indent(error)));
+            }
+            Event::NotRun { node } => self.line(&format!("not run: {node} (a dependency failed)")),
+            Event::Corrupt { node, error } => self.line(&format!("warning: {error}; rebuilding what {node} needs")),
+        }
+    }
+
+    pub fn finish(&self, s: &Summary) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        if self.json {
+            let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::json!({"event": "summary", "summary": s}));
+            return;
+        }
+        if s.built.is_empty() && s.ok() {
+            self.line(&format!("{} targets up to date", s.cached.len()));
+        } else {
+            self.line(&format!(
+                "{} built, {} up to date, {} failed, {} not run",
+                s.built.len(),
+                s.cached.len(),
+                s.failed.len(),
+                s.not_run.len()
+            ));
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}

@@ -1,0 +1,385 @@
+//! The action of each node kind: what it reads from the store, what it runs,
+//! and the outputs it records in the action cache under its key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::exec::sandbox::{self, Mode, Mount, Step};
+use crate::exec::{archive, deb, fetch};
+use crate::graph::{Key, NodeId};
+use crate::lang::eval::TargetDef;
+use crate::lang::schema::Kind;
+use crate::lang::value::Value;
+use crate::store::{ActionResult, Digest, Entry, Store, StoreError, Tree};
+
+/// Everything a node's action may use.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    /// The workspace root, for `file://` sources.
+    pub root: &'a Path,
+    pub sandbox: Mode,
+    pub source_date_epoch: u64,
+    /// Parallelism inside one build step (`$JOBS`).
+    pub jobs: usize,
+    /// Base URL (`file://` or `http://`) of the Debian repository holding
+    /// the `filename` of every `deb`.
+    pub debian_repo: Option<String>,
+}
+
+/// A node ready to run: its definition, key, and its direct dependencies'
+/// results (by role).
+pub struct Job<'a> {
+    pub id: &'a NodeId,
+    pub def: Arc<TargetDef>,
+    pub key: Key,
+    pub deps: Vec<(String, &'a NodeId, Arc<ActionResult>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] archive::ArchiveError),
+    #[error(transparent)]
+    Deb(#[from] deb::DebError),
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+    #[error("{0}")]
+    Io(String),
+    #[error("step {index} of {count} failed ({status}): {command}\n{tail}")]
+    Step { index: usize, count: usize, command: String, status: String, tail: String, log: Digest },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> BuildError {
+    move |e| BuildError::Io(format!("{what}: {e}"))
+}
+
+fn str_attr<'d>(def: &'d TargetDef, name: &str) -> Option<&'d str> {
+    def.attrs.get(name).and_then(Value::as_str)
+}
+
+/// A result whose only output is one stored file.
+fn single_file(store: &Store, name: &str, digest: Digest, size: u64) -> Result<ActionResult, BuildError> {
+    let tree = Tree::from([(name.to_string(), Entry::File { digest, size, executable: false })]);
+    let manifest = store.put_manifest(&tree)?;
+    Ok(ActionResult { outputs: BTreeMap::from([("file".to_string(), manifest)]), ..Default::default() })
+}
+
+/// The one file of a single-file result.
+fn the_file(store: &Store, r: &ActionResult) -> Result<(String, Digest), BuildError> {
+    let manifest = r.outputs.get("file").ok_or_else(|| BuildError::Invalid("an input has no file output".into()))?;
+    let tree = store.get_tree(manifest)?;
+    match tree.into_iter().next() {
+        Some((name, Entry::File { digest, .. })) => Ok((name, digest)),
+        _ => Err(BuildError::Invalid("an input's file output is empty".into())),
+    }
+}
+
+pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
+    match job.def.kind {
+        Kind::Source => source(cx, job),
+        Kind::Deb => deb_file(cx, job),
+        Kind::Env => env(cx, job, work),
+        Kind::Package => package(cx, job, work),
+        other => Err(BuildError::Invalid(format!("building {other} nodes is not implemented yet"))),
+    }
+}
+
+fn source(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
+    let url = str_attr(&job.def, "url").expect("schema: sources have a url");
+    let pin = str_attr(&job.def, "sha256").expect("schema: sources have a sha256");
+    let digest = fetch::fetch(cx.store, url, pin, cx.root)?;
+    let name = url.rsplit('/').next().unwrap_or("source").to_string();
+    let size = fs::metadata(cx.store.blob_path(&digest)).map(|m| m.len()).unwrap_or(0);
+    let mut r = single_file(cx.store, &name, digest, size)?;
+    if let Some(prefix) = str_attr(&job.def, "strip_prefix") {
+        r.metadata.insert("strip_prefix".into(), prefix.to_string());
+    }
+    Ok(r)
+}
+
+fn deb_file(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
+    let filename = str_attr(&job.def, "filename").expect("schema: debs have a filename");
+    let pin = str_attr(&job.def, "sha256").expect("schema: debs have a sha256");
+    let repo = str_attr(&job.def, "repo").map(str::to_string).or_else(|| cx.debian_repo.clone()).ok_or_else(|| {
+        BuildError::Invalid(format!(
+            "no Debian repository for {}: set `[debian] repo` in dhi.toml or DHIB_DEBIAN_REPO",
+            job.id
+        ))
+    })?;
+    let url = format!("{}/{}", repo.trim_end_matches('/'), filename);
+    let digest = fetch::fetch(cx.store, &url, pin, cx.root)?;
+    let control = deb::read_control(&cx.store.blob_path(&digest))?;
+    let size = fs::metadata(cx.store.blob_path(&digest)).map(|m| m.len()).unwrap_or(0);
+    let name = filename.rsplit('/').next().unwrap_or("package.deb").to_string();
+    let mut r = single_file(cx.store, &name, digest, size)?;
+    r.metadata.insert("control".into(), serde_json::to_string(&control).expect("control serializes"));
+    let mut closure = BTreeMap::from([(name, digest)]);
+    for (_, _, dep) in &job.deps {
+        collect_debs(cx.store, dep, &mut closure)?;
+    }
+    r.metadata.insert("closure".into(), closure.iter().map(|(n, d)| format!("{n}={d}")).collect::<Vec<_>>().join(" "));
+    Ok(r)
+}
+
+/// Directories every root file system gets before anything is unpacked:
+/// Debian 12's merged /usr links and the sandbox's mount points.
+fn prepare_root(root: &Path) -> Result<(), BuildError> {
+    for dir in ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin", "proc", "dev", "tmp", "build", "out", "opt/deps", "etc"] {
+        fs::create_dir_all(root.join(dir)).map_err(io(root.join(dir).display()))?;
+    }
+    for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
+        std::os::unix::fs::symlink(target, root.join(link)).map_err(io(root.join(link).display()))?;
+    }
+    Ok(())
+}
+
+/// Every deb and package output an environment installs: its packages and,
+/// through their results, what they depend on.
+fn env(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
+    let root = work.join("rootfs");
+    prepare_root(&root)?;
+    // Debs first (sorted, so the result does not depend on scheduling), then
+    // from-source packages on top.
+    let mut debs: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut trees = Vec::new();
+    for (_, _, r) in &job.deps {
+        collect_debs(cx.store, r, &mut debs)?;
+        for out in ["runtime", "dev"] {
+            if let Some(t) = r.outputs.get(out) {
+                trees.push(*t);
+            }
+        }
+    }
+    for digest in debs.values() {
+        deb::unpack(&cx.store.blob_path(digest), &root)?;
+    }
+    for t in trees {
+        cx.store.materialize(&t, &root)?;
+    }
+    // Build steps run `/bin/sh`: Debian creates it in dash's maintainer
+    // script, which an unpacked root never runs.
+    let sh = root.join("usr/bin/sh");
+    if let Some(shell) = ["dash", "busybox"].into_iter().find(|s| root.join("usr/bin").join(s).exists()) {
+        if !sh.exists() {
+            std::os::unix::fs::symlink(shell, &sh).map_err(io(sh.display()))?;
+        }
+    }
+    let manifest = cx.store.put_tree(&root)?;
+    let mut r = ActionResult { outputs: BTreeMap::from([("rootfs".to_string(), manifest)]), ..Default::default() };
+    r.metadata.insert("debs".into(), debs.keys().cloned().collect::<Vec<_>>().join(" "));
+    Ok(r)
+}
+
+/// A deb's result records its own .deb and those of its `depends`, so an
+/// environment gets the whole closure from its direct packages.
+fn collect_debs(store: &Store, r: &ActionResult, out: &mut BTreeMap<String, Digest>) -> Result<(), BuildError> {
+    if let Some(closure) = r.metadata.get("closure") {
+        for item in closure.split_whitespace() {
+            if let Some((name, hex)) = item.split_once('=') {
+                let d = Digest::parse(hex).ok_or_else(|| BuildError::Invalid(format!("bad closure entry {item}")))?;
+                out.insert(name.to_string(), d);
+            }
+        }
+    } else if r.outputs.contains_key("file") {
+        let (name, d) = the_file(store, r)?;
+        out.insert(name, d);
+    }
+    Ok(())
+}
+
+/// The working tree of a package build.
+struct PackageWork {
+    src: PathBuf,
+    out: PathBuf,
+    deps: PathBuf,
+    log: PathBuf,
+}
+
+fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
+    let w = PackageWork { src: work.join("src"), out: work.join("out"), deps: work.join("deps"), log: work.join("build.log") };
+    fs::create_dir_all(&w.out).map_err(io(w.out.display()))?;
+    fs::create_dir_all(&w.deps).map_err(io(w.deps.display()))?;
+    let mut rootfs = None;
+    for (role, id, r) in &job.deps {
+        match role.as_str() {
+            "source" => {
+                let (_, digest) = the_file(cx.store, r)?;
+                let strip = source_strip_prefix(r);
+                let opts = archive::ExtractOptions { strip_prefix: strip, ..Default::default() };
+                archive::extract(&cx.store.blob_path(&digest), &w.src, &opts)?;
+            }
+            "env" => rootfs = r.outputs.get("rootfs").copied(),
+            "deps" | "runtime_deps" => {
+                for out in ["runtime", "dev"] {
+                    if let Some(t) = r.outputs.get(out) {
+                        cx.store.materialize(t, &w.deps)?;
+                    }
+                }
+            }
+            other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
+        }
+    }
+    if !w.src.exists() {
+        fs::create_dir_all(&w.src).map_err(io(w.src.display()))?;
+    }
+    let rootfs = rootfs.ok_or_else(|| BuildError::Invalid(format!("{} has no build environment", job.id)))?;
+    let env_dir = materialized_env(cx.store, &rootfs)?;
+    let build = match job.def.attrs.get("build") {
+        Some(Value::Map(m)) => m,
+        _ => return Err(BuildError::Invalid(format!("{} has no build section", job.id))),
+    };
+    let steps: Vec<String> = match build.get("steps") {
+        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(Value::Map(m)) = build.get("env") {
+        env.extend(m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))));
+    }
+    let jobs = match build.get("jobs") {
+        Some(Value::Int(n)) if *n > 0 => *n as usize,
+        _ => cx.jobs,
+    };
+    env.insert("JOBS".into(), jobs.to_string());
+    env.insert("DESTDIR".into(), "/out".into());
+    // Dependencies' headers and libraries, where gcc and pkg-config look.
+    env.insert("CPATH".into(), "/opt/deps/usr/include".into());
+    env.insert("LIBRARY_PATH".into(), "/opt/deps/usr/lib:/opt/deps/usr/lib/x86_64-linux-gnu".into());
+    env.insert("LD_LIBRARY_PATH".into(), "/opt/deps/usr/lib:/opt/deps/usr/lib/x86_64-linux-gnu".into());
+    env.insert("PKG_CONFIG_PATH".into(), "/opt/deps/usr/lib/pkgconfig".into());
+    let mounts = vec![
+        Mount { host: w.src.clone(), dest: "/build".into(), writable: true },
+        Mount { host: w.out.clone(), dest: "/out".into(), writable: true },
+        Mount { host: w.deps.clone(), dest: "/opt/deps".into(), writable: false },
+    ];
+    let base = sandbox::base_env(cx.source_date_epoch);
+    let log = File::options().create(true).append(true).read(true).open(&w.log).map_err(io(w.log.display()))?;
+    for (i, command) in steps.iter().enumerate() {
+        let step = Step {
+            argv: vec!["/bin/sh".into(), "-ec".into(), command.clone()],
+            rootfs: env_dir.clone(),
+            mounts: mounts.clone(),
+            workdir: "/build".into(),
+            env: env.clone(),
+            limits: sandbox::Limits::default(),
+            network: false,
+        };
+        use std::io::Write;
+        writeln!(&log, "+ {command}").map_err(io(w.log.display()))?;
+        let outcome = sandbox::run(&step, cx.sandbox, &base, &log)?;
+        if !outcome.success() {
+            let status = match (outcome.timed_out, outcome.code) {
+                (true, _) => format!("timed out after {:?}", outcome.elapsed),
+                (false, Some(c)) => format!("exit status {c}"),
+                (false, None) => "killed by a signal".to_string(),
+            };
+            let log_digest = cx.store.put_file(&w.log)?;
+            return Err(BuildError::Step {
+                index: i + 1,
+                count: steps.len(),
+                command: command.clone(),
+                status,
+                tail: tail(&w.log, 20),
+                log: log_digest,
+            });
+        }
+    }
+    let log_digest = cx.store.put_file(&w.log)?;
+    let mut r = split_outputs(cx.store, &w.out, &job.def)?;
+    r.log = Some(log_digest);
+    Ok(r)
+}
+
+fn source_strip_prefix(r: &ActionResult) -> Option<String> {
+    r.metadata.get("strip_prefix").cloned()
+}
+
+/// The last `n` lines of a log.
+pub fn tail(path: &Path, n: usize) -> String {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(_) => return String::new(),
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
+    let mut s = String::new();
+    let _ = f.read_to_string(&mut s);
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// An environment's root file system, materialized once per digest under the
+/// store and reused read-only by every step that builds in it.
+fn materialized_env(store: &Store, rootfs: &Digest) -> Result<PathBuf, BuildError> {
+    let dir = store.root().join("envs").join(rootfs.hex());
+    if dir.join(".complete").exists() {
+        return Ok(dir);
+    }
+    let tmp = store.root().join("tmp").join(format!("env-{}-{}", rootfs.hex(), std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
+    store.materialize(rootfs, &tmp)?;
+    File::create(tmp.join(".complete")).map_err(io(tmp.display()))?;
+    fs::create_dir_all(dir.parent().expect("envs/ has a parent")).map_err(io(dir.display()))?;
+    // Another process may have finished first; its copy is as good as ours.
+    if fs::rename(&tmp, &dir).is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    Ok(dir)
+}
+
+/// Splits an install tree into the package's named outputs by glob; files no
+/// glob claims go to `other`, so nothing installed is silently dropped.
+fn split_outputs(store: &Store, out: &Path, def: &TargetDef) -> Result<ActionResult, BuildError> {
+    let mut globs: Vec<(String, glob::Pattern)> = Vec::new();
+    if let Some(Value::Map(outputs)) = def.attrs.get("outputs") {
+        for (name, pats) in outputs {
+            if let Value::List(items) = pats {
+                for p in items.iter().filter_map(Value::as_str) {
+                    let pat = glob::Pattern::new(p)
+                        .map_err(|e| BuildError::Invalid(format!("output `{name}`: bad glob `{p}`: {e}")))?;
+                    globs.push((name.clone(), pat));
+                }
+            }
+        }
+    }
+    let all = store.get_tree(&store.put_tree(out)?)?;
+    let opts = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+    let mut split: BTreeMap<String, Tree> = BTreeMap::new();
+    for (path, entry) in &all {
+        if matches!(entry, Entry::Dir) {
+            continue;
+        }
+        let name = if globs.is_empty() {
+            "runtime".to_string()
+        } else {
+            globs.iter().find(|(_, g)| g.matches_with(path, opts)).map_or("other".to_string(), |(n, _)| n.clone())
+        };
+        let tree = split.entry(name).or_default();
+        // Parent directories travel with each file so outputs stand alone.
+        let mut parents: BTreeSet<String> = BTreeSet::new();
+        let mut p = path.as_str();
+        while let Some((parent, _)) = p.rsplit_once('/') {
+            parents.insert(parent.to_string());
+            p = parent;
+        }
+        for d in parents {
+            tree.entry(d).or_insert(Entry::Dir);
+        }
+        tree.insert(path.clone(), entry.clone());
+    }
+    let mut r = ActionResult::default();
+    for (name, tree) in split {
+        r.outputs.insert(name, store.put_manifest(&tree)?);
+    }
+    Ok(r)
+}

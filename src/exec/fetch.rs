@@ -1,0 +1,64 @@
+//! Fetching pinned inputs: a URL's bytes land in the store only if their
+//! sha256 equals the pin.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::store::{Digest, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("`{0}` is not a supported URL (use file://, a workspace-relative path, or http://)")]
+    Scheme(String),
+    #[error("fetching {url}: {why}")]
+    Http { url: String, why: String },
+    #[error("sha256 mismatch for {url}: the pin says {expected} but the content is {actual}")]
+    Mismatch { url: String, expected: String, actual: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a URL points, resolved against the workspace root: `file://x` and
+/// bare relative paths are workspace files.
+pub fn local_path(url: &str, root: &Path) -> Option<PathBuf> {
+    if let Some(rest) = url.strip_prefix("file://") {
+        return Some(if rest.starts_with('/') { PathBuf::from(rest) } else { root.join(rest) });
+    }
+    (!url.contains("://")).then(|| root.join(url))
+}
+
+/// Fetches `url` into the store if its sha256 is `pin`. Nothing enters the
+/// store on a mismatch: the bytes are hashed before they are published.
+pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest, FetchError> {
+    let expected = Digest::parse(pin).ok_or_else(|| FetchError::Mismatch {
+        url: url.to_string(),
+        expected: pin.to_string(),
+        actual: "(the pin is not a sha256)".into(),
+    })?;
+    if store.has(&expected) && store.verify(&expected).is_ok() {
+        return Ok(expected);
+    }
+    let bytes = if let Some(path) = local_path(url, root) {
+        std::fs::read(&path).map_err(|source| FetchError::Read { path, source })?
+    } else if url.starts_with("http://") {
+        http_get(url)?
+    } else {
+        return Err(FetchError::Scheme(url.to_string()));
+    };
+    let actual = Digest(Sha256::digest(&bytes).into());
+    if actual != expected {
+        return Err(FetchError::Mismatch { url: url.to_string(), expected: expected.hex(), actual: actual.hex() });
+    }
+    Ok(store.put_bytes(&bytes)?)
+}
+
+/// GET with ureq. Built without TLS for now: HTTPS upstreams are fetched
+/// into `third_party/` by the setup scripts and pinned as files.
+fn http_get(url: &str) -> Result<Vec<u8>, FetchError> {
+    let err = |why: String| FetchError::Http { url: url.to_string(), why };
+    let mut resp = ureq::get(url).call().map_err(|e| err(e.to_string()))?;
+    resp.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| err(e.to_string()))
+}

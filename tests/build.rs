@@ -1,0 +1,266 @@
+//! `dhib build` end to end on small workspaces: a real Debian .deb as the
+//! build environment, sources packed by the test, the real sandbox.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The real busybox-static .deb, downloaded once into target/ with apt.
+fn busybox_deb() -> (PathBuf, String, String) {
+    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static"]).output().unwrap();
+    let text = String::from_utf8(show.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("apt-cache knows busybox-static ({name}); run scripts/setup.sh"))
+            .to_string()
+    };
+    let file = field("Filename").rsplit('/').next().unwrap().to_string();
+    let sha = field("SHA256");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-debs");
+    std::fs::create_dir_all(&dir).unwrap();
+    static DOWNLOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = DOWNLOAD.lock().unwrap();
+    if !dir.join(&file).exists() {
+        let tmp = tempfile::tempdir_in(&dir).unwrap();
+        let out = Command::new("apt-get").args(["download", "busybox-static"]).current_dir(tmp.path()).output().unwrap();
+        assert!(out.status.success(), "apt-get download failed: {}", String::from_utf8_lossy(&out.stderr));
+        // apt names the file with the epoch (`1%3a1.35...`); the repository does not.
+        let got = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
+        std::fs::rename(got, dir.join(&file)).unwrap();
+    }
+    (dir, file, sha)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A tar.gz of the given (path, content) files under a `name/` prefix.
+fn tarball(name: &str, files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    for (path, content) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(0o755);
+        h.set_cksum();
+        builder.append_data(&mut h, format!("{name}/{path}"), content.as_bytes()).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+struct Ws {
+    dir: tempfile::TempDir,
+}
+
+impl Ws {
+    /// A workspace with a busybox build environment and packages `hello`
+    /// (from a source tarball) and `greet` (which depends on hello).
+    fn new(hello_script: &str, hello_steps: &str) -> Ws {
+        let (deb_dir, deb_file, deb_sha) = busybox_deb();
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Ws { dir };
+        ws.write(
+            "dhi.toml",
+            &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()),
+        );
+        ws.write(
+            "debian/BUILD.dhi",
+            &format!(
+                "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n\n\
+                 env \"busybox\" {{\n  packages = [:busybox-static]\n}}\n"
+            ),
+        );
+        ws.set_hello(hello_script, hello_steps);
+        ws.write(
+            "pkgs/greet/BUILD.dhi",
+            "package \"greet\" {\n  version = \"1\"\n  env = //debian:busybox\n  deps = [//pkgs/hello]\n  \
+             build { steps = [\"mkdir -p $DESTDIR/usr/bin\", \"cp /opt/deps/usr/bin/hello $DESTDIR/usr/bin/greet\"] }\n}\n",
+        );
+        ws
+    }
+
+    fn set_hello(&self, script: &str, steps: &str) {
+        let tgz = tarball("hello-1", &[("hello.sh", script)]);
+        self.write_bytes("third_party/hello-1.tar.gz", &tgz);
+        self.write(
+            "pkgs/hello/BUILD.dhi",
+            &format!(
+                "source \"hello-src\" {{\n  url = \"file://third_party/hello-1.tar.gz\"\n  sha256 = \"{}\"\n  strip_prefix = \"hello-1\"\n}}\n\n\
+                 package \"hello\" {{\n  version = \"1\"\n  source = :hello-src\n  env = //debian:busybox\n  build {{ steps = [{steps}] }}\n  \
+                 outputs {{ runtime = [\"usr/bin/*\"] }}\n}}\n",
+                sha256(&tgz)
+            ),
+        );
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        self.write_bytes(rel, text.as_bytes());
+    }
+
+    fn write_bytes(&self, rel: &str, bytes: &[u8]) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn dhib(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dhib")).arg("-C").arg(self.path()).args(args).env("NO_COLOR", "1").output().unwrap()
+    }
+}
+
+const STEPS: &str = "\"mkdir -p $DESTDIR/usr/bin\", \"cp hello.sh $DESTDIR/usr/bin/hello\"";
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn builds_in_the_sandbox_then_does_nothing_the_second_time() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    let first = ws.dhib(&["build", "//pkgs/..."]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let err = stderr(&first);
+    assert!(err.contains("built //pkgs/hello:hello"), "{err}");
+    assert!(err.contains("built //pkgs/greet:greet"), "{err}");
+    let second = ws.dhib(&["build", "//pkgs/..."]);
+    assert!(second.status.success());
+    assert!(stderr(&second).contains("5 targets up to date"), "{}", stderr(&second));
+    // The log of a built node is kept.
+    let log = ws.dhib(&["log", "//pkgs/hello:hello"]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("+ cp hello.sh"), "{}", stderr(&log));
+}
+
+#[test]
+fn json_events_for_ci() {
+    let ws = Ws::new("#!/bin/sh\necho hi\n", STEPS);
+    let out = ws.dhib(&["build", "//pkgs/hello", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events[0]["event"], "plan");
+    assert!(events.iter().any(|e| e["event"] == "built" && e["node"] == "//pkgs/hello:hello"));
+    assert_eq!(events.last().unwrap()["event"], "summary");
+}
+
+#[test]
+fn a_changed_source_rebuilds_exactly_its_dependents() {
+    let ws = Ws::new("#!/bin/sh\necho one\n", STEPS);
+    assert!(ws.dhib(&["build", "//..."]).status.success());
+    ws.set_hello("#!/bin/sh\necho two\n", STEPS);
+    let out = ws.dhib(&["build", "//...", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut built: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
+    built.sort();
+    let rdeps = ws.dhib(&["query", "kind(source, rdeps(//..., //pkgs/hello:hello-src)) + kind(package, rdeps(//..., //pkgs/hello:hello-src))"]);
+    let want: Vec<String> = String::from_utf8(rdeps.stdout).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(built, want);
+    assert_eq!(built, ["//pkgs/greet:greet", "//pkgs/hello:hello", "//pkgs/hello:hello-src"]);
+}
+
+#[test]
+fn a_pin_mismatch_names_the_label_and_both_digests_and_stores_nothing() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    let good = std::fs::read(ws.path().join("third_party/hello-1.tar.gz")).unwrap();
+    let tampered = tarball("hello-1", &[("hello.sh", "#!/bin/sh\necho pwned\n")]);
+    ws.write_bytes("third_party/hello-1.tar.gz", &tampered);
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("FAILED //pkgs/hello:hello-src"), "{err}");
+    assert!(err.contains(&sha256(&good)) && err.contains(&sha256(&tampered)), "{err}");
+    let blob = ws.path().join(".dhib/blobs").join(&sha256(&tampered)[..2]).join(sha256(&tampered));
+    assert!(!blob.exists(), "the mismatching content entered the store");
+}
+
+#[test]
+fn a_failing_step_shows_the_command_status_and_log_tail() {
+    let ws = Ws::new("#!/bin/sh\n", "\"echo compiling\", \"echo broken >&2; exit 3\"");
+    let out = ws.dhib(&["build", "//pkgs/..."]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("step 2 of 2 failed (exit status 3): echo broken >&2; exit 3"), "{err}");
+    assert!(err.contains("broken"), "{err}");
+    assert!(err.contains("not run: //pkgs/greet:greet"), "{err}");
+    let log = ws.dhib(&["log", "//pkgs/hello:hello"]);
+    let text = String::from_utf8_lossy(&log.stdout);
+    assert!(text.contains("compiling") && text.contains("broken"), "{text}");
+}
+
+#[test]
+fn a_build_step_cannot_reach_the_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ws = Ws::new("#!/bin/sh\n", &format!("\"busybox wget -q -T 2 -O /tmp/x http://127.0.0.1:{port}/\""));
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(listener.accept().is_err(), "the build step reached the host");
+}
+
+#[test]
+fn a_corrupted_blob_is_detected_evicted_and_rebuilt() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    assert!(ws.dhib(&["build", "//pkgs/hello"]).status.success());
+    // Flip a byte of every stored copy of hello.sh.
+    let content = b"#!/bin/sh\necho hello\n";
+    let blob = ws.path().join(".dhib/blobs").join(&sha256(content)[..2]).join(sha256(content));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 1;
+    let mut perms = std::fs::metadata(&blob).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&blob, perms).unwrap();
+    std::fs::write(&blob, bytes).unwrap();
+    // greet uses hello's output: the corruption is found, hello rebuilt.
+    let out = ws.dhib(&["build", "//pkgs/greet"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("is corrupt"), "{err}");
+    assert_eq!(std::fs::read(&blob).unwrap(), content);
+}
+
+#[test]
+fn two_builds_on_one_store_at_once_both_succeed() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_dhib"))
+            .arg("-C")
+            .arg(ws.path())
+            .args(["build", "//...", "--output", "json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    let built = |o: &Output| String::from_utf8_lossy(&o.stdout).matches("\"event\":\"built\"").count();
+    assert_eq!(built(&a) + built(&b), 5, "each node was built exactly once across both processes");
+}
+
+#[test]
+fn without_a_sandbox_dhib_refuses_unless_told() {
+    let ws = Ws::new("#!/bin/sh\n", STEPS);
+    let out = Command::new(env!("CARGO_BIN_EXE_dhib"))
+        .arg("-C")
+        .arg(ws.path())
+        .args(["build", "//pkgs/hello"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not build outside a sandbox"), "{}", stderr(&out));
+}
