@@ -200,3 +200,7 @@ if ! (cd "$tp" && sha256sum --quiet -c "$pins" >/dev/null 2>&1); then
     die "third_party/ does not match ${pins#"$root"/} (mismatching files removed)"
 fi
 log "verified ${#pinned[@]} tarballs in third_party/ against ${pins#"$root"/}"
+
+# --- 4. the pinned Debian packages of the examples -----------------------------
+
+"$here/fetch-debs.sh" "$root/examples/debian/BUILD.dhi" "$tp/debian"

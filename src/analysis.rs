@@ -55,12 +55,36 @@ pub struct BuildConfig {
     pub debian_repo: Option<String>,
 }
 
+/// `[debian]` of dhi.toml: where `deb` files come from, and what `dhib lock` pins.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct DebianConfig {
+pub struct DebianConfig {
     /// Base URL of the repository `deb` filenames are relative to.
     #[serde(default)]
-    repo: Option<String>,
+    pub repo: Option<String>,
+    /// Packages `dhib lock` resolves, with their dependencies.
+    #[serde(default)]
+    pub packages: Vec<String>,
+    /// The architecture to lock for.
+    #[serde(default = "default_arch")]
+    pub arch: String,
+    /// Workspace-relative path of the file `dhib lock` writes.
+    #[serde(default)]
+    pub lock: Option<String>,
+}
+
+fn default_arch() -> String {
+    "amd64".to_string()
+}
+
+/// Reads `[debian]` of dhi.toml without analysing the workspace (for `dhib
+/// lock`, which must work while the locked file is missing or stale).
+pub fn debian_config(root: &Path) -> Result<DebianConfig, Diag> {
+    let text = std::fs::read_to_string(root.join(ROOT_MARKER))
+        .map_err(|e| Diag::plain("E0005", format!("cannot read {ROOT_MARKER}: {e}")))?;
+    toml::from_str::<Config>(&text)
+        .map(|c| c.debian)
+        .map_err(|e| Diag::plain("E0006", format!("invalid {ROOT_MARKER}: {}", e.message())))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,7 +242,7 @@ impl Analysis {
         let mut a = Analysis::from_texts(files, &config.workspace.platform);
         a.root = Some(root.to_path_buf());
         a.name = config.workspace.name;
-        a.build = BuildConfig { debian_repo: config.debian.repo, ..config.build };
+        a.build = BuildConfig { debian_repo: config.debian.repo.clone(), ..config.build };
         a.config_text = Some(Arc::from(config_text));
         Ok(a)
     }

@@ -102,6 +102,17 @@ Examples:
         #[arg(long, short, value_enum, default_value = "text")]
         output: Progress,
     },
+    /// Pin Debian packages: resolve `[debian] packages` of dhi.toml and their
+    /// dependencies against a Packages index, and write them as `deb` targets.
+    #[command(after_help = "\
+Examples:
+  dhib lock                                  resolve against this machine's apt lists
+  dhib lock --index Packages.xz              resolve against a downloaded index")]
+    Lock {
+        /// Packages indexes (plain, .gz, .xz, or apt's .lz4); default: /var/lib/apt/lists.
+        #[arg(long)]
+        index: Vec<PathBuf>,
+    },
     /// Print the build log of a node (its last build, or its last failure).
     Log {
         node: String,
@@ -238,6 +249,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("removed everything in {}", store_dir.display());
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Lock { index } => {
+            let cfg = analysis::debian_config(&root).map_err(Failure::plain)?;
+            let output = cfg.lock.clone().ok_or_else(|| {
+                Failure::plain(Diag::plain("E0604", "dhi.toml names no file to lock into").with_help("add `lock = \"debian/BUILD.dhi\"` under [debian]"))
+            })?;
+            let indexes = if index.is_empty() { exec::lock::apt_lists(&cfg.arch) } else { index };
+            let req = exec::lock::LockRequest { roots: cfg.packages, arch: cfg.arch, output: output.clone(), indexes };
+            let (text, count) = exec::lock::lock(&req).map_err(Failure::plain)?;
+            let path = root.join(&output);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot create {}: {e}", dir.display()))))?;
+            }
+            write_atomically(&path, &text).map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot write {output}: {e}"))))?;
+            eprintln!("locked {count} packages into {output}");
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Gc { max_size } => {
             let max = parse_size(&max_size).ok_or_else(|| {
                 Failure::plain(Diag::plain("E0503", format!("`{max_size}` is not a size")).with_help("write a size like 500M, 20G or 1T"))
@@ -317,7 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 )),
             }
         }
-        Command::Fmt { .. } | Command::Clean | Command::Gc { .. } => unreachable!("handled above"),
+        Command::Fmt { .. } | Command::Clean | Command::Gc { .. } | Command::Lock { .. } => unreachable!("handled above"),
     }
 }
 

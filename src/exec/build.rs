@@ -165,18 +165,36 @@ fn env(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, Bui
     for t in trees {
         cx.store.materialize(&t, &root)?;
     }
-    // Build steps run `/bin/sh`: Debian creates it in dash's maintainer
-    // script, which an unpacked root never runs.
-    let sh = root.join("usr/bin/sh");
-    if let Some(shell) = ["dash", "busybox"].into_iter().find(|s| root.join("usr/bin").join(s).exists()) {
-        if !sh.exists() {
-            std::os::unix::fs::symlink(shell, &sh).map_err(io(sh.display()))?;
-        }
-    }
+    link_alternatives(&root)?;
     let manifest = cx.store.put_tree(&root)?;
     let mut r = ActionResult { outputs: BTreeMap::from([("rootfs".to_string(), manifest)]), ..Default::default() };
     r.metadata.insert("debs".into(), debs.keys().cloned().collect::<Vec<_>>().join(" "));
     Ok(r)
+}
+
+/// Commands Debian makes available through maintainer scripts (`/bin/sh`)
+/// or update-alternatives, which an unpacked root never runs: each name is
+/// linked to the first provider present.
+const ALTERNATIVES: &[(&str, &[&str])] = &[
+    ("sh", &["dash", "bash", "busybox"]),
+    ("awk", &["gawk", "mawk", "original-awk", "busybox"]),
+    ("cc", &["gcc"]),
+    ("c++", &["g++"]),
+    ("tclsh", &["tclsh8.6"]),
+];
+
+fn link_alternatives(root: &Path) -> Result<(), BuildError> {
+    let bin = root.join("usr/bin");
+    for (name, providers) in ALTERNATIVES {
+        let link = bin.join(name);
+        if link.symlink_metadata().is_ok() {
+            continue;
+        }
+        if let Some(p) = providers.iter().find(|p| bin.join(p).exists()) {
+            std::os::unix::fs::symlink(p, &link).map_err(io(link.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// A deb's result records its own .deb and those of its `depends`, so an

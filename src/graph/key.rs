@@ -37,6 +37,16 @@ impl Serialize for Key {
 /// Bump when the meaning of a key changes, so old caches are not trusted.
 const CONTEXT: &str = "dhib node key v1";
 
+/// The version of how dhib builds each kind of node. Bump a kind's number
+/// when its action changes what it produces, so results cached by an older
+/// dhib are not reused for it.
+fn recipe_version(kind: Option<NodeKind>) -> u32 {
+    match kind {
+        Some(NodeKind::Target(Kind::Env)) => 2,
+        _ => 1,
+    }
+}
+
 /// Length-prefixed fields: no two different field lists hash alike.
 struct KeyHasher(blake3::Hasher);
 
@@ -53,6 +63,7 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
     let mut h = KeyHasher(blake3::Hasher::new_derive_key(CONTEXT));
     let kind = deps.kind.map_or("missing", NodeKind::name);
     h.field("kind", kind.as_bytes());
+    h.field("recipe", &recipe_version(deps.kind).to_le_bytes());
     h.field("node", id.to_string().as_bytes());
     let configured = matches!(deps.kind, Some(NodeKind::Target(Kind::Package | Kind::Env | Kind::Image | Kind::Customization)));
     if configured && id.facet.is_none() {

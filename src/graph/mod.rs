@@ -195,6 +195,14 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     };
 
     for r in &def.refs {
+        // A .deb is fully identified by its pin: what it depends on is not
+        // an input of the deb itself but of whatever installs it (below).
+        if def.kind == Kind::Deb && r.attr == "depends" {
+            if lookup.target(&r.label).is_none() {
+                out.diags.push(unknown_label(lookup, &def, r));
+            }
+            continue;
+        }
         let Some(dep_def) = lookup.target(&r.label) else {
             out.diags.push(unknown_label(lookup, &def, r));
             continue;
@@ -248,6 +256,27 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
             }
         }
         out.deps.push(Dep { node, role: r.attr.clone() });
+    }
+    // Installing a deb installs what it depends on: environments and images
+    // depend on the whole closure. Debian has dependency cycles, so the
+    // closure is walked here with a visited set rather than made of edges.
+    if def.kind != Kind::Deb {
+        let mut seen: BTreeSet<Label> = out.deps.iter().map(|d| d.node.label.clone()).collect();
+        let mut queue: VecDeque<(Label, String)> = out
+            .deps
+            .iter()
+            .filter(|d| lookup.target(&d.node.label).is_some_and(|t| t.kind == Kind::Deb))
+            .map(|d| (d.node.label.clone(), d.role.clone()))
+            .collect();
+        while let Some((label, role)) = queue.pop_front() {
+            let Some(deb) = lookup.target(&label) else { continue };
+            for r in deb.refs.iter().filter(|r| r.attr == "depends") {
+                if seen.insert(r.label.clone()) && lookup.target(&r.label).is_some() {
+                    out.deps.push(Dep { node: NodeId::target(r.label.clone()), role: role.clone() });
+                    queue.push_back((r.label.clone(), role.clone()));
+                }
+            }
+        }
     }
     // Customizations build one overlay per platform of their base.
     if def.kind == Kind::Customization && platforms.len() > 1 {
