@@ -113,6 +113,11 @@ Examples:
         #[arg(long)]
         index: Vec<PathBuf>,
     },
+    /// List the files a built node produced, by output.
+    #[command(after_help = "Example:\n  dhib ls //examples/pkgs/zlib:zlib")]
+    Ls {
+        node: String,
+    },
     /// Print the build log of a node (its last build, or its last failure).
     Log {
         node: String,
@@ -328,6 +333,28 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .map_err(Failure::plain)?;
             printer.finish(&summary);
             Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Ls { node } => {
+            let id = NodeId::parse(&node).map_err(|m| Failure::plain(Diag::plain("E0411", m)))?;
+            let key = analyzed.keys.get(&id).ok_or_else(|| Failure::plain(Diag::plain("E0410", format!("no node `{node}`"))))?;
+            let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            let result = store.ac_get(&key).ok_or_else(|| {
+                Failure::plain(Diag::plain("E0504", format!("`{node}` is not built at its current key")).with_help(format!("build it: dhib build {node}")))
+            })?;
+            let mut out = std::io::stdout().lock();
+            for (name, manifest) in &result.outputs {
+                let tree = store.get_tree(manifest).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+                for (path, entry) in tree {
+                    let _ = match entry {
+                        dhib::store::Entry::File { digest, size, executable } => {
+                            writeln!(out, "{name}\t{path}\t{size}\t{}\tsha256:{digest}", if executable { "x" } else { "-" })
+                        }
+                        dhib::store::Entry::Symlink { target } => writeln!(out, "{name}\t{path}\t->\t{target}"),
+                        dhib::store::Entry::Dir => Ok(()),
+                    };
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Log { node } => {
             let id = NodeId::parse(&node).map_err(|m| Failure::plain(Diag::plain("E0411", m)))?;
