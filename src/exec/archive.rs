@@ -309,9 +309,8 @@ fn unpack<R: Read>(
             }
             tar::EntryType::Link => {
                 let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
-                let target_rel = map(
-                    entry_path(&target.to_string_lossy(), opts)?.ok_or_else(|| refused(&raw, "is a hard link to the root"))?,
-                );
+                let outside = || refused(&raw, format!("is a hard link to `{}`, outside the tree (absolute or leaving it)", target.display()));
+                let target_rel = map(entry_path(&target.to_string_lossy(), opts).map_err(|_| outside())?.ok_or_else(outside)?);
                 let src = root.join(&target_rel);
                 match fs::symlink_metadata(&src) {
                     Ok(m) if m.is_file() => {}
