@@ -264,3 +264,56 @@ fn without_a_sandbox_dhib_refuses_unless_told() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("does not build outside a sandbox"), "{}", stderr(&out));
 }
+
+/// Serves files under `root` over HTTP on 127.0.0.1 until the test ends.
+fn serve(root: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+            let mut conn = conn;
+            match std::fs::read(root.join(&path)) {
+                Ok(body) if !path.contains("..") => {
+                    let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = conn.write_all(&body);
+                }
+                _ => {
+                    let _ = write!(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn sources_and_debian_packages_come_over_http() {
+    let ws = Ws::new("#!/bin/sh\necho over http\n", STEPS);
+    let (deb_dir, _, _) = busybox_deb();
+    let debs = serve(deb_dir);
+    // Only the server has the source tarball.
+    let served = tempfile::tempdir().unwrap();
+    std::fs::rename(ws.path().join("third_party/hello-1.tar.gz"), served.path().join("hello-1.tar.gz")).unwrap();
+    let files = serve(served.path().to_path_buf());
+    let toml = std::fs::read_to_string(ws.path().join("dhi.toml")).unwrap();
+    let toml: Vec<String> =
+        toml.lines().map(|l| if l.starts_with("repo") { format!("repo = \"http://127.0.0.1:{debs}\"") } else { l.to_string() }).collect();
+    ws.write("dhi.toml", &toml.join("\n"));
+    let build = std::fs::read_to_string(ws.path().join("pkgs/hello/BUILD.dhi")).unwrap();
+    ws.write("pkgs/hello/BUILD.dhi", &build.replace("file://third_party/", &format!("http://127.0.0.1:{files}/")));
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("built //pkgs/hello:hello"));
+}
