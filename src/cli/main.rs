@@ -197,6 +197,14 @@ fn main() -> ExitCode {
 /// Diagnostics to print, each with the source text it points into.
 struct Failure(Vec<Rendered>);
 
+/// The workspace's dhi.toml, for diagnostics about it before analysis exists.
+struct ConfigSource<'a>(&'a Path);
+impl SourceLookup for ConfigSource<'_> {
+    fn source_text(&self, file: &str) -> Option<Arc<str>> {
+        (file == analysis::ROOT_MARKER).then(|| std::fs::read_to_string(self.0.join(file)).ok().map(Arc::from)).flatten()
+    }
+}
+
 struct NoSources;
 impl SourceLookup for NoSources {
     fn source_text(&self, _: &str) -> Option<Arc<str>> {
@@ -287,7 +295,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         _ => {}
     }
-    let mut analysis = Analysis::load(&root).map_err(|diags| Failure::new(diags, &NoSources))?;
+    let mut analysis = Analysis::load(&root).map_err(|diags| Failure::new(diags, &ConfigSource(&root)))?;
     let analyzed = analysis.analyze().map_err(|diags| Failure::new(diags, &analysis))?;
     match cli.command {
         Command::Query { expr, output } => run_query(&analysis, &analyzed, &expr, output),

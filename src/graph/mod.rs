@@ -17,7 +17,7 @@ pub use key::Key;
 
 use crate::db::Lookup;
 use crate::lang::diag::{did_you_mean, Diag, Span};
-use crate::lang::eval::TargetDef;
+use crate::lang::eval::{article, TargetDef};
 use crate::lang::label::Label;
 use crate::lang::schema::{Kind, Ty};
 use crate::lang::value::Value;
@@ -212,8 +212,8 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
             if !allowed.contains(&dep_def.kind) {
                 let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
                 out.diags.push(
-                    Diag::error(&def.file, r.span, "E0302", format!("`{}` must name a {} target, but `{}` is a {}", r.attr, names.join(" or "), r.label, dep_def.kind))
-                        .with_label(format!("a {}", dep_def.kind))
+                    Diag::error(&def.file, r.span, "E0302", format!("`{}` must name {} {} target, but `{}` is {} {}", r.attr, article(names[0]), names.join(" or "), r.label, article(dep_def.kind.name()), dep_def.kind))
+                        .with_label(format!("{} {}", article(dep_def.kind.name()), dep_def.kind))
                         .with_note(&dep_def.file, dep_def.span, format!("`{}` is defined here", r.label)),
                 );
                 continue;
@@ -247,7 +247,7 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
                 let want = arch_of(&platform);
                 if arch != "all" && arch != want && def.kind != Kind::Deb {
                     out.diags.push(
-                        Diag::error(&def.file, r.span, "E0304", format!("`{}` is a {arch} package, but this builds for {platform}", r.label))
+                        Diag::error(&def.file, r.span, "E0304", format!("`{}` is {} {arch} package, but this builds for {platform}", r.label, article(arch)))
                             .with_label(format!("needs {want}"))
                             .with_help(format!("use the {want} build of this package")),
                     );

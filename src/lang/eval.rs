@@ -412,7 +412,10 @@ impl<'a> Evaluator<'a> {
                 continue;
             }
             let Some(field) = fields.iter().find(|f| f.name == name.name) else {
-                self.unknown_attr(cx, kind, fields, name);
+                // A misspelt required attribute is reported once, as the typo.
+                if let Some(meant) = self.unknown_attr(cx, kind, fields, name) {
+                    spans.entry(meant.to_string()).or_insert(name.span);
+                }
                 continue;
             };
             let value = match e {
@@ -450,20 +453,23 @@ impl<'a> Evaluator<'a> {
     fn known_field(&mut self, cx: &Cx<'_>, kind: Kind, name: &syntax::Ident) -> Option<&'static Field> {
         let f = kind.field(&name.name);
         if f.is_none() {
-            self.unknown_attr(cx, kind, kind.fields(), name);
+            let _ = self.unknown_attr(cx, kind, kind.fields(), name);
         }
         f
     }
 
-    fn unknown_attr(&mut self, cx: &Cx<'_>, kind: Kind, fields: &[Field], name: &syntax::Ident) {
-        let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+    /// Reports an unknown attribute; returns the attribute it likely meant.
+    fn unknown_attr(&mut self, cx: &Cx<'_>, kind: Kind, fields: &[Field], name: &syntax::Ident) -> Option<&'static str> {
+        let names: Vec<&'static str> = fields.iter().map(|f| f.name).collect();
         let mut d = Diag::error(cx.file, name.span, "E0209", format!("unknown attribute `{}` for {kind}", name.name))
             .with_label("not an attribute of this block");
-        d = match did_you_mean(&name.name, names.iter().copied()) {
+        let meant = did_you_mean(&name.name, names.iter().copied());
+        d = match meant {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(format!("a {kind} takes: {}", names.join(", "))),
+            None => d.with_help(format!("{} {kind} takes: {}", capitalized_article(kind.name()), names.join(", "))),
         };
         self.diags.push(d);
+        meant
     }
 
     /// A section `name { ... }` of a record type, or a map section.
@@ -1158,7 +1164,15 @@ fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
     }
 }
 
-fn article(word: &str) -> &'static str {
+fn capitalized_article(word: &str) -> &'static str {
+    if article(word) == "an" {
+        "An"
+    } else {
+        "A"
+    }
+}
+
+pub fn article(word: &str) -> &'static str {
     if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
     } else {

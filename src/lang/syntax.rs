@@ -409,51 +409,152 @@ fn rule_name(r: &Rule) -> &'static str {
     }
 }
 
+/// Turns pest's error into a diagnostic a person can act on. pest reports
+/// only the rules it tried at the furthest position (never literal tokens
+/// like `=` or `}`), so the common mistakes are recognised from the text.
 fn syntax_error(path: &str, text: &str, e: pest::error::Error<Rule>) -> Diag {
     use pest::error::{ErrorVariant, InputLocation};
-    let (start, end) = match e.location {
-        InputLocation::Pos(p) => (p, p),
-        InputLocation::Span((a, b)) => (a, b),
-    };
-    // Point at the offending token rather than an empty position.
-    let end = if end > start {
-        end
-    } else {
-        let rest = &text[start.min(text.len())..];
-        start + rest.chars().next().map_or(0, |c| c.len_utf8())
-    };
+    let start = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((a, _)) => a,
+    }
+    .min(text.len());
+    // Point at the offending character rather than an empty position.
+    let end = start + text[start..].chars().next().map_or(0, |c| c.len_utf8());
     let found = text.get(start..end).filter(|s| !s.trim().is_empty());
-    let message = match &e.variant {
-        ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<&str> = positives.iter().map(rule_name).collect();
-            names.sort();
-            names.dedup();
-            let expected = match names.len() {
-                0 => "valid syntax".to_string(),
-                1 => names[0].to_string(),
-                _ => {
-                    let last = names.pop().expect("two or more");
-                    format!("{} or {}", names.join(", "), last)
-                }
-            };
-            match found {
-                Some(f) => format!("expected {expected}, found `{f}`"),
-                None => format!("expected {expected}"),
-            }
+    let error = |span: Span, message: String, label: &str, help: Option<String>| {
+        let d = Diag::error(path, span, "E0100", format!("syntax error: {message}")).with_label(label);
+        match help {
+            Some(h) => d.with_help(h),
+            None => d,
         }
-        ErrorVariant::CustomError { message } => message.clone(),
+    };
+
+    if let Some((open, closer)) = unclosed(text, start) {
+        let opener = &text[open..open + 1];
+        return error(
+            Span::new(open, open + 1),
+            format!("this `{opener}` is never closed"),
+            "opened here",
+            Some(format!("add the missing `{closer}`")),
+        );
+    }
+    if found == Some("\"") && !text[end..].lines().next().unwrap_or("").contains('"') {
+        let line_end = start + text[start..].find('\n').unwrap_or(text.len() - start);
+        return error(
+            Span::new(start, line_end),
+            "unterminated string".into(),
+            "this string has no closing `\"`",
+            Some("close it on the same line, or write a multi-line string as \"\"\"...\"\"\"".into()),
+        );
+    }
+    if found == Some("'") {
+        return error(Span::new(start, end), "strings use double quotes".into(), "here", Some("write \"...\"".into()));
+    }
+    if let Some(d) = missing_equals(text, start) {
+        let (span, name) = d;
+        return error(span, format!("expected `=` after `{name}`"), "attribute without `=`", Some(format!("write `{name} = ...`")));
+    }
+    // A bare word where a value belongs, e.g. `url = file://x`.
+    let before = text[..start].trim_end();
+    let word_start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let assigned = text[..word_start].trim_end().ends_with('=');
+    if assigned && word_start < before.len() && matches!(found, Some(":" | "/" | "." | "-")) {
+        let value_end = start + text[start..].find(char::is_whitespace).unwrap_or(text.len() - start);
+        return error(
+            Span::new(word_start, value_end),
+            "a value must be quoted, a label, a number or a name".into(),
+            "not a value",
+            Some(format!("quote it: \"{}\"", &text[word_start..value_end])),
+        );
+    }
+
+    let names: Vec<&str> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let mut n: Vec<&str> = positives.iter().filter(|r| **r != Rule::COMMENT).map(rule_name).collect();
+            n.sort();
+            n.dedup();
+            n
+        }
+        ErrorVariant::CustomError { .. } => Vec::new(),
+    };
+    let expected = match names.as_slice() {
+        [] => None,
+        [one] => Some(one.to_string()),
+        [rest @ .., last] => Some(format!("{} or {last}", rest.join(", "))),
+    };
+    let message = match (expected, found) {
+        (Some(x), Some(f)) => format!("expected {x}, found `{f}`"),
+        (Some(x), None) => format!("expected {x}"),
+        (None, Some(f)) => format!("unexpected `{f}`"),
+        (None, None) => "unexpected end of file".into(),
     };
     let help = match found {
-        Some("}") => Some("a block or section may be missing its opening `{`, or has one `}` too many".to_string()),
+        Some("}") => Some("there is one `}` too many, or a block above is missing its `{`".to_string()),
         Some(":") => Some("attributes are written `name = value`".to_string()),
-        Some("'") => Some("strings use double quotes: \"...\"".to_string()),
-        None if start >= text.trim_end().len() => Some("the file ends early: is a `}` or `]` missing?".to_string()),
         _ => None,
     };
-    let mut d = Diag::error(path, Span::new(start, end), "E0100", format!("syntax error: {message}"))
-        .with_label("here");
-    if let Some(h) = help {
-        d = d.with_help(h);
+    error(Span::new(start, end), message, "here", help)
+}
+
+/// The innermost `{`, `[` or `(` still open at `pos`, when the text ends
+/// without closing it (strings and comments are skipped).
+fn unclosed(text: &str, pos: usize) -> Option<(usize, char)> {
+    if !text[pos..].trim().is_empty() {
+        return None;
     }
-    d
+    let mut stack: Vec<(usize, char)> = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '#' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '{' => stack.push((i, '}')),
+            '[' => stack.push((i, ']')),
+            '(' => stack.push((i, ')')),
+            '}' | ']' | ')' => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    stack.pop()
+}
+
+/// `name "value"` or `name [..]` on the line before `pos`: an attribute
+/// written without `=`.
+fn missing_equals(text: &str, pos: usize) -> Option<(Span, String)> {
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let candidates = [(line_start, pos), {
+        let prev_end = line_start.saturating_sub(1);
+        (text[..prev_end].rfind('\n').map_or(0, |i| i + 1), prev_end)
+    }];
+    for (a, b) in candidates {
+        let line = &text[a..b.max(a)];
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let name_len = trimmed.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(0);
+        let rest = trimmed[name_len..].trim_start();
+        if name_len > 0 && (rest.starts_with('"') && !rest.trim_end().ends_with('{') || rest.starts_with('[')) {
+            let name = trimmed[..name_len].to_string();
+            return Some((Span::new(a + indent, a + indent + name_len), name));
+        }
+    }
+    None
 }
