@@ -457,7 +457,11 @@ fn syntax_error(path: &str, text: &str, e: pest::error::Error<Rule>) -> Diag {
     }
     // A bare word where a value belongs, e.g. `url = file://x`.
     let before = text[..start].trim_end();
-    let word_start = before.rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+    let word_start = before
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let assigned = text[..word_start].trim_end().ends_with('=');
     if assigned && word_start < before.len() && matches!(found, Some(":" | "/" | "." | "-")) {
         let value_end = start + text[start..].find(char::is_whitespace).unwrap_or(text.len() - start);
