@@ -317,3 +317,33 @@ fn sources_and_debian_packages_come_over_http() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("built //pkgs/hello:hello"));
 }
+
+#[test]
+fn lock_pins_packages_and_their_dependencies_from_an_index() {
+    // A real index: this machine's apt metadata for two packages and a
+    // dependency of one of them.
+    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static", "zlib1g", "libc6", "libgcc-s1", "gcc-12-base"]).output().unwrap();
+    assert!(show.status.success());
+    let ws = Ws::new("#!/bin/sh\n", STEPS);
+    ws.write_bytes("Packages", &show.stdout);
+    let toml = std::fs::read_to_string(ws.path().join("dhi.toml")).unwrap();
+    ws.write("dhi.toml", &format!("{toml}lock = \"locked/BUILD.dhi\"\npackages = [\"zlib1g\", \"busybox-static\"]\n"));
+    let index = ws.path().join("Packages");
+    let out = ws.dhib(&["lock", "--index", index.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("locked 5 packages"), "{}", stderr(&out));
+    let locked = std::fs::read_to_string(ws.path().join("locked/BUILD.dhi")).unwrap();
+    let (_, _, busybox_sha) = busybox_deb();
+    assert!(locked.contains(&format!("sha256 = \"{busybox_sha}\"")), "{locked}");
+    assert!(locked.contains("deb \"zlib1g\" {") && locked.contains("depends = [:libc6]"), "{locked}");
+    // The generated file is canonical and part of the graph.
+    let generated = ws.path().join("locked/BUILD.dhi");
+    assert!(ws.dhib(&["fmt", "--check", generated.to_str().unwrap()]).status.success());
+    let q = ws.dhib(&["query", "//locked/..."]);
+    assert_eq!(String::from_utf8_lossy(&q.stdout).lines().count(), 5, "{}", stderr(&q));
+    // An unknown package is a clear error.
+    ws.write("dhi.toml", &format!("{toml}lock = \"locked/BUILD.dhi\"\npackages = [\"zlib1\"]\n"));
+    let bad = ws.dhib(&["lock", "--index", index.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("no package `zlib1`"), "{}", stderr(&bad));
+}
