@@ -49,17 +49,11 @@ pub struct ExtractOptions {
     pub strip_prefix: Option<String>,
     /// Refuse archives that expand to more than this many bytes.
     pub max_bytes: u64,
-    /// Clear setuid/setgid bits instead of refusing the archive (for distribution
-    /// packages, whose setuid programs are not run with privileges in a build).
-    pub clear_setuid: bool,
-    /// Accept absolute symlink targets: in a root file system they resolve
-    /// inside the sandbox's `/`, never on the host.
-    pub absolute_links: bool,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { strip_prefix: None, max_bytes: 16 << 30, clear_setuid: false, absolute_links: false }
+        ExtractOptions { strip_prefix: None, max_bytes: 16 << 30 }
     }
 }
 
@@ -131,18 +125,6 @@ pub fn extract(archive: &Path, dest: &Path, opts: &ExtractOptions) -> Result<Ext
 /// Extracts an uncompressed tar stream into `dest`, which must not exist yet.
 pub fn extract_tar<R: Read>(reader: R, dest: &Path, opts: &ExtractOptions) -> Result<Extracted, ArchiveError> {
     atomically(dest, |tmp| extract_into(reader, tmp, opts))
-}
-
-/// Merges an uncompressed tar stream into the existing directory `root`,
-/// placing each entry at `map(path)`. Used to install packages into a root
-/// file system, where existing directories are shared.
-pub fn merge_tar<R: Read>(
-    reader: R,
-    root: &Path,
-    opts: &ExtractOptions,
-    map: &dyn Fn(PathBuf) -> PathBuf,
-) -> Result<Extracted, ArchiveError> {
-    unpack(reader, root, opts, map)
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -247,15 +229,6 @@ fn check_mode(raw: &str, mode: u32) -> Result<(), ArchiveError> {
 }
 
 fn extract_into<R: Read>(reader: R, root: &Path, opts: &ExtractOptions) -> Result<Extracted, ArchiveError> {
-    unpack(reader, root, opts, &|p| p)
-}
-
-fn unpack<R: Read>(
-    reader: R,
-    root: &Path,
-    opts: &ExtractOptions,
-    map: &dyn Fn(PathBuf) -> PathBuf,
-) -> Result<Extracted, ArchiveError> {
     let mut stats = Extracted::default();
     let mut ar = tar::Archive::new(reader);
     let entries = ar.entries().map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
@@ -268,9 +241,7 @@ fn unpack<R: Read>(
             continue;
         }
         let Some(rel) = entry_path(&raw, opts)? else { continue };
-        let rel = map(rel);
         let dest = root.join(&rel);
-        let mode = if opts.clear_setuid { mode & !0o6000 } else { mode };
         match kind {
             tar::EntryType::Directory => {
                 check_mode(&raw, mode)?;
@@ -298,8 +269,7 @@ fn unpack<R: Read>(
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
-                let inside = link_stays_inside(&rel, &target) || (opts.absolute_links && target.is_absolute());
-                if !inside {
+                if !link_stays_inside(&rel, &target) {
                     return Err(refused(&raw, format!("is a link to `{}`, outside the tree", target.display())));
                 }
                 ensure_parents(root, &rel, &raw)?;
@@ -310,7 +280,7 @@ fn unpack<R: Read>(
             tar::EntryType::Link => {
                 let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
                 let outside = || refused(&raw, format!("is a hard link to `{}`, outside the tree (absolute or leaving it)", target.display()));
-                let target_rel = map(entry_path(&target.to_string_lossy(), opts).map_err(|_| outside())?.ok_or_else(outside)?);
+                let target_rel = entry_path(&target.to_string_lossy(), opts).map_err(|_| outside())?.ok_or_else(outside)?;
                 let src = root.join(&target_rel);
                 match fs::symlink_metadata(&src) {
                     Ok(m) if m.is_file() => {}

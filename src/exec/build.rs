@@ -190,7 +190,9 @@ fn link_alternatives(root: &Path) -> Result<(), BuildError> {
         if link.symlink_metadata().is_ok() {
             continue;
         }
-        if let Some(p) = providers.iter().find(|p| bin.join(p).exists()) {
+        // symlink_metadata, not exists(): a link in the root must not be
+        // resolved against the host.
+        if let Some(p) = providers.iter().find(|p| bin.join(p).symlink_metadata().is_ok()) {
             std::os::unix::fs::symlink(p, &link).map_err(io(link.display()))?;
         }
     }

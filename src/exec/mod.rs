@@ -5,7 +5,6 @@
 pub mod archive;
 pub mod build;
 pub mod deb;
-pub mod debindex;
 pub mod fetch;
 pub mod lock;
 pub mod sandbox;

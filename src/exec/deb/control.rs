@@ -1,0 +1,121 @@
+//! deb822 text (`Name: value` fields, continuation lines, paragraphs
+//! separated by blank lines) and a package's `control` file.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{read_err, relative, tar_member, DebError};
+
+/// The fields of a `.deb`'s `control` file that dhib uses. Relationship
+/// fields are kept verbatim (empty when absent); `parse_relations` reads them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Control {
+    pub package: String,
+    pub version: String,
+    pub architecture: String,
+    /// `Source`, verbatim: a name, optionally followed by `(version)` when
+    /// the source version differs (binNMUs).
+    pub source: Option<String>,
+    pub maintainer: Option<String>,
+    pub section: Option<String>,
+    /// In KiB, as dpkg estimates it.
+    pub installed_size: Option<u64>,
+    pub essential: bool,
+    pub multi_arch: Option<String>,
+    pub depends: String,
+    pub pre_depends: String,
+    pub provides: String,
+    pub homepage: Option<String>,
+    /// The synopsis: the first line of `Description`.
+    pub description: String,
+}
+
+impl Control {
+    /// `None` when `Package` or `Version` is missing.
+    pub fn from_fields(f: &BTreeMap<String, String>) -> Option<Control> {
+        let text = |k: &str| f.get(k).cloned().unwrap_or_default();
+        let opt = |k: &str| f.get(k).cloned();
+        Some(Control {
+            package: f.get("Package")?.clone(),
+            version: f.get("Version")?.clone(),
+            architecture: text("Architecture"),
+            source: opt("Source"),
+            maintainer: opt("Maintainer"),
+            section: opt("Section"),
+            installed_size: f.get("Installed-Size").and_then(|s| s.parse().ok()),
+            essential: f.get("Essential").is_some_and(|v| v == "yes"),
+            multi_arch: opt("Multi-Arch"),
+            depends: text("Depends"),
+            pre_depends: text("Pre-Depends"),
+            provides: text("Provides"),
+            homepage: opt("Homepage"),
+            description: f.get("Description").and_then(|d| d.lines().next()).unwrap_or_default().to_string(),
+        })
+    }
+}
+
+/// Reads the `control` file of a `.deb` without touching its data.
+pub fn read_control(deb: &Path) -> Result<Control, DebError> {
+    // A control file is a few KiB; the cap keeps a hostile package from
+    // making us buffer gigabytes.
+    const MAX_CONTROL: u64 = 1 << 20;
+    let mut archive = tar::Archive::new(tar_member(deb, "control.tar")?);
+    for entry in archive.entries().map_err(read_err(deb))? {
+        let entry = entry.map_err(read_err(deb))?;
+        let is_control = relative(&entry.path_bytes()).is_ok_and(|p| p.is_some_and(|p| p == Path::new("control")));
+        if !is_control {
+            continue;
+        }
+        let mut text = String::new();
+        entry.take(MAX_CONTROL).read_to_string(&mut text).map_err(read_err(deb))?;
+        return Control::from_fields(&parse_fields(&text)).ok_or_else(|| DebError::Format {
+            path: deb.to_path_buf(),
+            why: "its control file has no Package or Version field".into(),
+        });
+    }
+    Err(DebError::Format { path: deb.to_path_buf(), why: "control.tar has no control file".into() })
+}
+
+/// The fields of one deb822 paragraph. Continuation lines (starting with a
+/// space or tab) are appended to the previous field after a newline, trimmed.
+pub fn parse_fields(text: &str) -> BTreeMap<String, String> {
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(v) = last.as_ref().and_then(|k| fields.get_mut(k)) {
+                v.push('\n');
+                v.push_str(line.trim());
+            }
+        } else if let Some((k, v)) = line.split_once(':') {
+            let key = k.trim().to_string();
+            fields.insert(key.clone(), v.trim().to_string());
+            last = Some(key);
+        }
+    }
+    fields
+}
+
+/// The paragraphs of a deb822 file: runs of lines between blank (or
+/// whitespace-only) lines.
+pub(super) fn paragraphs(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut pos) = (None, 0);
+    for line in text.split_inclusive('\n') {
+        if line.trim().is_empty() {
+            if let Some(s) = start.take() {
+                out.push(&text[s..pos]);
+            }
+        } else if start.is_none() {
+            start = Some(pos);
+        }
+        pos += line.len();
+    }
+    if let Some(s) = start {
+        out.push(&text[s..]);
+    }
+    out
+}
