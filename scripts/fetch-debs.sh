@@ -9,6 +9,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 
+# The machine's own apt configuration: binary packages come from its sources
+# (setup.sh points APT_CONFIG at a source-package-only configuration).
+unset APT_CONFIG
+
 lock=$1
 dest=$2
 [[ -r $lock ]] || die "no lock file $lock (run: dhib lock)"
