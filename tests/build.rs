@@ -68,7 +68,7 @@ impl Ws {
             "debian/BUILD.dhi",
             &format!(
                 "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n\n\
-                 env \"busybox\" {{\n  packages = [:busybox-static]\n}}\n"
+                 env \"busybox\" {{\n  packages = [:busybox-static]\n  env = {{ GREETING = \"from the env\" }}\n}}\n"
             ),
         );
         ws.set_hello(hello_script, hello_steps);
@@ -346,4 +346,13 @@ fn lock_pins_packages_and_their_dependencies_from_an_index() {
     let bad = ws.dhib(&["lock", "--index", index.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("cannot resolve zlib1: not in the index"), "{}", stderr(&bad));
+}
+
+#[test]
+fn steps_see_their_environments_variables() {
+    let ws = Ws::new("#!/bin/sh\n", "\"echo greeting=$GREETING\"");
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = ws.dhib(&["log", "//pkgs/hello:hello"]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("greeting=from the env"), "{}", String::from_utf8_lossy(&log.stdout));
 }

@@ -168,6 +168,17 @@ fn env(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, Bui
     link_alternatives(&root)?;
     let manifest = cx.store.put_tree(&root)?;
     let mut r = ActionResult { outputs: BTreeMap::from([("rootfs".to_string(), manifest)]), ..Default::default() };
+    // Variables every step built in this environment gets.
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    if let Some(Value::Map(m)) = job.def.attrs.get("env") {
+        vars.extend(m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))));
+    }
+    if let Some(Value::List(extra)) = job.def.attrs.get("path") {
+        let extra: Vec<&str> = extra.iter().filter_map(Value::as_str).collect();
+        let base = sandbox::base_env(0).remove("PATH").unwrap_or_default();
+        vars.insert("PATH".into(), format!("{}:{base}", extra.join(":")));
+    }
+    r.metadata.insert("env".into(), serde_json::to_string(&vars).expect("maps serialize"));
     r.metadata.insert("debs".into(), debs.keys().cloned().collect::<Vec<_>>().join(" "));
     Ok(r)
 }
@@ -229,6 +240,7 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     fs::create_dir_all(&w.out).map_err(io(w.out.display()))?;
     fs::create_dir_all(&w.deps).map_err(io(w.deps.display()))?;
     let mut rootfs = None;
+    let mut env_vars: BTreeMap<String, String> = BTreeMap::new();
     for (role, id, r) in &job.deps {
         match role.as_str() {
             "source" => {
@@ -237,7 +249,12 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
                 let opts = archive::ExtractOptions { strip_prefix: strip, ..Default::default() };
                 archive::extract(&cx.store.blob_path(&digest), &w.src, &opts)?;
             }
-            "env" => rootfs = r.outputs.get("rootfs").copied(),
+            "env" => {
+                rootfs = r.outputs.get("rootfs").copied();
+                if let Some(vars) = r.metadata.get("env") {
+                    env_vars = serde_json::from_str(vars).map_err(|e| BuildError::Invalid(format!("{id}: {e}")))?;
+                }
+            }
             "deps" | "runtime_deps" => {
                 for out in ["runtime", "dev"] {
                     if let Some(t) = r.outputs.get(out) {
@@ -261,7 +278,8 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
         _ => Vec::new(),
     };
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    // The environment's variables, then the package's own on top.
+    let mut env = env_vars;
     if let Some(Value::Map(m)) = build.get("env") {
         env.extend(m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))));
     }

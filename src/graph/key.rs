@@ -42,7 +42,7 @@ const CONTEXT: &str = "dhib node key v1";
 /// dhib are not reused for it.
 fn recipe_version(kind: Option<NodeKind>) -> u32 {
     match kind {
-        Some(NodeKind::Target(Kind::Env)) => 2,
+        Some(NodeKind::Target(Kind::Env)) => 3,
         _ => 1,
     }
 }
