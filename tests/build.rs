@@ -356,3 +356,28 @@ fn steps_see_their_environments_variables() {
     let log = ws.dhib(&["log", "//pkgs/hello:hello"]);
     assert!(String::from_utf8_lossy(&log.stdout).contains("greeting=from the env"), "{}", String::from_utf8_lossy(&log.stdout));
 }
+
+#[test]
+fn keep_going_builds_what_does_not_depend_on_the_failure() {
+    let ws = Ws::new("#!/bin/sh\n", "\"exit 1\"");
+    ws.write(
+        "pkgs/other/BUILD.dhi",
+        "package \"other\" {\n  version = \"1\"\n  env = //debian:busybox\n  build { steps = [\"mkdir -p $DESTDIR/etc\", \"echo ok > $DESTDIR/etc/other\"] }\n}\n",
+    );
+    let out = ws.dhib(&["build", "//pkgs/...", "--keep-going", "-j", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("built //pkgs/other:other"), "{err}");
+    assert!(err.contains("FAILED //pkgs/hello:hello") && err.contains("not run: //pkgs/greet:greet"), "{err}");
+}
+
+#[test]
+fn unsandboxed_builds_are_never_cached() {
+    let ws = Ws::new("#!/bin/sh\n", "\"true\"");
+    let out = ws.dhib(&["build", "//pkgs/hello:hello-src", "--sandbox", "none"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = ws.dhib(&["build", "//pkgs/hello:hello-src", "--sandbox", "none"]);
+    assert!(stderr(&again).contains("built //pkgs/hello:hello-src"), "{}", stderr(&again));
+    let sandboxed = ws.dhib(&["build", "//pkgs/hello:hello-src"]);
+    assert!(stderr(&sandboxed).contains("built //pkgs/hello:hello-src"), "an unsandboxed result was reused");
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::analysis::KeyTable;
 use crate::exec::build::{self, BuildError, Context, Job};
+use crate::exec::sandbox::Mode;
 use crate::graph::query::{reach, NodeSet, Targets};
 use crate::graph::{BuildGraph, NodeId, NodeKind};
 use crate::lang::eval::TargetDef;
@@ -208,7 +209,9 @@ fn run_node(
 ) -> Result<(ActionResult, bool), BuildError> {
     let id = g.node(n);
     let key = keys.get(id).ok_or_else(|| BuildError::Invalid(format!("{id} has no key")))?;
-    if let Some(hit) = cx.store.ac_get(&key) {
+    // Unsandboxed results are debugging aids: never reused, never stored.
+    let cache = cx.sandbox == Mode::Bwrap;
+    if let Some(hit) = cx.store.ac_get(&key).filter(|_| cache) {
         if hit.outputs.values().all(|d| cx.store.has(d)) {
             on_event(&Event::Cached { node: id.to_string() });
             return Ok((hit, true));
@@ -218,7 +221,7 @@ fn run_node(
     let def = defs.get(&n).cloned().ok_or_else(|| BuildError::Invalid(format!("{id} has no definition")))?;
     let _lock = cx.store.lock_key(&key)?;
     // Another process may have built it while we waited for the lock.
-    if let Some(hit) = cx.store.ac_get(&key) {
+    if let Some(hit) = cx.store.ac_get(&key).filter(|_| cache) {
         on_event(&Event::Cached { node: id.to_string() });
         return Ok((hit, true));
     }
@@ -238,8 +241,11 @@ fn run_node(
         let result = build::run(cx, &job, &work);
         let _ = std::fs::remove_dir_all(&work);
         match result {
-            Ok(r) => {
-                cx.store.ac_put(&key, &r)?;
+            Ok(mut r) => {
+                r.metadata.insert("sandbox".into(), serde_json::to_string(&cx.sandbox).expect("modes serialize"));
+                if cache {
+                    cx.store.ac_put(&key, &r)?;
+                }
                 on_event(&Event::Built { node: id.to_string(), seconds: round(start.elapsed()) });
                 return Ok((r, false));
             }
