@@ -255,17 +255,8 @@ fn extract_into<R: Read>(reader: R, root: &Path, opts: &ExtractOptions) -> Resul
                 stats.dirs += 1;
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                check_mode(&raw, mode)?;
-                ensure_parents(root, &rel, &raw)?;
-                remove_existing(&dest);
-                stats.bytes += entry.size();
-                if stats.bytes > opts.max_bytes {
-                    return Err(ArchiveError::TooLarge(opts.max_bytes));
-                }
-                let mut out = fs::File::create(&dest).map_err(io_at(&dest))?;
-                io::copy(&mut entry, &mut out).map_err(io_at(&dest))?;
-                set_mode(&dest, if mode & 0o111 != 0 { 0o755 } else { 0o644 })?;
-                stats.files += 1;
+                let size = entry.size();
+                write_file(root, &rel, &raw, mode, size, &mut entry, opts, &mut stats)?;
             }
             tar::EntryType::Symlink => {
                 let target = entry.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
@@ -327,20 +318,39 @@ fn extract_zip(file: fs::File, root: &Path, opts: &ExtractOptions) -> Result<Ext
             std::os::unix::fs::symlink(&target, &dest).map_err(io_at(&dest))?;
             stats.symlinks += 1;
         } else {
-            check_mode(&raw, mode & 0o7777)?;
-            ensure_parents(root, &rel, &raw)?;
-            remove_existing(&dest);
-            stats.bytes += f.size();
-            if stats.bytes > opts.max_bytes {
-                return Err(ArchiveError::TooLarge(opts.max_bytes));
-            }
-            let mut out = fs::File::create(&dest).map_err(io_at(&dest))?;
-            io::copy(&mut f, &mut out).map_err(io_at(&dest))?;
-            set_mode(&dest, if mode & 0o111 != 0 { 0o755 } else { 0o644 })?;
-            stats.files += 1;
+            let size = f.size();
+            write_file(root, &rel, &raw, mode & 0o7777, size, &mut f, opts, &mut stats)?;
         }
     }
     Ok(stats)
+}
+
+/// Writes one regular file entry: the checks and the normalized mode every
+/// format shares.
+#[allow(clippy::too_many_arguments)]
+fn write_file(
+    root: &Path,
+    rel: &Path,
+    raw: &str,
+    mode: u32,
+    size: u64,
+    content: &mut dyn Read,
+    opts: &ExtractOptions,
+    stats: &mut Extracted,
+) -> Result<(), ArchiveError> {
+    check_mode(raw, mode)?;
+    ensure_parents(root, rel, raw)?;
+    let dest = root.join(rel);
+    remove_existing(&dest);
+    stats.bytes += size;
+    if stats.bytes > opts.max_bytes {
+        return Err(ArchiveError::TooLarge(opts.max_bytes));
+    }
+    let mut out = fs::File::create(&dest).map_err(io_at(&dest))?;
+    io::copy(content, &mut out).map_err(io_at(&dest))?;
+    set_mode(&dest, if mode & 0o111 != 0 { 0o755 } else { 0o644 })?;
+    stats.files += 1;
+    Ok(())
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), ArchiveError> {
