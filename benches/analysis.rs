@@ -1,11 +1,11 @@
 //! Analysis at catalog scale: `cargo bench --bench analysis`.
 //!
-//! Generates the synthetic catalog (see catalog.rs) once under
+//! Generates the synthetic catalog (see support/catalog.rs) once under
 //! target/bench-catalog, then prints: cold analysis time (discover, parse,
 //! lower, graph, keys), peak RSS, `rdeps` of a package every image uses, and
 //! the time to re-key after editing one leaf file.
 
-#[path = "catalog.rs"]
+#[path = "support/catalog.rs"]
 mod catalog;
 
 use std::path::PathBuf;
@@ -34,6 +34,12 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs benches too, without `--bench`: they
+    // take minutes at this scale, so only `cargo bench` runs them.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("skipped: run with `cargo bench --bench analysis`");
+        return;
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-catalog");
     if !root.join("dhi.toml").exists() {
         let t = Instant::now();

@@ -360,6 +360,16 @@ impl Analysis {
         diags
     }
 
+    /// Workspace files referenced with `file(...)`.
+    pub fn referenced_files(&self) -> Vec<String> {
+        db::referenced_files(&self.db, self.ws).keys().cloned().collect()
+    }
+
+    /// The `.dhi` files of the workspace with their texts, as loaded.
+    pub fn texts(&self) -> Vec<(String, String)> {
+        self.workspace_files().iter().map(|f| (f.path(&self.db).clone(), f.text(&self.db).to_string())).collect()
+    }
+
     /// The key of one node, computed (or reused) on demand.
     pub fn key_of(&self, id: &NodeId) -> Key {
         db::node_key(&self.db, self.ws, Node::new(&self.db, id.clone()))

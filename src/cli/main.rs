@@ -278,6 +278,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("locked {count} packages into {output}");
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Build { ref patterns, sandbox: SandboxArg::Bwrap, output, .. } => {
+            // The null-build shortcut: nothing analysed if nothing changed.
+            let texts = analysis::discover(&root, &analysis::excluded_dirs(&root)).map_err(Failure::plain)?;
+            let request = build_request(patterns, SandboxArg::Bwrap);
+            if let Ok(store) = Store::open(&store_dir) {
+                let inputs = exec::snapshot::Inputs { root: &root, texts: &texts, referenced: &[], request: &request };
+                if let Some(count) = exec::snapshot::up_to_date(&store, &inputs) {
+                    let printer = progress::Printer::new(output == Progress::Json);
+                    printer.event(&exec::Event::UpToDate { count });
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
         Command::Gc { max_size } => {
             let max = parse_size(&max_size).ok_or_else(|| {
                 Failure::plain(Diag::plain("E0503", format!("`{max_size}` is not a size")).with_help("write a size like 500M, 20G or 1T"))
@@ -324,6 +337,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { patterns, jobs, keep_going, sandbox, output } => {
+            let request = build_request(&patterns, sandbox);
             let mut requested = dhib::graph::query::NodeSet::new();
             for p in &patterns {
                 let set = exec::resolve(&analysis, &analyzed, p)
@@ -340,6 +354,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let summary = exec::build(&analysis, &analyzed, &requested, &req, &|e| printer.event(e))
                 .map_err(Failure::plain)?;
             printer.finish(&summary);
+            if summary.ok() && sandbox == SandboxArg::Bwrap {
+                let keys: Vec<_> = summary
+                    .built
+                    .iter()
+                    .chain(&summary.cached)
+                    .filter_map(|n| NodeId::parse(n).ok().and_then(|id| analyzed.keys.get(&id)))
+                    .collect();
+                let store = Store::open(&req.store).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+                let (texts, referenced) = (analysis.texts(), analysis.referenced_files());
+                let inputs = exec::snapshot::Inputs { root: &root, texts: &texts, referenced: &referenced, request: &request };
+                exec::snapshot::save(&store, &inputs, &keys);
+            }
             Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Ls { node } => {
@@ -481,4 +507,10 @@ fn parse_size(text: &str) -> Option<u64> {
         _ => (t, 1),
     };
     num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// What, besides the workspace, decides what a build does.
+fn build_request(patterns: &[String], sandbox: SandboxArg) -> String {
+    let repo = std::env::var("DHIB_DEBIAN_REPO").unwrap_or_default();
+    format!("{patterns:?} sandbox={} repo={repo}", sandbox == SandboxArg::Bwrap)
 }

@@ -107,6 +107,12 @@ impl Printer {
             }
             Event::NotRun { node } => self.line(&format!("not run: {node} (a dependency failed)")),
             Event::Corrupt { node, error } => self.line(&format!("warning: {error}; rebuilding what {node} needs")),
+            Event::UpToDate { count } => {
+                if let Some(b) = &self.bar {
+                    b.finish_and_clear();
+                }
+                self.line(&format!("{count} targets up to date (no .dhi file changed since the last build)"));
+            }
         }
     }
 

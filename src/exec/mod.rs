@@ -9,6 +9,7 @@ pub mod fetch;
 pub mod lock;
 pub mod sandbox;
 pub mod scheduler;
+pub mod snapshot;
 
 use std::path::PathBuf;
 

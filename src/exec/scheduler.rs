@@ -37,6 +37,9 @@ pub enum Event {
     NotRun { node: String },
     /// A stored blob failed verification; the node that made it is rebuilt.
     Corrupt { node: String, error: String },
+    /// Nothing changed since the last successful build of the same request:
+    /// `count` nodes are up to date, and nothing was analysed.
+    UpToDate { count: usize },
 }
 
 pub struct Options {

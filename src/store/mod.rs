@@ -305,6 +305,11 @@ impl Store {
         serde_json::from_slice(&bytes).ok()
     }
 
+    /// Whether a key has a cached result, without reading it.
+    pub fn ac_exists(&self, key: &Key) -> bool {
+        self.ac_path(key).is_file()
+    }
+
     pub fn ac_put(&self, key: &Key, result: &ActionResult) -> Result<()> {
         let dest = self.ac_path(key);
         let mut tmp = self.temp()?;
@@ -324,6 +329,22 @@ impl Store {
     /// Forgets a cached result (e.g. after one of its blobs proved corrupt).
     pub fn ac_evict(&self, key: &Key) {
         let _ = fs::remove_file(self.ac_path(key));
+        self.bump_generation();
+    }
+
+    /// A number that changes whenever cached results are removed (evictions,
+    /// gc, clean): while it stays the same, a result once present still is.
+    pub fn generation(&self) -> u64 {
+        fs::read_to_string(self.root.join("generation")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    }
+
+    fn bump_generation(&self) {
+        let next = self.generation() + 1;
+        let path = self.root.join("generation");
+        let tmp = path.with_extension("tmp");
+        if fs::write(&tmp, next.to_string()).is_ok() {
+            let _ = fs::rename(tmp, path);
+        }
     }
 
     /// Takes the exclusive lock that serializes building one key across
@@ -378,6 +399,7 @@ impl Store {
                 fs::remove_dir_all(&d).map_err(io_err(&d))?;
             }
         }
+        self.bump_generation();
         Store::open(&self.root).map(|_| ())
     }
 
@@ -407,6 +429,7 @@ impl Store {
             let (_, path, _) = results.pop().expect("not empty");
             let _ = fs::remove_file(path);
             report.results_evicted += 1;
+            self.bump_generation();
         }
     }
 

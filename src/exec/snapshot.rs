@@ -1,0 +1,108 @@
+//! The null-build shortcut: after a successful build, remember a fingerprint
+//! of everything analysis read and the keys of the nodes the build needed.
+//! Next time, if the fingerprint is the same and every key still has a
+//! cached result, nothing can have changed: the build is done without
+//! parsing, lowering or keying anything.
+//!
+//! The fingerprint hashes file contents, not times, so an edit that keeps a
+//! file's size and mtime is still seen.
+
+use std::path::{Path, PathBuf};
+
+use crate::graph::Key;
+use crate::store::Store;
+
+/// What analysis read, and the dhib that read it.
+pub struct Inputs<'a> {
+    pub root: &'a Path,
+    /// Every `.dhi` file of the workspace, as analysis discovered it.
+    pub texts: &'a [(String, String)],
+    /// Workspace files referenced with `file(...)`.
+    pub referenced: &'a [String],
+    /// Anything else that changes what a build does (patterns, settings).
+    pub request: &'a str,
+}
+
+fn fingerprint(inputs: &Inputs<'_>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("dhib null-build fingerprint v1");
+    let mut field = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    // A different dhib may build differently.
+    let exe = std::env::current_exe().ok().and_then(|p| std::fs::metadata(p).ok());
+    field(env!("CARGO_PKG_VERSION").as_bytes());
+    field(format!("{:?}", exe.as_ref().map(|m| (m.len(), m.modified().ok()))).as_bytes());
+    field(inputs.request.as_bytes());
+    field(std::fs::read(inputs.root.join(crate::analysis::ROOT_MARKER)).unwrap_or_default().as_slice());
+    for (path, text) in inputs.texts {
+        field(path.as_bytes());
+        field(text.as_bytes());
+    }
+    for path in inputs.referenced {
+        field(path.as_bytes());
+        match std::fs::read(inputs.root.join(path)) {
+            Ok(bytes) => field(blake3::hash(&bytes).as_bytes()),
+            Err(_) => field(b"missing"),
+        }
+    }
+    *h.finalize().as_bytes()
+}
+
+fn path(store: &Store, inputs: &Inputs<'_>) -> PathBuf {
+    let id = blake3::hash(format!("{}\n{}", inputs.root.display(), inputs.request).as_bytes());
+    store.root().join("snapshots").join(id.to_hex().as_str())
+}
+
+/// The number of nodes known up to date, if nothing changed since the last
+/// successful build of the same request.
+pub fn up_to_date(store: &Store, inputs_without_refs: &Inputs<'_>) -> Option<usize> {
+    let bytes = std::fs::read(path(store, inputs_without_refs)).ok()?;
+    let (head, keys) = bytes.split_at_checked(32)?;
+    // The referenced files are listed after the fingerprint and the keys.
+    let text = std::str::from_utf8(keys).ok()?;
+    let (keys_hex, referenced) = text.split_once("\n\n")?;
+    let referenced: Vec<String> = referenced.lines().map(str::to_string).collect();
+    let inputs = Inputs { referenced: &referenced, ..*inputs_without_refs };
+    if fingerprint(&inputs) != head {
+        return None;
+    }
+    let (generation, keys_hex) = keys_hex.split_once('\n').unwrap_or((keys_hex, ""));
+    let unchanged_store = generation.parse::<u64>().ok() == Some(store.generation());
+    let mut count = 0;
+    for hex in keys_hex.lines() {
+        // Results are only removed by evictions, gc and clean, which change
+        // the generation; while it stands, each result is still there.
+        if !unchanged_store && !store.ac_exists(&parse_key(hex)?) {
+            return None;
+        }
+        count += 1;
+    }
+    Some(count)
+}
+
+/// Records a successful build of `keys`.
+pub fn save(store: &Store, inputs: &Inputs<'_>, keys: &[Key]) {
+    let mut bytes = fingerprint(inputs).to_vec();
+    bytes.extend(format!("{}\n", store.generation()).as_bytes());
+    for k in keys {
+        bytes.extend(format!("{k}\n").as_bytes());
+    }
+    bytes.push(b'\n');
+    for r in inputs.referenced {
+        bytes.extend(format!("{r}\n").as_bytes());
+    }
+    let p = path(store, inputs);
+    // Best effort: a snapshot that cannot be written only costs speed.
+    if std::fs::create_dir_all(p.parent().expect("snapshots/ has a parent")).is_ok() {
+        let tmp = p.with_extension("tmp");
+        if std::fs::write(&tmp, bytes).is_ok() {
+            let _ = std::fs::rename(tmp, p);
+        }
+    }
+}
+
+fn parse_key(hex: &str) -> Option<Key> {
+    let d = crate::store::Digest::parse(hex)?;
+    Some(Key(d.0))
+}
