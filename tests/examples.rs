@@ -55,6 +55,13 @@ fn the_examples_build_from_source_reproducibly() {
     let sqlite = files(store.path(), "//examples/pkgs/sqlite:sqlite");
     assert!(sqlite.iter().any(|r| r[0] == "runtime" && r[1] == "usr/bin/sqlite3"), "{sqlite:?}");
 
+    // Debian packages carry their license, from their copyright file.
+    let key = String::from_utf8(dhib(store.path(), &["key", "//examples/debian:zlib1g"]).stdout).unwrap();
+    let key = key.split_whitespace().next().unwrap();
+    let ac: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.path().join("ac").join(&key[..2]).join(format!("{key}.json"))).unwrap()).unwrap();
+    assert_eq!(ac["metadata"]["license"], "Zlib", "{ac}");
+
     // Nothing to do the second time.
     let again = dhib(store.path(), &["build", "//examples/pkgs/..."]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("targets up to date"), "{}", String::from_utf8_lossy(&again.stderr));

@@ -295,11 +295,11 @@ fn tar_entries<R: Read>(reader: R, x: &mut Extractor<'_>) -> Result<(), ArchiveE
         let mode = || header.mode().map(|m| m & 0o7777).map_err(|e| corrupt(at_entry(&shown), e));
         let size = entry.size();
         let link = link.unwrap_or_default();
-        let rel = x.entry_path(&name, &shown)?;
+        // Pre-POSIX tars mark directories by a trailing slash alone.
+        let is_dir = kind == tar::EntryType::Directory || (kind == tar::EntryType::Regular && name.ends_with(b"/"));
+        let rel = x.entry_path(&name, &shown, is_dir)?;
         match kind {
-            // Pre-POSIX tars mark directories by a trailing slash alone.
-            tar::EntryType::Directory => x.dir(&shown, rel, mode()?)?,
-            tar::EntryType::Regular if name.ends_with(b"/") => x.dir(&shown, rel, mode()?)?,
+            _ if is_dir => x.dir(&shown, rel, mode()?)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mode = mode()?;
                 x.file(&shown, rel, mode, size, &mut entry)?
@@ -338,9 +338,12 @@ fn zip_entries<R: Read + Seek>(reader: R, x: &mut Extractor<'_>) -> Result<(), A
         // silently dropped. DOS attributes have no such bits.
         let specials = if f.system() == zip::System::Dos { 0 } else { (f.external_attributes() >> 16) & 0o6000 };
         let mode = f.unix_mode().map(|m| m | specials);
-        let rel = x.entry_path(name.as_bytes(), &name)?;
+        let kind = mode.map(|m| m & S_IFMT);
+        // A trailing slash marks a directory when the mode gives no other type.
+        let is_dir = kind == Some(S_IFDIR) || (matches!(kind, None | Some(S_IFREG | 0)) && f.is_dir());
+        let rel = x.entry_path(name.as_bytes(), &name, is_dir)?;
         let perms = mode.map_or(0o644, |m| m & 0o7777);
-        match mode.map(|m| m & S_IFMT) {
+        match kind {
             Some(S_IFLNK) => {
                 let mut target = Vec::new();
                 (&mut f).take(MAX_LINK_TARGET + 1).read_to_end(&mut target).map_err(|e| corrupt(at_entry(&name), e))?;
@@ -350,11 +353,10 @@ fn zip_entries<R: Read + Seek>(reader: R, x: &mut Extractor<'_>) -> Result<(), A
                 x.charge(target.len() as u64)?;
                 x.symlink(&name, rel, &target)?;
             }
-            Some(S_IFDIR) => x.dir(&name, rel, perms)?,
+            _ if is_dir => x.dir(&name, rel, perms)?,
             Some(S_IFCHR | S_IFBLK) => return Err(refused(&name, "is a device node")),
             Some(S_IFIFO) => return Err(refused(&name, "is a fifo")),
             Some(S_IFSOCK) => return Err(refused(&name, "is a socket")),
-            _ if f.is_dir() => x.dir(&name, rel, perms)?,
             // Some writers store permission bits without a file type.
             Some(S_IFREG | 0) | None => {
                 let size = f.size();
@@ -404,8 +406,9 @@ impl<'a> Extractor<'a> {
     }
 
     /// The entry's path below the root after stripping the prefix, or
-    /// `None` for the root itself (`./`, or the prefix directory).
-    fn entry_path(&self, raw: &[u8], shown: &str) -> Result<Option<PathBuf>, ArchiveError> {
+    /// `None` for the root itself (`./`, or the prefix directory) and, for
+    /// directories, the prefix's parents (`./` before `./zlib-1.2.13/`).
+    fn entry_path(&self, raw: &[u8], shown: &str, is_dir: bool) -> Result<Option<PathBuf>, ArchiveError> {
         if raw.is_empty() {
             return Err(refused(shown, "has an empty name"));
         }
@@ -419,8 +422,11 @@ impl<'a> Extractor<'a> {
             }
         }
         if let Some(prefix) = &self.prefix {
-            let inside = parts.len() >= prefix.len() && prefix.iter().zip(&parts).all(|(p, q)| p.as_os_str() == *q);
-            if !inside {
+            let common = prefix.iter().zip(&parts).all(|(p, q)| p.as_os_str() == *q);
+            if common && is_dir && parts.len() < prefix.len() {
+                return Ok(None);
+            }
+            if !common || parts.len() < prefix.len() {
                 let shown_prefix = self.opts.strip_prefix.as_deref().unwrap_or_default();
                 return Err(refused(shown, format!("is outside the directory `{shown_prefix}` the source strips")));
             }
@@ -494,7 +500,7 @@ impl<'a> Extractor<'a> {
     fn hardlink(&mut self, shown: &str, rel: Option<PathBuf>, target: &[u8]) -> Result<(), ArchiveError> {
         let rel = not_root(shown, rel)?;
         let target_shown = String::from_utf8_lossy(target);
-        let Ok(target_rel) = self.entry_path(target, &target_shown) else {
+        let Ok(target_rel) = self.entry_path(target, &target_shown, false) else {
             return Err(refused(shown, format!("is a hard link to `{target_shown}`, outside the tree")));
         };
         // A hard link to a symlink would be a copy of the link at another

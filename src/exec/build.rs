@@ -86,7 +86,7 @@ fn the_file(store: &Store, r: &ActionResult) -> Result<(String, Digest), BuildEr
 pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
     match job.def.kind {
         Kind::Source => source(cx, job),
-        Kind::Deb => deb_file(cx, job),
+        Kind::Deb => deb_file(cx, job, work),
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
         other => Err(BuildError::Invalid(format!("building {other} nodes is not implemented yet"))),
@@ -106,7 +106,7 @@ fn source(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
     Ok(r)
 }
 
-fn deb_file(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
+fn deb_file(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
     let filename = str_attr(&job.def, "filename").expect("schema: debs have a filename");
     let pin = str_attr(&job.def, "sha256").expect("schema: debs have a sha256");
     let repo = str_attr(&job.def, "repo").map(str::to_string).or_else(|| cx.debian_repo.clone()).ok_or_else(|| {
@@ -122,6 +122,20 @@ fn deb_file(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError>
     let name = filename.rsplit('/').next().unwrap_or("package.deb").to_string();
     let mut r = single_file(cx.store, &name, digest, size)?;
     r.metadata.insert("control".into(), serde_json::to_string(&control).expect("control serializes"));
+    // The license, for SBOMs: as declared in the target, else from the
+    // package's own machine-readable copyright file.
+    let license = match str_attr(&job.def, "license") {
+        Some(l) => Some(l.to_string()),
+        None => {
+            let scratch = work.join("license");
+            std::fs::create_dir_all(&scratch).map_err(io(scratch.display()))?;
+            deb::unpack(&cx.store.blob_path(&digest), &scratch)?;
+            deb::copyright_license(&scratch, &control.package)
+        }
+    };
+    if let Some(l) = license {
+        r.metadata.insert("license".into(), l);
+    }
     let mut closure = BTreeMap::from([(name, digest)]);
     for (_, _, dep) in &job.deps {
         collect_debs(cx.store, dep, &mut closure)?;

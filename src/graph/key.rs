@@ -43,6 +43,7 @@ const CONTEXT: &str = "dhib node key v1";
 fn recipe_version(kind: Option<NodeKind>) -> u32 {
     match kind {
         Some(NodeKind::Target(Kind::Env)) => 3,
+        Some(NodeKind::Target(Kind::Deb)) => 2,
         _ => 1,
     }
 }
