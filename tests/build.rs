@@ -381,3 +381,51 @@ fn unsandboxed_builds_are_never_cached() {
     let sandboxed = ws.dhib(&["build", "//pkgs/hello:hello-src"]);
     assert!(stderr(&sandboxed).contains("built //pkgs/hello:hello-src"), "an unsandboxed result was reused");
 }
+
+#[test]
+fn git_sources_are_pinned_by_the_archive_of_a_revision() {
+    let ws = Ws::new("#!/bin/sh\n", STEPS);
+    let repo = ws.path().join("upstream");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.join("hello.sh"), "#!/bin/sh\necho from git\n").unwrap();
+    git(&["add", "hello.sh"]);
+    git(&["commit", "-q", "-m", "one"]);
+    git(&["tag", "v1"]);
+    let pin = sha256(&git(&["archive", "--format=tar", "v1^{commit}"]));
+    let def = |pin: &str| {
+        format!(
+            "source \"hello-src\" {{\n  url = \"git+file://upstream\"\n  rev = \"v1\"\n  sha256 = \"{pin}\"\n}}\n\n\
+             package \"hello\" {{\n  version = \"1\"\n  source = :hello-src\n  env = //debian:busybox\n  build {{ steps = [{STEPS}] }}\n}}\n"
+        )
+    };
+    ws.write("pkgs/hello/BUILD.dhi", &def(&pin));
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ls = String::from_utf8(ws.dhib(&["ls", "//pkgs/hello:hello"]).stdout).unwrap();
+    assert!(ls.contains("usr/bin/hello"), "{ls}");
+    // Another pin for the same revision is refused.
+    ws.write("pkgs/hello/BUILD.dhi", &def(&"0".repeat(64)));
+    let bad = ws.dhib(&["build", "//pkgs/hello"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("sha256 mismatch") && stderr(&bad).contains(&pin), "{}", stderr(&bad));
+    // A git source without a revision is caught by analysis.
+    ws.write("pkgs/hello/BUILD.dhi", &def(&pin).replace("  rev = \"v1\"\n", ""));
+    let norev = ws.dhib(&["check"]);
+    assert!(stderr(&norev).contains("names no revision"), "{}", stderr(&norev));
+}

@@ -96,8 +96,13 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
 fn source(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
     let url = str_attr(&job.def, "url").expect("schema: sources have a url");
     let pin = str_attr(&job.def, "sha256").expect("schema: sources have a sha256");
-    let digest = fetch::fetch(cx.store, url, pin, cx.root)?;
-    let name = url.rsplit('/').next().unwrap_or("source").to_string();
+    let (digest, name) = match str_attr(&job.def, "rev") {
+        Some(rev) if url.starts_with("git+") => {
+            let repo = url.trim_end_matches('/').rsplit('/').next().unwrap_or("source").trim_end_matches(".git");
+            (fetch::fetch_git(cx.store, url, rev, pin, cx.root)?, format!("{repo}-{rev}.tar"))
+        }
+        _ => (fetch::fetch(cx.store, url, pin, cx.root)?, url.rsplit('/').next().unwrap_or("source").to_string()),
+    };
     let size = fs::metadata(cx.store.blob_path(&digest)).map(|m| m.len()).unwrap_or(0);
     let mut r = single_file(cx.store, &name, digest, size)?;
     if let Some(prefix) = str_attr(&job.def, "strip_prefix") {

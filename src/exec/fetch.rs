@@ -30,14 +30,65 @@ pub fn local_path(url: &str, root: &Path) -> Option<PathBuf> {
     (!url.contains("://")).then(|| root.join(url))
 }
 
-/// Fetches `url` into the store if its sha256 is `pin`. Nothing enters the
-/// store on a mismatch: the bytes are hashed before they are published.
-pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest, FetchError> {
-    let expected = Digest::parse(pin).ok_or_else(|| FetchError::Mismatch {
+/// Fetches revision `rev` of the git repository at `url` (`git+file://...`,
+/// `git+http://...`, or `git+` and a workspace path) as the tar that
+/// `git archive` makes of it, into the store if that tar's sha256 is `pin`.
+pub fn fetch_git(store: &Store, url: &str, rev: &str, pin: &str, root: &Path) -> Result<Digest, FetchError> {
+    let expected = parse_pin(url, pin)?;
+    if store.has(&expected) && store.verify(&expected).is_ok() {
+        return Ok(expected);
+    }
+    let repo = url.strip_prefix("git+").ok_or_else(|| FetchError::Scheme(url.to_string()))?;
+    let repo = match local_path(repo, root) {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => repo.to_string(),
+    };
+    let err = |why: String| FetchError::Http { url: url.to_string(), why };
+    let scratch = tempfile::tempdir().map_err(|e| err(e.to_string()))?;
+    // No host git configuration may change what is fetched.
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", scratch.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .output()
+            .map_err(|e| err(format!("cannot run git: {e}")))
+    };
+    let clone = scratch.path().join("repo");
+    let out = git(&["clone", "--quiet", "--bare", &repo, &clone.to_string_lossy()])?;
+    if !out.status.success() {
+        return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    }
+    let out = git(&["--git-dir", &clone.to_string_lossy(), "archive", "--format=tar", &format!("{rev}^{{commit}}")])?;
+    if !out.status.success() {
+        return Err(err(format!("revision `{rev}`: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    check_and_store(store, url, expected, &out.stdout)
+}
+
+fn parse_pin(url: &str, pin: &str) -> Result<Digest, FetchError> {
+    Digest::parse(pin).ok_or_else(|| FetchError::Mismatch {
         url: url.to_string(),
         expected: pin.to_string(),
         actual: "(the pin is not a sha256)".into(),
-    })?;
+    })
+}
+
+fn check_and_store(store: &Store, url: &str, expected: Digest, bytes: &[u8]) -> Result<Digest, FetchError> {
+    let actual = Digest(Sha256::digest(bytes).into());
+    if actual != expected {
+        return Err(FetchError::Mismatch { url: url.to_string(), expected: expected.hex(), actual: actual.hex() });
+    }
+    Ok(store.put_bytes(bytes)?)
+}
+
+/// Fetches `url` into the store if its sha256 is `pin`. Nothing enters the
+/// store on a mismatch: the bytes are hashed before they are published.
+pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest, FetchError> {
+    let expected = parse_pin(url, pin)?;
     if store.has(&expected) && store.verify(&expected).is_ok() {
         return Ok(expected);
     }
@@ -48,11 +99,7 @@ pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest,
     } else {
         return Err(FetchError::Scheme(url.to_string()));
     };
-    let actual = Digest(Sha256::digest(&bytes).into());
-    if actual != expected {
-        return Err(FetchError::Mismatch { url: url.to_string(), expected: expected.hex(), actual: actual.hex() });
-    }
-    Ok(store.put_bytes(&bytes)?)
+    check_and_store(store, url, expected, &bytes)
 }
 
 /// GET with ureq. Built without TLS for now: HTTPS upstreams are fetched

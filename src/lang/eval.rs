@@ -539,6 +539,16 @@ impl<'a> Evaluator<'a> {
                 self.diags.push(Diag::error(&t.file, t.span, code, message).with_label("declared here").with_help(help));
             }
         }
+        if t.kind == Kind::Source {
+            let git = t.attrs.get("url").and_then(Value::as_str).is_some_and(|u| u.starts_with("git+"));
+            if git && !t.attrs.contains_key("rev") {
+                self.diags.push(
+                    Diag::error(&t.file, t.attr_span("url"), "E0224", format!("git source `{}` names no revision", t.label.name))
+                        .with_label("a git repository")
+                        .with_help("add `rev = \"v1.2.3\"` (a tag) or a full commit id; `sha256` pins `git archive` of it"),
+                );
+            }
+        }
         self.check_user(t);
     }
 

@@ -139,6 +139,7 @@ const SOURCE: &[Field] = &[
     req("url", Ty::Str, "\"file://third_party/NAME.tar.gz\""),
     req("sha256", Ty::Sha256, "\"<64 hex digits>\""),
     opt("version", Ty::Str),
+    opt("rev", Ty::Str),
     opt("strip_prefix", Ty::Str),
     opt("upstream", Ty::Monitor),
     opt("patches", Ty::List(&Ty::File)),
