@@ -576,6 +576,21 @@ fn strip_prefix_accepts_dot_slash_names_and_parent_directories() {
 }
 
 #[test]
+fn a_git_archive_global_header_is_ignored() {
+    // `git archive` starts with a pax global header named `pax_global_header`
+    // holding the commit id; it is not a file, nor outside the prefix.
+    let tar = RawTar::default()
+        .entry(b"pax_global_header", b'g', 0o666, b"52 comment=0123456789abcdef0123456789abcdef01234567\n", b"")
+        .dir("pkg-1.0/", 0o775)
+        .file("pkg-1.0/a", "x", 0o664)
+        .finish();
+    let dir = tempfile::tempdir().unwrap();
+    let stats = extract_tar(&tar[..], &dir.path().join("out"), &strip("pkg-1.0")).unwrap();
+    assert_eq!(listing(&dir.path().join("out")), ["a"]);
+    assert_eq!((stats.files, stats.dirs), (1, 0));
+}
+
+#[test]
 fn extract_tar_reads_a_decompressed_stream() {
     let bytes = xz(&sample_tar());
     let dir = tempfile::tempdir().unwrap();
