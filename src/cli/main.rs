@@ -31,10 +31,12 @@ images/), //images:all (everything in images/ itself).";
 
 const EXAMPLES: &str = "\
 Examples:
+  dhib build //examples/...                   build (a second run does nothing)
   dhib query 'rdeps(//..., //pkgs/zlib)'      what must rebuild if zlib changes
   dhib query 'kind(image, //...)' --output json
   dhib graph //images/lua:lua | dot -Tsvg > lua.svg
   dhib key //images/lua:lua
+  dhib log //pkgs/zlib:zlib                   the build log of a node
   dhib fmt --check";
 
 #[derive(Parser)]
