@@ -11,4 +11,5 @@ pub mod db;
 pub mod exec;
 pub mod graph;
 pub mod lang;
+pub mod oci;
 pub mod store;

@@ -70,4 +70,52 @@ fn the_examples_build_from_source_reproducibly() {
     let other = tempfile::tempdir().unwrap();
     assert!(dhib(other.path(), &["build", "//examples/pkgs/zlib"]).status.success());
     assert_eq!(files(other.path(), "//examples/pkgs/zlib:zlib"), zlib);
+
+    // The images: valid OCI layouts that third-party tools accept, whose
+    // entrypoints run, with identical digests when built again elsewhere.
+    let out = tempfile::tempdir().unwrap();
+    let built = dhib(store.path(), &["build", "//examples/images/...", "--out", out.path().to_str().unwrap()]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
+    let images = index["images"].as_object().unwrap();
+    assert_eq!(images.len(), 7, "{index}");
+    for (label, entry) in images {
+        let layout = out.path().join(entry["layout"].as_str().unwrap());
+        let v = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
+        assert!(v.status.success(), "{label}: {}", String::from_utf8_lossy(&v.stderr));
+        let bundle = out.path().join("bundle").join(label.replace(['/', ':'], "_"));
+        let u = Command::new("umoci").args(["unpack", "--rootless", "--image"]).arg(format!("{}:latest", layout.display())).arg(&bundle).output().unwrap();
+        assert!(u.status.success(), "{label}: {}", String::from_utf8_lossy(&u.stderr));
+    }
+    let lua_root = out.path().join("bundle/__examples_images_lua_lua/rootfs");
+    let run = run_in(&lua_root, &["/usr/bin/lua", "-e", "print('hello from the image')"]);
+    assert_eq!(run, "hello from the image\n");
+    let minigzip_root = out.path().join("bundle/__examples_images_minigzip_minigzip-dev/rootfs");
+    let run = run_in(&minigzip_root, &["/bin/busybox", "sh", "-c", "echo round trip | minigzip | minigzip -d"]);
+    assert_eq!(run, "round trip\n");
+
+    let out2 = tempfile::tempdir().unwrap();
+    let again = dhib(other.path(), &["build", "//examples/images/minigzip:minigzip", "--out", out2.path().to_str().unwrap()]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let index2: serde_json::Value = serde_json::from_slice(&std::fs::read(out2.path().join("index.json")).unwrap()).unwrap();
+    let label = "//examples/images/minigzip:minigzip";
+    assert_eq!(index2["images"][label]["manifest"], index["images"][label]["manifest"], "image digests differ between stores");
+}
+
+/// Runs a command in an unpacked image root with bubblewrap, as uid 65532.
+fn run_in(root: &Path, argv: &[&str]) -> String {
+    let mut cmd = Command::new("bwrap");
+    cmd.args(["--unshare-all", "--die-with-parent", "--tmpfs", "/"]);
+    for e in std::fs::read_dir(root).unwrap().map(|e| e.unwrap()) {
+        let name = format!("/{}", e.file_name().to_string_lossy());
+        match std::fs::read_link(e.path()) {
+            Ok(target) => cmd.arg("--symlink").arg(target).arg(&name),
+            Err(_) => cmd.arg("--ro-bind").arg(e.path()).arg(&name),
+        };
+    }
+    cmd.args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/", "--clearenv"]);
+    cmd.args(["--setenv", "PATH", "/usr/bin:/bin", "--uid", "65532", "--"]).args(argv);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -103,6 +103,9 @@ Examples:
         sandbox: SandboxArg,
         #[arg(long, short, value_enum, default_value = "text")]
         output: Progress,
+        /// Where images are written as OCI layouts (default: dhib-out/ in the workspace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Pin Debian packages: resolve `[debian] packages` of dhi.toml and their
     /// dependencies against a Packages index, and write them as `deb` targets.
@@ -338,7 +341,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("ok: {} nodes, no problems", analyzed.graph.graph.node_count());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build { patterns, jobs, keep_going, sandbox, output } => {
+        Command::Build { patterns, jobs, keep_going, sandbox, output, out } => {
             let request = build_request(&patterns, sandbox);
             let mut requested = dhib::graph::query::NodeSet::new();
             for p in &patterns {
@@ -356,6 +359,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let summary = exec::build(&analysis, &analyzed, &requested, &req, &|e| printer.event(e))
                 .map_err(Failure::plain)?;
             printer.finish(&summary);
+            let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
+            let images = exec::write_images(&req.store, &out_dir, &summary).map_err(Failure::plain)?;
+            if !images.is_empty() && output == Progress::Text {
+                eprintln!("{} images in {}", images.len(), out_dir.display());
+            }
             if summary.ok() && sandbox == SandboxArg::Bwrap {
                 let keys: Vec<_> = summary
                     .built
@@ -366,7 +374,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let store = Store::open(&req.store).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
                 let (texts, referenced) = (analysis.texts(), analysis.referenced_files());
                 let inputs = exec::snapshot::Inputs { root: &root, texts: &texts, referenced: &referenced, request: &request };
-                exec::snapshot::save(&store, &inputs, &keys);
+                let outputs: Vec<PathBuf> = images.into_iter().map(|(_, dir)| dir).collect();
+                exec::snapshot::save(&store, &inputs, &keys, &outputs);
             }
             Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }

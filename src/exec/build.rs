@@ -89,6 +89,7 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         Kind::Deb => deb_file(cx, job, work),
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
+        Kind::Image => image(cx, job, work),
         other => Err(BuildError::Invalid(format!("building {other} nodes is not implemented yet"))),
     }
 }
@@ -437,6 +438,114 @@ fn split_outputs(store: &Store, out: &Path, def: &TargetDef) -> Result<ActionRes
     let mut r = ActionResult::default();
     for (name, tree) in split {
         r.outputs.insert(name, store.put_manifest(&tree)?);
+    }
+    Ok(r)
+}
+
+/// The platform's architecture name in OCI terms.
+fn oci_arch(platform: &str) -> &str {
+    platform.rsplit('/').next().unwrap_or("amd64")
+}
+
+/// Assembles an image: the base's layers as they are (shared by digest),
+/// then one layer per Debian package and per built package, then a layer
+/// with the image user's `/etc/passwd` and `/etc/group`.
+fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
+    use crate::oci;
+    let mtime = cx.source_date_epoch;
+    let mut layers: Vec<oci::Layer> = Vec::new();
+    let mut debs: BTreeMap<String, Digest> = BTreeMap::new();
+    let mut trees: Vec<(String, Digest)> = Vec::new();
+    let mut inherited_user = None;
+    for (role, id, r) in &job.deps {
+        match role.as_str() {
+            "base" => {
+                let m = r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| {
+                    BuildError::Invalid(format!("{id} is not an image this version can build on"))
+                })?;
+                layers.extend(oci::manifest_layers(cx.store, &m)?);
+                inherited_user = r.metadata.get("user").cloned();
+            }
+            "packages" => {
+                if r.outputs.contains_key("file") {
+                    collect_debs(cx.store, r, &mut debs)?;
+                } else if let Some(t) = r.outputs.get("runtime") {
+                    trees.push((id.to_string(), *t));
+                }
+            }
+            other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
+        }
+    }
+    for (name, digest) in &debs {
+        let root = work.join("debs").join(name);
+        for dir in ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin"] {
+            fs::create_dir_all(root.join(dir)).map_err(io(root.display()))?;
+        }
+        for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
+            std::os::unix::fs::symlink(target, root.join(link)).map_err(io(root.display()))?;
+        }
+        deb::unpack(&cx.store.blob_path(digest), &root)?;
+        let tree = cx.store.get_tree(&cx.store.put_tree(&root)?)?;
+        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);
+    }
+    for (_, t) in &trees {
+        let tree = cx.store.get_tree(t)?;
+        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);
+    }
+    let def = &job.def;
+    let strs = |name: &str| match def.attrs.get(name) {
+        Some(Value::List(items)) => Some(items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>()),
+        _ => None,
+    };
+    let map = |name: &str| match def.attrs.get(name) {
+        Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect(),
+        _ => BTreeMap::new(),
+    };
+    let user = match def.attrs.get("user") {
+        Some(Value::Int(u)) => Some(u.to_string()),
+        Some(Value::Str(u)) => Some(u.clone()),
+        _ => inherited_user,
+    };
+    if let Some(uid) = user.as_deref().and_then(|u| u.split(':').next()).and_then(|u| u.parse::<u32>().ok()) {
+        let name = if uid == 0 { "root" } else { "nonroot" };
+        let home = if uid == 0 { "/root" } else { "/home/nonroot" };
+        let mut passwd = String::from("root:x:0:0:root:/root:/sbin/nologin\n");
+        let mut group = String::from("root:x:0:\n");
+        if uid != 0 {
+            passwd.push_str(&format!("{name}:x:{uid}:{uid}::{home}:/sbin/nologin\n"));
+            group.push_str(&format!("{name}:x:{uid}:\n"));
+        }
+        let file = |text: &str| -> Result<Entry, BuildError> {
+            Ok(Entry::File { digest: cx.store.put_bytes(text.as_bytes())?, size: text.len() as u64, executable: false })
+        };
+        let tree = Tree::from([("etc".to_string(), Entry::Dir), ("etc/group".into(), file(&group)?), ("etc/passwd".into(), file(&passwd)?)]);
+        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);
+    }
+    let run = oci::RunConfig {
+        user: user.clone(),
+        env: map("env").into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        entrypoint: strs("entrypoint"),
+        cmd: strs("cmd"),
+        workdir: str_attr(def, "workdir").map(str::to_string),
+        labels: map("labels"),
+        ports: strs("ports").unwrap_or_default(),
+    };
+    let mut annotations = map("annotations");
+    annotations.insert("org.opencontainers.image.created".into(), oci::rfc3339(mtime));
+    annotations.insert("org.opencontainers.image.title".into(), job.id.label.to_string());
+    if let Some(v) = str_attr(def, "version") {
+        annotations.insert("org.opencontainers.image.version".into(), v.to_string());
+    }
+    if let Some(d) = str_attr(def, "description") {
+        annotations.insert("org.opencontainers.image.description".into(), d.to_string());
+    }
+    let platform = job.id.platform.clone().or_else(|| strs("platforms").and_then(|p| p.first().cloned())).unwrap_or_else(|| "linux/amd64".into());
+    let (manifest, size) = oci::store_image(cx.store, oci_arch(&platform), &layers, &run, mtime, &annotations)?;
+    let layout = oci::layout_tree(cx.store, &manifest, size, "latest")?;
+    let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
+    r.metadata.insert("manifest".into(), manifest.hex());
+    if let Some(u) = user {
+        r.metadata.insert("user".into(), u);
     }
     Ok(r)
 }

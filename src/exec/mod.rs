@@ -62,3 +62,40 @@ pub fn build(
     let opts = scheduler::Options { jobs: req.jobs, keep_going: req.keep_going };
     Ok(scheduler::execute(&cx, &analyzed.graph, analysis, &analyzed.keys, requested, &opts, on_event))
 }
+
+/// Writes the OCI layout of every image in `summary` (built or cached) under
+/// `out`, one directory per label (`out/DIR/NAME`), and `out/index.json`
+/// naming them all. Each layout is written beside its final place and renamed
+/// in, so a reader never sees half an image.
+pub fn write_images(
+    store_dir: &std::path::Path,
+    out: &std::path::Path,
+    summary: &Summary,
+) -> Result<Vec<(String, PathBuf)>, Diag> {
+    let fail = |e: String| Diag::plain("E0505", format!("cannot write images to {}: {e}", out.display()));
+    let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
+    let mut written = Vec::new();
+    let mut index = serde_json::Map::new();
+    for node in summary.built.iter().chain(&summary.cached) {
+        let Ok(id) = crate::graph::NodeId::parse(node) else { continue };
+        let Some(key) = summary.keys.get(node) else { continue };
+        let Some(result) = store.ac_get(key) else { continue };
+        let (Some(layout), Some(manifest)) = (result.outputs.get("oci"), result.metadata.get("manifest")) else { continue };
+        let rel = PathBuf::from(&id.label.pkg).join(&id.label.name);
+        let dest = out.join(&rel);
+        let tmp = out.join(format!(".{}.tmp", id.label.name));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| fail(e.to_string()))?;
+        store.materialize(layout, &tmp).map_err(|e| fail(e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::create_dir_all(dest.parent().unwrap_or(out)).map_err(|e| fail(e.to_string()))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| fail(e.to_string()))?;
+        index.insert(node.clone(), serde_json::json!({"layout": rel, "manifest": format!("sha256:{manifest}")}));
+        written.push((node.clone(), dest));
+    }
+    if !written.is_empty() {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "images": index })).expect("json serializes");
+        std::fs::write(out.join("index.json"), text + "\n").map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(written)
+}

@@ -20,7 +20,7 @@ use crate::store::{ActionResult, StoreError};
 /// Node kinds this stage can execute; the others (images, tests,
 /// attestations) belong to later stages and are reported as skipped.
 fn executable(kind: Option<NodeKind>) -> bool {
-    matches!(kind, Some(NodeKind::Target(Kind::Source | Kind::Deb | Kind::Env | Kind::Package)))
+    matches!(kind, Some(NodeKind::Target(Kind::Source | Kind::Deb | Kind::Env | Kind::Package | Kind::Image)))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +57,9 @@ pub struct Summary {
     pub skipped: Vec<String>,
     #[serde(skip)]
     pub errors: Vec<(NodeId, BuildError)>,
+    /// The key of every built or cached node.
+    #[serde(skip)]
+    pub keys: HashMap<String, crate::graph::Key>,
 }
 
 impl Summary {
@@ -169,6 +172,9 @@ fn worker(
         let id = g.node(n).to_string();
         match outcome {
             Ok((result, cached)) => {
+                if let Some(k) = keys.get(g.node(n)) {
+                    st.summary.keys.insert(id.clone(), k);
+                }
                 if cached {
                     st.summary.cached.push(id);
                 } else {

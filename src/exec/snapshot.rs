@@ -54,49 +54,54 @@ fn path(store: &Store, inputs: &Inputs<'_>) -> PathBuf {
     store.root().join("snapshots").join(id.to_hex().as_str())
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    fingerprint: String,
+    generation: u64,
+    keys: Vec<String>,
+    referenced: Vec<String>,
+    /// Files the build wrote outside the store (image layouts), which must
+    /// still exist.
+    outputs: Vec<PathBuf>,
+}
+
 /// The number of nodes known up to date, if nothing changed since the last
 /// successful build of the same request.
 pub fn up_to_date(store: &Store, inputs_without_refs: &Inputs<'_>) -> Option<usize> {
-    let bytes = std::fs::read(path(store, inputs_without_refs)).ok()?;
-    let (head, keys) = bytes.split_at_checked(32)?;
-    // The referenced files are listed after the fingerprint and the keys.
-    let text = std::str::from_utf8(keys).ok()?;
-    let (keys_hex, referenced) = text.split_once("\n\n")?;
-    let referenced: Vec<String> = referenced.lines().map(str::to_string).collect();
-    let inputs = Inputs { referenced: &referenced, ..*inputs_without_refs };
-    if fingerprint(&inputs) != head {
+    let saved: Saved = serde_json::from_slice(&std::fs::read(path(store, inputs_without_refs)).ok()?).ok()?;
+    let inputs = Inputs { referenced: &saved.referenced, ..*inputs_without_refs };
+    if blake3::Hash::from(fingerprint(&inputs)).to_hex().as_str() != saved.fingerprint {
         return None;
     }
-    let (generation, keys_hex) = keys_hex.split_once('\n').unwrap_or((keys_hex, ""));
-    let unchanged_store = generation.parse::<u64>().ok() == Some(store.generation());
-    let mut count = 0;
-    for hex in keys_hex.lines() {
-        // Results are only removed by evictions, gc and clean, which change
-        // the generation; while it stands, each result is still there.
-        if !unchanged_store && !store.ac_exists(&parse_key(hex)?) {
-            return None;
-        }
-        count += 1;
+    if !saved.outputs.iter().all(|p| p.exists()) {
+        return None;
     }
-    Some(count)
+    // Results are only removed by evictions, gc and clean, which change the
+    // generation; while it stands, each result is still there.
+    if saved.generation != store.generation() {
+        for hex in &saved.keys {
+            if !store.ac_exists(&parse_key(hex)?) {
+                return None;
+            }
+        }
+    }
+    Some(saved.keys.len())
 }
 
-/// Records a successful build of `keys`.
-pub fn save(store: &Store, inputs: &Inputs<'_>, keys: &[Key]) {
-    let mut bytes = fingerprint(inputs).to_vec();
-    bytes.extend(format!("{}\n", store.generation()).as_bytes());
-    for k in keys {
-        bytes.extend(format!("{k}\n").as_bytes());
-    }
-    bytes.push(b'\n');
-    for r in inputs.referenced {
-        bytes.extend(format!("{r}\n").as_bytes());
-    }
+/// Records a successful build of `keys` that wrote `outputs`.
+pub fn save(store: &Store, inputs: &Inputs<'_>, keys: &[Key], outputs: &[PathBuf]) {
+    let saved = Saved {
+        fingerprint: blake3::Hash::from(fingerprint(inputs)).to_hex().to_string(),
+        generation: store.generation(),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        referenced: inputs.referenced.to_vec(),
+        outputs: outputs.to_vec(),
+    };
     let p = path(store, inputs);
     // Best effort: a snapshot that cannot be written only costs speed.
     if std::fs::create_dir_all(p.parent().expect("snapshots/ has a parent")).is_ok() {
         let tmp = p.with_extension("tmp");
-        if std::fs::write(&tmp, bytes).is_ok() {
+        if std::fs::write(&tmp, serde_json::to_vec(&saved).expect("json serializes")).is_ok() {
             let _ = std::fs::rename(tmp, p);
         }
     }
