@@ -243,6 +243,9 @@ impl Analysis {
         a.root = Some(root.to_path_buf());
         a.name = config.workspace.name;
         a.build = BuildConfig { debian_repo: config.debian.repo.clone(), ..config.build };
+        if a.build.source_date_epoch != 0 {
+            a.ws.set_source_date_epoch(&mut a.db).to(a.build.source_date_epoch);
+        }
         a.config_text = Some(Arc::from(config_text));
         Ok(a)
     }
@@ -265,7 +268,7 @@ impl Analysis {
             let f = SourceFile::builder(path.clone(), Arc::from(text)).durability(Durability::MEDIUM).new(&db);
             map.insert(path, f);
         }
-        let ws = Workspace::builder(Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string())
+        let ws = Workspace::builder(Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string(), 0)
             .durability(Durability::MEDIUM)
             .new(&db);
         Analysis { db, ws, root: None, config_text: None, name: None, build: BuildConfig::default() }

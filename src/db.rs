@@ -39,6 +39,9 @@ pub struct Workspace {
     /// The platform targets are configured for unless an image says otherwise.
     #[returns(ref)]
     pub default_platform: String,
+    /// The time builds claim (`SOURCE_DATE_EPOCH`): part of the key of every
+    /// node whose output carries times.
+    pub source_date_epoch: u64,
 }
 
 /// A node of the build graph, interned so queries can take it as a key.
@@ -229,6 +232,9 @@ impl<'db> Lookup<'db> {
     }
     pub fn default_platform(&self) -> &'db str {
         self.ws.default_platform(self.db)
+    }
+    pub fn source_date_epoch(&self) -> u64 {
+        *self.ws.source_date_epoch(self.db)
     }
     pub fn file_digest(&self, path: &str) -> Option<String> {
         self.ws.local_files(self.db).get(path).and_then(|f| f.digest(self.db).clone())

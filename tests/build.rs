@@ -429,3 +429,12 @@ fn git_sources_are_pinned_by_the_archive_of_a_revision() {
     let norev = ws.dhib(&["check"]);
     assert!(stderr(&norev).contains("names no revision"), "{}", stderr(&norev));
 }
+
+#[test]
+fn debian_packages_in_deps_are_installed_for_the_build() {
+    let ws = Ws::new("#!/bin/sh\n", "\"test -x /opt/deps/usr/bin/busybox\", \"mkdir -p $DESTDIR/etc\", \"echo ok > $DESTDIR/etc/ok\"");
+    let def = std::fs::read_to_string(ws.path().join("pkgs/hello/BUILD.dhi")).unwrap();
+    ws.write("pkgs/hello/BUILD.dhi", &def.replace("  env = //debian:busybox\n", "  env = //debian:busybox\n  deps = [//debian:busybox-static]\n"));
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -178,3 +178,24 @@ fn keys_do_not_depend_on_the_checkout_path() {
     // And they equal those of this checkout.
     assert_eq!(changed(&ka, &keys(&repo())), Vec::<String>::new());
 }
+
+#[test]
+fn the_build_time_is_part_of_the_keys_of_what_carries_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let write = |epoch: u64| {
+        std::fs::write(ws.join("dhi.toml"), format!("[workspace]\nname = \"t\"\n\n[build]\nsource_date_epoch = {epoch}\n")).unwrap();
+    };
+    std::fs::create_dir_all(ws.join("img")).unwrap();
+    std::fs::write(ws.join("img/BUILD.dhi"), "image \"app\" {\n  user = 1000\n}\n\nsource \"s\" {\n  url = \"file://s.tgz\"\n  sha256 = \"71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1\"\n}\n").unwrap();
+    let keys = || {
+        let r = Analysis::load(ws).unwrap().analyze().unwrap();
+        (r.keys.get(&node("//img:app")).unwrap(), r.keys.get(&node("//img:s")).unwrap())
+    };
+    write(0);
+    let (image0, source0) = keys();
+    write(1_700_000_000);
+    let (image1, source1) = keys();
+    assert_ne!(image0, image1, "an image's layers and config carry the time");
+    assert_eq!(source0, source1, "a pinned source does not");
+}

@@ -156,8 +156,17 @@ fn prepare_root(root: &Path) -> Result<(), BuildError> {
     for dir in ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin", "proc", "dev", "tmp", "build", "out", "opt/deps", "etc"] {
         fs::create_dir_all(root.join(dir)).map_err(io(root.join(dir).display()))?;
     }
+    merged_usr(root)
+}
+
+/// Debian 12's merged /usr: `bin`, `lib`, `lib64` and `sbin` link into `usr/`,
+/// so packages' files land where Debian itself puts them.
+fn merged_usr(root: &Path) -> Result<(), BuildError> {
     for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
-        std::os::unix::fs::symlink(target, root.join(link)).map_err(io(root.join(link).display()))?;
+        fs::create_dir_all(root.join(target)).map_err(io(root.join(target).display()))?;
+        if root.join(link).symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(target, root.join(link)).map_err(io(root.join(link).display()))?;
+        }
     }
     Ok(())
 }
@@ -274,6 +283,12 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
                 if let Some(vars) = r.metadata.get("env") {
                     env_vars = serde_json::from_str(vars).map_err(|e| BuildError::Invalid(format!("{id}: {e}")))?;
                 }
+            }
+            "deps" | "runtime_deps" if r.outputs.contains_key("file") => {
+                // A Debian package (say, a -dev package) is installed whole.
+                let (_, deb_file) = the_file(cx.store, r)?;
+                merged_usr(&w.deps)?;
+                deb::unpack(&cx.store.blob_path(&deb_file), &w.deps)?;
             }
             "deps" | "runtime_deps" => {
                 for out in ["runtime", "dev"] {
@@ -478,12 +493,7 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     }
     for (name, digest) in &debs {
         let root = work.join("debs").join(name);
-        for dir in ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin"] {
-            fs::create_dir_all(root.join(dir)).map_err(io(root.display()))?;
-        }
-        for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
-            std::os::unix::fs::symlink(target, root.join(link)).map_err(io(root.display()))?;
-        }
+        merged_usr(&root)?;
         deb::unpack(&cx.store.blob_path(digest), &root)?;
         let tree = cx.store.get_tree(&cx.store.put_tree(&root)?)?;
         layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);

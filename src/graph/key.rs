@@ -71,6 +71,10 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
         let platform = id.platform.as_deref().unwrap_or(lookup.default_platform());
         h.field("platform", platform.as_bytes());
     }
+    // Builds and images carry SOURCE_DATE_EPOCH in their outputs.
+    if matches!(deps.kind, Some(NodeKind::Target(Kind::Package | Kind::Image | Kind::Customization))) && id.facet.is_none() {
+        h.field("source_date_epoch", &lookup.source_date_epoch().to_le_bytes());
+    }
     if let (Some(def), None) = (def, &id.facet) {
         for (name, value) in &def.attrs {
             h.field(name, &value.canonical_bytes());
