@@ -1,35 +1,18 @@
-//! The corpus of bad inputs under tests/diagnostics/: every case must fail
-//! `dhib check` with exit code 1, write nothing, and print exactly the
-//! diagnostic in tests/snapshots/ (review changes with `cargo insta review`,
-//! or set INSTA_UPDATE=always to rewrite them).
-//!
-//! A case file holds one or more files, each introduced by `--- PATH`; a
-//! case without its own `dhi.toml` gets a minimal one.
+//! The corpus of bad inputs under tests/diagnostics/: each directory is a
+//! tiny workspace that must fail `dhib check` with exit code 1, write
+//! nothing, and print exactly the diagnostic in tests/snapshots/ (set
+//! INSTA_UPDATE=always to rewrite them, then review every changed one).
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 
-fn parse_case(text: &str) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut current: Option<String> = None;
-    for line in text.split_inclusive('\n') {
-        if let Some(path) = line.strip_prefix("--- ") {
-            current = Some(path.trim().to_string());
-            files.insert(path.trim().to_string(), String::new());
-        } else if let Some(p) = &current {
-            files.get_mut(p).expect("inserted above").push_str(line);
-        }
-    }
-    files.entry("dhi.toml".to_string()).or_insert_with(|| "[workspace]\nname = \"case\"\n".to_string());
-    files
-}
-
-/// Every file under `dir` with its content, to prove nothing was written.
+/// Every file and directory under `dir` with its content, to prove nothing was written.
 fn listing(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     walkdir::WalkDir::new(dir)
         .into_iter()
-        .filter_map(|e| e.ok())
+        .map(|e| e.expect("readable case directory"))
         .map(|e| {
             let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
             let content = if e.file_type().is_file() { std::fs::read(e.path()).unwrap() } else { Vec::new() };
@@ -38,40 +21,83 @@ fn listing(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// `dhib -C dir check`, rendered the same everywhere: miette ignores
+/// COLUMNS and wraps at 80 columns when none of stdin, stdout and stderr is
+/// a terminal, and uses neither colour nor hyperlinks with NO_COLOR and no
+/// TERM, so the environment is cleared of everything that could change that.
+fn check(dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dhib"))
+        .arg("-C")
+        .arg(dir)
+        .arg("check")
+        .env_clear()
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .stdin(Stdio::null())
+        .output()
+        .expect("dhib runs")
+}
+
+fn run_case(dir: &Path, name: &str) {
+    assert!(dir.join("dhi.toml").is_file(), "{name}: every case needs its own dhi.toml");
+    let before = listing(dir);
+    let out = check(dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{name}: expected exit 1\n{stderr}");
+    assert!(out.stdout.is_empty(), "{name}: printed to stdout");
+    assert_eq!(listing(dir), before, "{name}: dhib check wrote files");
+    insta::assert_snapshot!(name, stderr);
+}
+
 #[test]
 fn every_bad_input_gets_its_diagnostic() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
-    let mut cases: Vec<_> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "case"))
-        .collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     cases.sort();
-    assert!(cases.len() >= 25, "the corpus has {} cases", cases.len());
-    for case in cases {
-        let name = case.file_stem().unwrap().to_string_lossy().into_owned();
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in parse_case(&std::fs::read_to_string(&case).unwrap()) {
-            let p = dir.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
+    assert!(cases.len() >= 30, "the corpus has {} cases", cases.len());
+    let mut failed = Vec::new();
+    for dir in &cases {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if catch_unwind(AssertUnwindSafe(|| run_case(dir, &name))).is_err() {
+            failed.push(name);
         }
-        let before = listing(dir.path());
-        let out = Command::new(env!("CARGO_BIN_EXE_dhib"))
-            .arg("-C")
-            .arg(dir.path())
-            .arg("check")
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm")
-            .env("LANG", "C.UTF-8")
-            .env("LC_ALL", "C.UTF-8")
-            .env("COLUMNS", "100")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "{name}: expected exit 1\n{stderr}");
-        assert!(!stderr.contains("panicked"), "{name} panicked:\n{stderr}");
-        assert_eq!(listing(dir.path()), before, "{name}: dhib check wrote files");
-        insta::assert_snapshot!(name, stderr);
     }
+    assert!(failed.is_empty(), "{} of {} cases failed: {}", failed.len(), cases.len(), failed.join(", "));
+}
+
+/// What the corpus must not flag: root is fine in a dev variant and where
+/// the image says `allow_root = true`.
+#[test]
+fn root_where_allowed_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dhi.toml"), "[workspace]\nname = \"ok\"\n").unwrap();
+    std::fs::create_dir(dir.path().join("img")).unwrap();
+    let build = r#"
+image "init" {
+  user = 0
+  allow_root = true
+}
+
+image "app" {
+  user = 65532
+
+  variant "dev" {
+    user = 0
+  }
+}
+
+image "tools" {
+  user = "root"
+  dev = true
+}
+"#;
+    std::fs::write(dir.path().join("img/BUILD.dhi"), build).unwrap();
+    let before = listing(dir.path());
+    let out = check(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.starts_with("ok: "), "{stderr}");
+    assert_eq!(listing(dir.path()), before, "dhib check wrote files");
 }

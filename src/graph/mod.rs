@@ -211,11 +211,18 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
         if let Some(allowed) = field_ty.and_then(|t| label_kinds(&t)) {
             if !allowed.contains(&dep_def.kind) {
                 let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
-                out.diags.push(
-                    Diag::error(&def.file, r.span, "E0302", format!("`{}` must name {} {} target, but `{}` is {} {}", r.attr, article(names[0]), names.join(" or "), r.label, article(dep_def.kind.name()), dep_def.kind))
-                        .with_label(format!("{} {}", article(dep_def.kind.name()), dep_def.kind))
-                        .with_note(&dep_def.file, dep_def.span, format!("`{}` is defined here", r.label)),
-                );
+                let fitting: Vec<String> =
+                    lookup.all_labels().iter().filter(|(_, k)| allowed.contains(k)).map(|(l, _)| l.to_string()).collect();
+                let mut d = Diag::error(&def.file, r.span, "E0302", format!("`{}` must name {} {} target, but `{}` is {} {}", r.attr, article(names[0]), names.join(" or "), r.label, article(dep_def.kind.name()), dep_def.kind))
+                    .with_label(format!("{} {}", article(dep_def.kind.name()), dep_def.kind))
+                    .with_note(&dep_def.file, dep_def.span, format!("`{}` is defined here", r.label));
+                // Naming the targets that would fit is only a help while there are few.
+                match fitting.len() {
+                    0 => d = d.with_help(format!("this workspace has no {} target yet", names.join(" or "))),
+                    1..=5 => d = d.with_help(format!("the {} targets of this workspace: {}", names.join(" and "), fitting.join(", "))),
+                    _ => {}
+                }
+                out.diags.push(d);
                 continue;
             }
         }
@@ -322,6 +329,10 @@ fn unknown_label(lookup: &Lookup<'_>, def: &TargetDef, r: &crate::lang::eval::La
         .with_label("no such target");
     d = match suggestion {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
+        None if same_pkg.is_empty() => {
+            let dir = if r.label.pkg.is_empty() { "the workspace root".to_string() } else { format!("`{}/`", r.label.pkg) };
+            d.with_help(format!("no .dhi file in {dir} defines targets; a label's directory is relative to the workspace root"))
+        }
         None => d.with_help(format!("no target named `{}` is defined in `//{}`", r.label.name, r.label.pkg)),
     };
     d
@@ -481,7 +492,13 @@ fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], edge_span: &dyn Fn(&NodeId, &
         edge_span(&g.graph[a], &g.graph[b], role)
     };
     let (file, span) = span_of(cycle[0], cycle[1]);
-    let mut d = Diag::error(&file, span, "E0310", format!("dependency cycle: {}", names.join(" → ")))
+    let d = Diag::error(&file, span, "E0310", format!("dependency cycle: {}", names.join(" → ")));
+    if cycle.len() == 2 {
+        return d
+            .with_label(format!("{} depends on itself", names[0]))
+            .with_help("a target cannot depend on itself: remove this dependency");
+    }
+    let mut d = d
         .with_label(format!("{} depends on {}", names[0], names[1]))
         .with_help("a target cannot depend on itself, directly or through others: remove one of these edges");
     for w in cycle.windows(2).skip(1) {

@@ -19,6 +19,9 @@ use super::value::{BuiltinCall, FileRef, Value};
 pub struct Scope {
     pub lets: BTreeMap<String, Defined<Expr>>,
     pub templates: BTreeMap<String, Defined<Arc<TemplateDef>>>,
+    /// Names a failed `load` should have defined: their uses are not
+    /// reported again as unknown.
+    pub unloaded: BTreeSet<String>,
     pub diags: Vec<Diag>,
 }
 
@@ -99,7 +102,9 @@ pub fn build_scope(
     }
     for item in &ast.items {
         let Item::Load(load) = item else { continue };
+        let failed = |scope: &mut Scope| scope.unloaded.extend(load.names.iter().map(|n| n.value.clone()));
         let Some(target) = load_path(&load.path.value) else {
+            failed(&mut scope);
             scope.diags.push(
                 Diag::error(file, load.path.span, "E0110", format!("cannot load `{}`", load.path.value))
                     .with_label("not a loadable path")
@@ -110,14 +115,18 @@ pub fn build_scope(
         let parsed = match exports(&target) {
             Some(p) => p,
             None => {
-                scope.diags.push(
-                    Diag::error(file, load.path.span, "E0111", format!("`{}` does not exist", load.path.value))
-                        .with_label("no such file"),
-                );
+                failed(&mut scope);
+                let mut d = Diag::error(file, load.path.span, "E0111", format!("`{}` does not exist", load.path.value))
+                    .with_label("no such file");
+                if !target.starts_with('@') {
+                    d = d.with_help("a `//` path starts at the workspace root, the directory of dhi.toml");
+                }
+                scope.diags.push(d);
                 continue;
             }
         };
         let Ok(loaded) = &*parsed else {
+            failed(&mut scope);
             scope.diags.push(
                 Diag::error(file, load.path.span, "E0112", format!("`{}` has syntax errors", load.path.value))
                     .with_label("loaded here"),
@@ -135,6 +144,7 @@ pub fn build_scope(
             } else if let Some(l) = theirs.lets.get(n) {
                 scope.lets.insert(n.clone(), l.clone());
             } else {
+                scope.unloaded.insert(n.clone());
                 let names: Vec<&str> = theirs.templates.keys().chain(theirs.lets.keys()).map(|s| s.as_str()).collect();
                 let mut d = Diag::error(file, name.span, "E0113", format!("`{}` defines no `{n}`", load.path.value))
                     .with_label("not defined there");
@@ -255,7 +265,7 @@ impl<'a> Evaluator<'a> {
             self.diags.push(d);
             return;
         };
-        let Ok(name) = self.interpolate(cx, &b.name.value, b.name.span) else { return };
+        let Ok(name) = self.interpolate(cx, &b.name.value, b.name.span, b.name.text_at) else { return };
         if let Err(msg) = Label::parse(&format!(":{name}"), cx.pkg) {
             self.diags.push(Diag::error(cx.file, b.name.span, "E0203", msg).with_label("invalid name"));
             return;
@@ -299,7 +309,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn variant(&mut self, cx: &Cx<'_>, base: &TargetDef, v: &Block) -> Option<TargetDef> {
-        let vname = self.interpolate(cx, &v.name.value, v.name.span).ok()?;
+        let vname = self.interpolate(cx, &v.name.value, v.name.span, v.name.text_at).ok()?;
         let name = format!("{}-{vname}", base.label.name);
         let mut t = base.clone();
         t.label = Label::new(cx.pkg, name);
@@ -322,10 +332,15 @@ impl<'a> Evaluator<'a> {
                                 Value::Map(old)
                             }
                             (Some(old), new) => {
+                                let (n, o) = (new.type_name(), old.type_name());
+                                let help = match (&old, &new) {
+                                    (Value::List(_), Value::Str(s)) => format!("append a list: `{} += [\"{s}\"]`", a.name.name),
+                                    _ => "`+=` appends a list to a list or a map to a map; use `=` to replace".to_string(),
+                                };
                                 self.diags.push(
-                                    Diag::error(cx.file, a.value.span, "E0205", format!("cannot append {} to {}", new.type_name(), old.type_name()))
-                                        .with_label("appended here")
-                                        .with_help("`+=` appends a list to a list or a map to a map; use `=` to replace"),
+                                    Diag::error(cx.file, a.value.span, "E0205", format!("cannot append {} {n} to {} {o}", article(n), article(o)))
+                                        .with_label(format!("{} {n}", article(n)))
+                                        .with_help(help),
                                 );
                                 continue;
                             }
@@ -391,7 +406,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Entry::Block(b) => {
                     self.diags.push(
-                        Diag::error(cx.file, b.kind.span, "E0206", format!("a `{}` block cannot nest inside another block", b.kind.name))
+                        Diag::error(cx.file, b.kind.span, "E0206", format!("{} `{}` block cannot nest inside another block", article(&b.kind.name), b.kind.name))
                             .with_label("nested block")
                             .with_help("targets are defined at the top level of a file; inside a block only `variant` is allowed"),
                     );
@@ -633,6 +648,9 @@ impl<'a> Evaluator<'a> {
         if let Some(t) = cx.scope.templates.get(&c.name.name) {
             return Some(t.clone());
         }
+        if cx.scope.unloaded.contains(&c.name.name) {
+            return None;
+        }
         let mut candidates: Vec<&str> = cx.scope.templates.keys().map(|s| s.as_str()).collect();
         candidates.extend(BUILTINS.iter().map(|b| b.name));
         let mut d = Diag::error(cx.file, c.name.span, "E0232", format!("unknown template `{}`", c.name.name))
@@ -648,6 +666,7 @@ impl<'a> Evaluator<'a> {
     fn bind_args(&mut self, cx: &Cx<'_>, c: &Call, tpl: &Defined<Arc<TemplateDef>>) -> Ev<BTreeMap<String, Value>> {
         let params = &tpl.def.params;
         let mut bound: BTreeMap<String, Value> = BTreeMap::new();
+        let mut given: BTreeMap<String, Span> = BTreeMap::new();
         let mut ok = true;
         let mut positional = 0;
         for arg in &c.args {
@@ -670,11 +689,14 @@ impl<'a> Evaluator<'a> {
                 }
                 None => {
                     let Some(p) = params.get(positional) else {
-                        self.diags.push(
-                            Diag::error(cx.file, arg.value.span, "E0234", format!("template `{}` takes at most {} arguments", c.name.name, params.len()))
-                                .with_label("one argument too many")
-                                .with_note(&tpl.file, tpl.def.name.span, "template defined here"),
-                        );
+                        let names: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
+                        let mut d = Diag::error(cx.file, arg.value.span, "E0234", format!("template `{}` takes {}", c.name.name, at_most(params.len())))
+                            .with_label("one argument too many")
+                            .with_note(&tpl.file, tpl.def.name.span, "template defined here");
+                        if !names.is_empty() {
+                            d = d.with_help(format!("its parameters are, in order: {}", names.join(", ")));
+                        }
+                        self.diags.push(d);
                         ok = false;
                         continue;
                     };
@@ -682,10 +704,13 @@ impl<'a> Evaluator<'a> {
                     p.name.name.clone()
                 }
             };
-            if bound.contains_key(&name) {
+            if let Some(first) = given.insert(name.clone(), arg.value.span) {
+                let order: Vec<String> = params.iter().map(|p| format!("`{}`", p.name.name)).collect();
                 self.diags.push(
                     Diag::error(cx.file, arg.value.span, "E0235", format!("parameter `{name}` is given twice"))
-                        .with_label("given again here"),
+                        .with_label("given again here")
+                        .with_note(cx.file, first, "first given here")
+                        .with_help(format!("give each parameter once; unnamed arguments fill {} in order", order.join(", "))),
                 );
                 ok = false;
                 continue;
@@ -732,7 +757,7 @@ impl<'a> Evaluator<'a> {
 
     fn expr(&mut self, cx: &Cx<'_>, e: &Expr) -> Ev<Value> {
         Ok(match &e.kind {
-            ExprKind::Str(s) => Value::Str(self.interpolate(cx, s, e.span)?),
+            ExprKind::Str(s, at) => Value::Str(self.interpolate(cx, s, e.span, *at)?),
             ExprKind::Int(i) => Value::Int(*i),
             ExprKind::Bool(b) => Value::Bool(*b),
             ExprKind::List(items) => {
@@ -772,7 +797,7 @@ impl<'a> Evaluator<'a> {
                 Value::Label(label)
             }
             ExprKind::Call(c) => self.call(cx, c)?,
-            ExprKind::Ref(path) => self.reference(cx, path, e.span)?,
+            ExprKind::Ref(path) => self.reference(cx, path, e.span, false)?,
             ExprKind::Concat(terms) => {
                 let mut acc: Option<Value> = None;
                 for t in terms {
@@ -790,8 +815,8 @@ impl<'a> Evaluator<'a> {
                         }
                         (Some(a), b) => {
                             return Err(self.err(
-                                Diag::error(cx.file, t.span, "E0242", format!("cannot add {} to {}", b.type_name(), a.type_name()))
-                                    .with_label("this operand")
+                                Diag::error(cx.file, t.span, "E0242", format!("cannot add {} {} to {} {}", article(b.type_name()), b.type_name(), article(a.type_name()), a.type_name()))
+                                    .with_label(format!("{} {}", article(b.type_name()), b.type_name()))
                                     .with_help("`+` joins two strings, two lists or two maps"),
                             ))
                         }
@@ -802,9 +827,10 @@ impl<'a> Evaluator<'a> {
         })
     }
 
-    fn reference(&mut self, cx: &Cx<'_>, path: &[syntax::Ident], span: Span) -> Ev<Value> {
+    /// `in_string`: the reference is a `{name}` inside a string.
+    fn reference(&mut self, cx: &Cx<'_>, path: &[syntax::Ident], span: Span, in_string: bool) -> Ev<Value> {
         let head = &path[0];
-        let mut v = self.lookup(cx, &head.name, head.span)?;
+        let mut v = self.lookup(cx, &head.name, head.span, in_string)?;
         for field in &path[1..] {
             v = match v {
                 Value::Map(mut m) => match m.remove(&field.name) {
@@ -820,10 +846,11 @@ impl<'a> Evaluator<'a> {
                     }
                 },
                 other => {
+                    let ty = other.type_name();
                     return Err(self.err(
-                        Diag::error(cx.file, span, "E0243", format!("`.{}` on {}, which has no fields", field.name, other.type_name()))
+                        Diag::error(cx.file, span, "E0243", format!("`.{}` on {} {ty}, which has no fields", field.name, article(ty)))
                             .with_label("not a map"),
-                    ))
+                    ));
                 }
             };
         }
@@ -832,7 +859,7 @@ impl<'a> Evaluator<'a> {
 
     /// Resolves a bare name: template parameters, then the enclosing block's
     /// attributes, then `let`s, then builtin constants.
-    fn lookup(&mut self, cx: &Cx<'_>, name: &str, span: Span) -> Ev<Value> {
+    fn lookup(&mut self, cx: &Cx<'_>, name: &str, span: Span, in_string: bool) -> Ev<Value> {
         if let Some(v) = cx.locals.and_then(|l| l.get(name)) {
             return Ok(v.clone());
         }
@@ -867,31 +894,39 @@ impl<'a> Evaluator<'a> {
         if name == "scratch" {
             return Ok(Value::Str("scratch".into()));
         }
+        if cx.scope.unloaded.contains(name) {
+            return Err(Reported);
+        }
         let mut candidates: Vec<&str> = cx.scope.lets.keys().map(|s| s.as_str()).collect();
         if let Some(l) = cx.locals {
             candidates.extend(l.keys().map(|s| s.as_str()));
         }
         if let Some(b) = cx.block {
-            candidates.extend(b.attrs.keys().copied());
+            // Not the attribute this name is written in: using it would refer to itself.
+            candidates.extend(b.attrs.iter().filter(|(_, e)| !within(span, e.span)).map(|(n, _)| *n));
         }
         let mut d = Diag::error(cx.file, span, "E0245", format!("unknown name `{name}`")).with_label("not defined here");
         d = match did_you_mean(name, candidates.iter().copied()) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
+            None if in_string => d.with_help(format!("to keep the braces, as in a shell `${{{name}}}`, write `{{{{{name}}}}}`")),
             None => d.with_help("strings are written in double quotes; labels start with `//` or `:`"),
         };
         Err(self.err(d))
     }
 
     /// Expands `{name}` inside a string; `{{` and `}}` are literal braces.
-    fn interpolate(&mut self, cx: &Cx<'_>, s: &str, span: Span) -> Ev<String> {
+    /// `text_at` (see [`syntax::Str`]) lets errors point at the `{...}` itself.
+    fn interpolate(&mut self, cx: &Cx<'_>, s: &str, span: Span, text_at: Option<u32>) -> Ev<String> {
         if !s.contains('{') && !s.contains('}') {
             return Ok(s.to_string());
         }
+        let part = |a: usize, b: usize| text_at.map_or(span, |t| Span::new(t as usize + a, t as usize + b));
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
         while let Some(i) = rest.find(['{', '}']) {
             out.push_str(&rest[..i]);
             let tail = &rest[i..];
+            let at = s.len() - tail.len();
             if tail.starts_with("{{") || tail.starts_with("}}") {
                 out.push_str(&tail[..1]);
                 rest = &tail[2..];
@@ -899,37 +934,39 @@ impl<'a> Evaluator<'a> {
             }
             if tail.starts_with('}') {
                 return Err(self.err(
-                    Diag::error(cx.file, span, "E0246", "unmatched `}` in string")
-                        .with_label("in this string")
+                    Diag::error(cx.file, part(at, at + 1), "E0246", "unmatched `}` in string")
+                        .with_label("no `{` opens it")
                         .with_help("write `}}` for a literal brace"),
                 ));
             }
             let Some(close) = tail.find('}') else {
                 return Err(self.err(
-                    Diag::error(cx.file, span, "E0246", "unclosed `{` in string")
-                        .with_label("in this string")
+                    Diag::error(cx.file, part(at, at + 1), "E0246", "unclosed `{` in string")
+                        .with_label("never closed")
                         .with_help("interpolate as `{name}`, or write `{{` for a literal brace"),
                 ));
             };
             let name = &tail[1..close];
+            let here = part(at, at + close + 1);
             let parts: Vec<&str> = name.split('.').collect();
             if parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
                 return Err(self.err(
-                    Diag::error(cx.file, span, "E0246", format!("`{{{name}}}` is not a valid interpolation"))
+                    Diag::error(cx.file, here, "E0246", format!("`{{{name}}}` is not a valid interpolation"))
                         .with_label("in this string")
                         .with_help("interpolate a name as `{version}`; write `{{` for a literal brace"),
                 ));
             }
-            let idents: Vec<syntax::Ident> = parts.iter().map(|p| syntax::Ident { name: p.to_string(), span }).collect();
-            match self.reference(cx, &idents, span)? {
+            let idents: Vec<syntax::Ident> = parts.iter().map(|p| syntax::Ident { name: p.to_string(), span: here }).collect();
+            match self.reference(cx, &idents, here, true)? {
                 Value::Str(v) => out.push_str(&v),
                 Value::Int(i) => out.push_str(&i.to_string()),
                 other => {
+                    let ty = other.type_name();
                     return Err(self.err(
-                        Diag::error(cx.file, span, "E0247", format!("cannot interpolate `{name}`, which is a {}", other.type_name()))
+                        Diag::error(cx.file, here, "E0247", format!("cannot interpolate `{name}`, which is {} {ty}", article(ty)))
                             .with_label("in this string")
                             .with_help("only strings and integers can be interpolated"),
-                    ))
+                    ));
                 }
             }
             rest = &tail[close + 1..];
@@ -960,19 +997,26 @@ impl<'a> Evaluator<'a> {
     fn template_value(&mut self, tcx: &Cx<'_>, cx: &Cx<'_>, c: &Call, tpl: &Defined<Arc<TemplateDef>>) -> Ev<Value> {
         let mut map = BTreeMap::new();
         let before = self.diags.len();
+        // An error may have been reported elsewhere (a failed `load` of the
+        // template's file), so failures are counted, not only diagnostics.
+        let mut failed = false;
         for e in &tpl.def.body.entries {
             match e {
-                Entry::Attr(a) => {
-                    if let Ok(v) = self.expr(tcx, &a.value) {
+                Entry::Attr(a) => match self.expr(tcx, &a.value) {
+                    Ok(v) => {
                         map.insert(a.name.name.clone(), v);
                     }
-                }
+                    Err(_) => failed = true,
+                },
                 Entry::Section(s) => {
                     let mut inner = BTreeMap::new();
                     for se in &s.body.entries {
                         if let Entry::Attr(a) = se {
-                            if let Ok(v) = self.expr(tcx, &a.value) {
-                                inner.insert(a.name.name.clone(), v);
+                            match self.expr(tcx, &a.value) {
+                                Ok(v) => {
+                                    inner.insert(a.name.name.clone(), v);
+                                }
+                                Err(_) => failed = true,
                             }
                         }
                     }
@@ -990,7 +1034,7 @@ impl<'a> Evaluator<'a> {
                 Entry::Call(inner) => self.misplaced_call(tcx, inner),
             }
         }
-        if self.diags.len() > before {
+        if failed || self.diags.len() > before {
             return Err(Reported);
         }
         Ok(Value::Map(map))
@@ -1018,17 +1062,19 @@ impl<'a> Evaluator<'a> {
                         p.to_string()
                     }
                     None => {
+                        let names: Vec<&str> = b.params.iter().map(|(p, _)| *p).collect();
                         return Err(self.err(
-                            Diag::error(cx.file, arg.value.span, "E0234", format!("`{}` takes at most {} arguments", b.name, b.params.len()))
-                                .with_label("one argument too many"),
-                        ))
+                            Diag::error(cx.file, arg.value.span, "E0234", format!("`{}` takes {}", b.name, at_most(b.params.len())))
+                                .with_label("one argument too many")
+                                .with_help(format!("its parameters are, in order: {}", names.join(", "))),
+                        ));
                     }
                 },
             };
             // Monitor patterns such as "v{version}" are templates for later
             // matching, not interpolations.
             let v = match (&arg.value.kind, b.raw_strings) {
-                (ExprKind::Str(s), true) => Value::Str(s.clone()),
+                (ExprKind::Str(s, _), true) => Value::Str(s.clone()),
                 _ => self.expr(cx, &arg.value)?,
             };
             args.insert(name, v);
@@ -1042,27 +1088,37 @@ impl<'a> Evaluator<'a> {
             }
         }
         match b.name {
-            "file" => return self.file_ref(cx, c, args),
+            "file" => return self.file_ref(cx, c, b, args),
             "join" => return self.join(cx, c, &args),
             _ => {}
         }
         Ok(Value::Call(BuiltinCall { function: b.name.to_string(), args }))
     }
 
-    fn file_ref(&mut self, cx: &Cx<'_>, c: &Call, args: BTreeMap<String, Value>) -> Ev<Value> {
-        let bad = |ev: &mut Self, what: &str| {
-            ev.err(Diag::error(cx.file, c.span, "E0248", format!("`file`: {what}")).with_label("in this call"))
+    fn file_ref(&mut self, cx: &Cx<'_>, c: &Call, b: &Builtin, args: BTreeMap<String, Value>) -> Ev<Value> {
+        let bad = |ev: &mut Self, param: &str, what: &str, label: &str| {
+            ev.err(Diag::error(cx.file, arg_span(c, b, param), "E0248", format!("`file`: {what}")).with_label(label))
         };
-        let Some(Value::Str(path)) = args.get("path") else { return Err(bad(self, "`path` must be a string")) };
+        let outside = |ev: &mut Self, what: &str, label: &str| {
+            let d = Diag::error(cx.file, arg_span(c, b, "path"), "E0248", format!("`file`: {what}"))
+                .with_label(label)
+                .with_help("a path is relative to the directory of this .dhi file, or to the workspace root when it starts with `//`; copy files from elsewhere into the workspace");
+            ev.err(d)
+        };
+        let Some(Value::Str(path)) = args.get("path") else {
+            return Err(bad(self, "path", "`path` must be a string", "not a string"));
+        };
         let to = match args.get("to") {
             None => None,
             Some(Value::Str(t)) if t.starts_with('/') => Some(t.clone()),
-            Some(_) => return Err(bad(self, "`to` must be an absolute path in the image, like \"/etc/app.conf\"")),
+            Some(_) => {
+                return Err(bad(self, "to", "`to` must be an absolute path in the image, like \"/etc/app.conf\"", "not an absolute path"))
+            }
         };
         let mode = match args.get("mode") {
             None => None,
             Some(Value::Int(m)) if (0..=0o7777).contains(m) => Some(*m),
-            Some(_) => return Err(bad(self, "`mode` must be an octal mode like 0o644")),
+            Some(_) => return Err(bad(self, "mode", "`mode` must be an octal mode like 0o644", "not a file mode")),
         };
         let joined = if let Some(abs) = path.strip_prefix("//") {
             abs.to_string()
@@ -1077,14 +1133,14 @@ impl<'a> Evaluator<'a> {
                 "" | "." => {}
                 ".." => {
                     if parts.pop().is_none() {
-                        return Err(bad(self, "the path leaves the workspace"));
+                        return Err(outside(self, "the path leaves the workspace", "outside the workspace"));
                     }
                 }
                 s => parts.push(s),
             }
         }
         if path.starts_with('/') || parts.is_empty() {
-            return Err(bad(self, "the path must name a file inside the workspace, relative to this directory"));
+            return Err(outside(self, "the path must name a file inside the workspace", "not a file of the workspace"));
         }
         Ok(Value::File(FileRef { file: parts.join("/"), to, mode }))
     }
@@ -1120,6 +1176,12 @@ impl<'a> Evaluator<'a> {
                 .with_label(format!("this is {problem}"));
             if let (Ty::List(_), Value::Str(s)) = (ty, v) {
                 d = d.with_help(format!("wrap it in a list: [\"{s}\"]"));
+            } else if let (Ty::Str, Value::List(items)) = (ty, v) {
+                if let [Value::Str(s)] = items.as_slice() {
+                    d = d.with_help(format!("write the string without brackets: \"{s}\""));
+                }
+            } else if let (Ty::Str, Value::Int(i)) = (ty, v) {
+                d = d.with_help(format!("quote it: \"{i}\""));
             } else if let (Ty::Label(_) | Ty::Base, Value::Str(s)) = (ty, v) {
                 d = d.with_help(format!("labels are not quoted: write `:{s}` or `//dir:{s}`"));
             } else if let Ty::Sha256 = ty {
@@ -1171,6 +1233,14 @@ fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
             fields.iter().find(|f| f.required && !m.contains_key(f.name)).map(|f| format!("a map without `{}`", f.name))
         }
         _ => Some(found()),
+    }
+}
+
+fn at_most(n: usize) -> String {
+    match n {
+        0 => "no arguments".to_string(),
+        1 => "at most 1 argument".to_string(),
+        n => format!("at most {n} arguments"),
     }
 }
 
@@ -1236,6 +1306,19 @@ fn refs_from_attrs(t: &TargetDef, labels: &[(Label, Span, String)]) -> Vec<Label
         }
     }
     out
+}
+
+/// Where the argument bound to builtin parameter `param` was written (the
+/// whole call when it was not).
+fn arg_span(c: &Call, b: &Builtin, param: &str) -> Span {
+    let mut positional = b.params.iter().map(|(p, _)| *p);
+    c.args
+        .iter()
+        .find(|a| match &a.name {
+            Some(n) => n.name == param,
+            None => positional.next() == Some(param),
+        })
+        .map_or(c.span, |a| a.value.span)
 }
 
 fn within(inner: Span, outer: Span) -> bool {

@@ -37,6 +37,10 @@ pub struct Str {
     /// The text with escapes resolved; `{name}` interpolation is still raw.
     pub value: String,
     pub span: Span,
+    /// Where `value` starts in the file when it is the source text verbatim
+    /// (a `"""` string, or a `"` string without escapes), so a diagnostic
+    /// about part of it can point at exactly that part.
+    pub text_at: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -109,7 +113,8 @@ pub struct Expr {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ExprKind {
-    Str(String),
+    /// A string's value and, as in [`Str`], where it starts when verbatim.
+    Str(String, Option<u32>),
     Int(i64),
     Bool(bool),
     List(Vec<Expr>),
@@ -285,7 +290,10 @@ impl Builder<'_> {
     fn term(&mut self, p: Pair<'_, Rule>) -> Result<Expr, Diag> {
         let span = span_of(&p);
         let kind = match p.as_rule() {
-            Rule::string => ExprKind::Str(self.string(p)?.value),
+            Rule::string => {
+                let s = self.string(p)?;
+                ExprKind::Str(s.value, s.text_at)
+            }
             Rule::integer => {
                 let s = p.as_str();
                 let (neg, digits) = s.strip_prefix('-').map_or((false, s), |d| (true, d));
@@ -347,12 +355,15 @@ impl Builder<'_> {
     fn string(&mut self, p: Pair<'_, Rule>) -> Result<Str, Diag> {
         let span = span_of(&p);
         let inner = p.into_inner().next().expect("grammar: string body");
-        let value = match inner.as_rule() {
-            Rule::long_string => inner.into_inner().next().map_or(String::new(), |c| c.as_str().to_string()),
-            Rule::short_string => unescape(inner.into_inner().next().map_or("", |c| c.as_str())),
+        let rule = inner.as_rule();
+        let raw = inner.into_inner().next().map_or("", |c| c.as_str());
+        let (value, quotes) = match rule {
+            Rule::long_string => (raw.to_string(), 3),
+            Rule::short_string => (unescape(raw), 1),
             r => unreachable!("string {r:?}"),
         };
-        Ok(Str { value, span })
+        let text_at = (value == raw).then_some(span.start + quotes);
+        Ok(Str { value, span, text_at })
     }
 }
 
@@ -496,6 +507,8 @@ fn syntax_error(path: &str, text: &str, e: pest::error::Error<Rule>) -> Diag {
     let help = match found {
         Some("}") => Some("there is one `}` too many, or a block above is missing its `{`".to_string()),
         Some(":") => Some("attributes are written `name = value`".to_string()),
+        Some(";") => Some("remove the `;`: attributes need no terminator".to_string()),
+        Some(",") => Some("remove the `,`: commas separate list items, map entries and arguments only".to_string()),
         _ => None,
     };
     error(Span::new(start, end), message, "here", help)
