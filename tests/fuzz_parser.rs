@@ -115,6 +115,10 @@ fn regressions() {
     let cases: &[&str] = &[
         // The bare-value hint sliced the text inside the `→` before the error.
         "image \"a\" {\n  # →\n  :x\n}\n",
+        // The formatter met a comment between `=` and the value after the
+        // value's end, and sliced backwards measuring the gap before it.
+        "let x = # c\n 1\n",
+        "image \"a\" {\n  env = { P =# c\n  l}\n}\n",
     ];
     for text in cases {
         exercise(vec![("x/BUILD.dhi".to_string(), text.to_string())], "x/BUILD.dhi", text);

@@ -82,7 +82,9 @@ impl Printer<'_> {
 
     /// One blank line where the source had at least one.
     fn blank_if_gap(&mut self, pos: usize) {
-        if let Some(end) = self.last_end {
+        // A comment inside an element that does not print it inline (after
+        // `=`, inside a call or map) comes after the element's end: no gap.
+        if let Some(end) = self.last_end.filter(|e| *e <= pos) {
             if self.src[end..pos].matches('\n').count() >= 2 {
                 self.out.push('\n');
             }
