@@ -44,27 +44,34 @@ dl=$(mktemp -d)
 trap 'rm -rf "$dl"' EXIT
 # apt downloads as the unprivileged _apt user when run as root.
 if ((EUID == 0)) && id _apt >/dev/null 2>&1; then chown _apt "$dl"; fi
-specs=()
-for line in "${missing[@]}"; do
-    read -r name ver arch file sha <<<"$line"
-    specs+=("$name=$ver")
-done
-download() { (cd "$dl" && apt-get -q download "${specs[@]}") >"$dl/apt.log" 2>&1; }
-if ! download; then
+
+# Each pin names its file in the repository pool. Fetching that path from the
+# machine's own repositories (never a host name written here) keeps working
+# after Debian supersedes a version: the index drops it at once, the pool keeps
+# the file for a while longer. apt-helper checks the pinned sha256 itself.
+repos() { apt-get indextargets --format '$(REPO_URI)' | sort -u; }
+mapfile -t uris < <(repos)
+if ((${#uris[@]} == 0)) && ((EUID == 0)); then
     # A fresh machine may have no package lists yet.
-    if ((EUID == 0)); then apt-get -q update >/dev/null 2>&1 || true; fi
-    download || {
-        sed 's/^/    /' "$dl/apt.log" >&2
-        die "apt cannot download some pinned versions; if Debian has superseded them, run \`dhib lock\` to pin the current ones"
-    }
+    apt-get -q update >/dev/null 2>&1 || true
+    mapfile -t uris < <(repos)
 fi
+((${#uris[@]})) || die "apt knows no repositories to download from"
+
 for line in "${missing[@]}"; do
     read -r name ver arch file sha <<<"$line"
-    # apt writes the epoch's colon as %3a.
-    got="$dl/${name}_${ver/:/%3a}_${arch}.deb"
-    [[ -f $got ]] || die "apt did not download $name $ver"
-    actual=$(sha256sum "$got" | cut -d' ' -f1)
-    [[ $actual == "$sha" ]] || die "$name $ver: expected sha256 $sha, got $actual"
+    got="$dl/$(basename "$file")"
+    fetched=
+    for uri in "${uris[@]}"; do
+        if /usr/lib/apt/apt-helper -q download-file "$uri$file" "$got" "SHA256:$sha" >>"$dl/apt.log" 2>&1; then
+            fetched=1
+            break
+        fi
+    done
+    if [[ -z $fetched ]]; then
+        sed 's/^/    /' "$dl/apt.log" >&2
+        die "no repository has $name $ver ($file); if Debian has removed it, run \`dhib lock\` to pin the current versions"
+    fi
     mkdir -p "$(dirname "$dest/$file")"
     mv -f "$got" "$dest/.$(basename "$file").part"
     mv -f "$dest/.$(basename "$file").part" "$dest/$file"
