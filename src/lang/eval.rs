@@ -275,7 +275,7 @@ impl<'a> Evaluator<'a> {
         let mut attrs = BTreeMap::new();
         let mut spans = BTreeMap::new();
         let mut variants = Vec::new();
-        self.body_attrs(&inner, &b.body, kind.fields(), kind, &mut attrs, &mut spans, Some(&mut variants));
+        self.body_attrs(&inner, &b.body, kind.fields(), kind.name(), &mut attrs, &mut spans, Some(&mut variants));
         if kind != Kind::Image && !variants.is_empty() {
             for v in &variants {
                 self.diags.push(
@@ -355,7 +355,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Entry::Section(s) => {
                     let Some(field) = self.known_field(cx, base.kind, &s.name) else { continue };
-                    if let Ok(v) = self.section(cx, &s.body, &field.ty) {
+                    if let Ok(v) = self.section(cx, &s.body, &field.ty, &format!("section `{}`", s.name.name)) {
                         t.attrs.insert(s.name.name.clone(), v);
                         t.attr_spans.insert(s.name.name.clone(), s.span);
                     }
@@ -383,7 +383,7 @@ impl<'a> Evaluator<'a> {
         cx: &Cx<'_>,
         body: &Body,
         fields: &'static [Field],
-        kind: Kind,
+        owner: &str,
         attrs: &mut BTreeMap<String, Value>,
         spans: &mut BTreeMap<String, Span>,
         mut variants: Option<&mut Vec<Block>>,
@@ -428,7 +428,7 @@ impl<'a> Evaluator<'a> {
             }
             let Some(field) = fields.iter().find(|f| f.name == name.name) else {
                 // A misspelt required attribute is reported once, as the typo.
-                if let Some(meant) = self.unknown_attr(cx, kind, fields, name) {
+                if let Some(meant) = self.unknown_attr(cx, owner, fields, name) {
                     spans.entry(meant.to_string()).or_insert(name.span);
                 }
                 continue;
@@ -454,7 +454,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Entry::Section(s) => {
                     spans.insert(s.name.name.clone(), s.span);
-                    match self.section(cx, &s.body, &field.ty) {
+                    match self.section(cx, &s.body, &field.ty, &format!("section `{}`", s.name.name)) {
                         Ok(v) => v,
                         Err(_) => continue,
                     }
@@ -468,32 +468,37 @@ impl<'a> Evaluator<'a> {
     fn known_field(&mut self, cx: &Cx<'_>, kind: Kind, name: &syntax::Ident) -> Option<&'static Field> {
         let f = kind.field(&name.name);
         if f.is_none() {
-            let _ = self.unknown_attr(cx, kind, kind.fields(), name);
+            let _ = self.unknown_attr(cx, kind.name(), kind.fields(), name);
         }
         f
     }
 
     /// Reports an unknown attribute; returns the attribute it likely meant.
-    fn unknown_attr(&mut self, cx: &Cx<'_>, kind: Kind, fields: &[Field], name: &syntax::Ident) -> Option<&'static str> {
+    /// `owner` is a block kind (`package`) or a section (``section `build` ``).
+    fn unknown_attr(&mut self, cx: &Cx<'_>, owner: &str, fields: &[Field], name: &syntax::Ident) -> Option<&'static str> {
         let names: Vec<&'static str> = fields.iter().map(|f| f.name).collect();
-        let mut d = Diag::error(cx.file, name.span, "E0209", format!("unknown attribute `{}` for {kind}", name.name))
+        let mut d = Diag::error(cx.file, name.span, "E0209", format!("unknown attribute `{}` for {owner}", name.name))
             .with_label("not an attribute of this block");
         let meant = did_you_mean(&name.name, names.iter().copied());
+        let takes = match owner.strip_prefix("section ") {
+            Some(section) => format!("the section {section} takes"),
+            None => format!("{} {owner} takes", capitalized_article(owner)),
+        };
         d = match meant {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
-            None => d.with_help(format!("{} {kind} takes: {}", capitalized_article(kind.name()), names.join(", "))),
+            None => d.with_help(format!("{takes}: {}", names.join(", "))),
         };
         self.diags.push(d);
         meant
     }
 
     /// A section `name { ... }` of a record type, or a map section.
-    fn section(&mut self, cx: &Cx<'_>, body: &Body, ty: &Ty) -> Ev<Value> {
+    fn section(&mut self, cx: &Cx<'_>, body: &Body, ty: &Ty, owner: &str) -> Ev<Value> {
         match ty {
             Ty::Record(fields) => {
                 let mut attrs = BTreeMap::new();
                 let before = self.diags.len();
-                self.body_attrs(cx, body, fields, Kind::Test, &mut attrs, &mut BTreeMap::new(), None);
+                self.body_attrs(cx, body, fields, owner, &mut attrs, &mut BTreeMap::new(), None);
                 if self.diags.len() > before {
                     return Err(Reported);
                 }
@@ -1110,9 +1115,9 @@ impl<'a> Evaluator<'a> {
         };
         let to = match args.get("to") {
             None => None,
-            Some(Value::Str(t)) if t.starts_with('/') => Some(t.clone()),
+            Some(Value::Str(t)) if t.starts_with('/') && t[1..].split('/').all(|c| !matches!(c, "" | "." | "..")) => Some(t.clone()),
             Some(_) => {
-                return Err(bad(self, "to", "`to` must be an absolute path in the image, like \"/etc/app.conf\"", "not an absolute path"))
+                return Err(bad(self, "to", "`to` must be an absolute path in the image, like \"/etc/app.conf\"", "not a clean absolute path"))
             }
         };
         let mode = match args.get("mode") {
@@ -1139,7 +1144,7 @@ impl<'a> Evaluator<'a> {
                 s => parts.push(s),
             }
         }
-        if path.starts_with('/') || parts.is_empty() {
+        if (path.starts_with('/') && !path.starts_with("//")) || parts.is_empty() {
             return Err(outside(self, "the path must name a file inside the workspace", "not a file of the workspace"));
         }
         Ok(Value::File(FileRef { file: parts.join("/"), to, mode }))
