@@ -17,3 +17,5 @@ echo "== what must be rebuilt if zlib changes?"
 $dhib query 'rdeps(//..., //examples/pkgs/zlib)'
 echo "== the images among them"
 $dhib query 'kind(image, rdeps(//..., //examples/pkgs/zlib))'
+echo "== run the Lua image (its entrypoint, in the sandbox, as its user)"
+$dhib run //examples/images/lua:lua -- -e 'print("hello from " .. _VERSION .. " in the image")'

@@ -305,6 +305,16 @@ impl Analysis {
         self.ws.set_local_files(&mut self.db).to(Arc::new(all));
     }
 
+    /// Content digests of the files referenced with `file(...)`, as the
+    /// last analysis keyed them.
+    pub fn local_file_digests(&self) -> BTreeMap<String, String> {
+        self.ws
+            .local_files(&self.db)
+            .iter()
+            .filter_map(|(p, f)| f.digest(&self.db).clone().map(|d| (p.clone(), d)))
+            .collect()
+    }
+
     fn workspace_files(&self) -> Vec<SourceFile> {
         self.ws.files(&self.db).iter().filter(|(p, _)| !p.starts_with('@')).map(|(_, f)| *f).collect()
     }

@@ -221,6 +221,23 @@ fn writing_through_a_symlinked_directory_is_refused() {
 }
 
 #[test]
+fn an_image_layer_keeps_absolute_links_but_writes_nothing_through_them() {
+    // In a root file system `/lib/ld.so` and `..` at the top mean the root
+    // itself, so the links are kept as they are.
+    let opts = ExtractOptions { rootfs: true, ..Default::default() };
+    let tar = RawTar::default().dir("usr/", 0o755).symlink("usr/lib64", "/lib/x86_64-linux-gnu").symlink("up", "../..").finish();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    extract_tar(&tar[..], &out, &opts).unwrap();
+    assert_eq!(std::fs::read_link(out.join("usr/lib64")).unwrap(), Path::new("/lib/x86_64-linux-gnu"));
+    assert_eq!(std::fs::read_link(out.join("up")).unwrap(), Path::new("../.."));
+    // Still nothing is written through a link, least of all an absolute one.
+    let tar = RawTar::default().symlink("etc", "/etc").file("etc/passwd", "x", 0o644).finish();
+    let err = extract_fails(&tar, &opts);
+    assert!(err.to_string().contains("through a link"), "{err}");
+}
+
+#[test]
 fn a_later_entry_replaces_a_link_without_following_it() {
     let tar = RawTar::default().file("real.txt", "original", 0o644).symlink("link", "real.txt").file("link", "new", 0o755).finish();
     let dir = tempfile::tempdir().unwrap();

@@ -66,19 +66,14 @@ fn the_examples_build_from_source_reproducibly() {
     let again = dhib(store.path(), &["build", "//examples/pkgs/..."]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("targets up to date"), "{}", String::from_utf8_lossy(&again.stderr));
 
-    // A second store, from nothing, gets byte-identical zlib outputs.
-    let other = tempfile::tempdir().unwrap();
-    assert!(dhib(other.path(), &["build", "//examples/pkgs/zlib"]).status.success());
-    assert_eq!(files(other.path(), "//examples/pkgs/zlib:zlib"), zlib);
-
-    // The images: valid OCI layouts that third-party tools accept, whose
-    // entrypoints run, with identical digests when built again elsewhere.
+    // The images and the customization: valid OCI layouts that third-party
+    // tools accept, whose entrypoints run.
     let out = tempfile::tempdir().unwrap();
-    let built = dhib(store.path(), &["build", "//examples/images/...", "--out", out.path().to_str().unwrap()]);
+    let built = dhib(store.path(), &["build", "//examples/images/...", "//examples/customizations/...", "--out", out.path().to_str().unwrap()]);
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
     let images = index["images"].as_object().unwrap();
-    assert_eq!(images.len(), 7, "{index}");
+    assert_eq!(images.len(), 8, "{index}");
     for (label, entry) in images {
         let layout = out.path().join(entry["layout"].as_str().unwrap());
         let v = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
@@ -93,13 +88,59 @@ fn the_examples_build_from_source_reproducibly() {
     let minigzip_root = out.path().join("bundle/__examples_images_minigzip_minigzip-dev/rootfs");
     let run = run_in(&minigzip_root, &["/bin/busybox", "sh", "-c", "echo round trip | minigzip | minigzip -d"]);
     assert_eq!(run, "round trip\n");
+    // `dhib run` of the customization: Lua's entrypoint, ACME's variable and file.
+    let acme = "//examples/customizations/acme:acme-lua";
+    let script = "print(os.getenv('ACME_REGION'), io.open('/usr/local/share/ca-certificates/acme-ca.crt') ~= nil)";
+    let run = dhib(store.path(), &["run", acme, "--", "-e", script]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "eu-west-1\ttrue\n", "{}", String::from_utf8_lossy(&run.stderr));
+    let lua_layers = layers(&out.path().join("examples/images/lua/lua"));
+    let acme_layers = layers(&out.path().join("examples/customizations/acme/acme-lua"));
+    assert_eq!(acme_layers[..lua_layers.len()], lua_layers[..], "the customization reuses Lua's layers");
 
-    let out2 = tempfile::tempdir().unwrap();
-    let again = dhib(other.path(), &["build", "//examples/images/minigzip:minigzip", "--out", out2.path().to_str().unwrap()]);
+    // Another checkout at another path, another umask and time zone, an
+    // empty store: every image has the same digest.
+    let checkout = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("examples"), &checkout.path().join("examples"));
+    std::fs::copy(repo().join("dhi.toml"), checkout.path().join("dhi.toml")).unwrap();
+    std::os::unix::fs::symlink(repo().join("third_party"), checkout.path().join("third_party")).unwrap();
+    let (other, out2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhib"));
+    cmd.arg("--store").arg(other.path()).args(["build", "//examples/images/...", "//examples/customizations/...", "--out"]);
+    cmd.arg(out2.path()).current_dir(checkout.path()).env("TZ", "Pacific/Chatham");
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let again = cmd.output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let index2: serde_json::Value = serde_json::from_slice(&std::fs::read(out2.path().join("index.json")).unwrap()).unwrap();
-    let label = "//examples/images/minigzip:minigzip";
-    assert_eq!(index2["images"][label]["manifest"], index["images"][label]["manifest"], "image digests differ between stores");
+    for (label, entry) in images {
+        assert_eq!(index2["images"][label]["manifest"], entry["manifest"], "{label}: image digests differ between checkouts");
+    }
+    assert_eq!(files(other.path(), "//examples/pkgs/zlib:zlib"), zlib);
+}
+
+/// The layer digests of the image in an OCI layout.
+fn layers(layout: &Path) -> Vec<String> {
+    let read = |p: PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let index = read(layout.join("index.json"));
+    let manifest = read(layout.join("blobs/sha256").join(index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:")));
+    manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let dest = to.join(e.path().strip_prefix(from).unwrap());
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
 }
 
 /// Runs a command in an unpacked image root with bubblewrap, as uid 65532.

@@ -42,6 +42,7 @@ fn run(script: &str, mounts: Vec<Mount>, timeout: Duration) -> Run {
         env: BTreeMap::from([("JOBS".to_string(), "2".to_string())]),
         limits: Limits { timeout, ..Limits::default() },
         network: false,
+        user: None,
     };
     let log_file = tempfile::NamedTempFile::new().unwrap();
     let outcome = sandbox::run(&step, Mode::Bwrap, &sandbox::base_env(0), log_file.as_file()).unwrap();

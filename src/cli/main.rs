@@ -88,7 +88,9 @@ Examples:
   dhib build //examples/...                  everything below examples/
   dhib build //examples/pkgs/zlib -j 4       one package and what it needs
   dhib build 'rdeps(//..., //examples/pkgs/zlib)' --keep-going
-  dhib build //... --output json             events for CI, one JSON object per line")]
+  dhib build //... --output json             events for CI, one JSON object per line
+  dhib build //examples/images/lua --check-reproducible
+                                             build twice from nothing, compare")]
     Build {
         /// Target patterns or query expressions; their union is built.
         #[arg(default_value = "//...")]
@@ -106,6 +108,30 @@ Examples:
         /// Where images are written as OCI layouts (default: dhib-out/ in the workspace).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Then build everything again from nothing, in a fresh store, and fail
+        /// if any output differs.
+        #[arg(long)]
+        check_reproducible: bool,
+    },
+    /// Build an image and run it: its entrypoint, user, environment and working
+    /// directory, in the sandbox, without network unless --net. Exits with the
+    /// program's exit code.
+    #[command(after_help = "\
+Examples:
+  dhib run //examples/images/lua:lua -- -e 'print(_VERSION)'
+  dhib run //examples/images/sqlite:sqlite -- -version
+  dhib run //examples/customizations/acme:acme-lua --net")]
+    Run {
+        /// The image or customization to run.
+        target: String,
+        /// Arguments replacing the image's `cmd` (after its entrypoint).
+        #[arg(last = true)]
+        args: Vec<String>,
+        /// Give the program the host's network.
+        #[arg(long)]
+        net: bool,
+        #[arg(short, long)]
+        jobs: Option<usize>,
     },
     /// Pin Debian packages: resolve `[debian] packages` of dhi.toml and their
     /// dependencies against a Packages index, and write them as `deb` targets.
@@ -186,6 +212,29 @@ Examples:
         /// Files to format (default: every .dhi file of the workspace).
         files: Vec<PathBuf>,
     },
+}
+
+fn report_reproducibility(differences: &[exec::Difference], checked: usize, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({"event": "reproducibility", "checked": checked, "differences": differences}));
+    } else if differences.is_empty() {
+        eprintln!("reproducible: {checked} nodes gave identical outputs when built again from nothing");
+    } else {
+        for d in differences {
+            eprintln!("NOT REPRODUCIBLE {}", d.node);
+            for (name, (a, b)) in &d.outputs {
+                let show = |x: &Option<String>| x.as_deref().map_or("(none)".to_string(), |h| format!("sha256:{h}"));
+                eprintln!("  {name}: {} then {}", show(a), show(b));
+            }
+        }
+        eprintln!("{} of {checked} nodes differ between two builds from the same inputs", differences.len());
+    }
+    if differences.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Actions at once unless `-j` says: one per core.
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 fn main() -> ExitCode {
@@ -283,7 +332,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("locked {count} packages into {output}");
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Build { ref patterns, sandbox: SandboxArg::Bwrap, output, .. } => {
+        Command::Build { ref patterns, sandbox: SandboxArg::Bwrap, output, check_reproducible: false, .. } => {
             // The null-build shortcut: nothing analysed if nothing changed.
             let texts = analysis::discover(&root, &analysis::excluded_dirs(&root)).map_err(Failure::plain)?;
             let request = build_request(patterns, SandboxArg::Bwrap);
@@ -341,7 +390,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("ok: {} nodes, no problems", analyzed.graph.graph.node_count());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build { patterns, jobs, keep_going, sandbox, output, out } => {
+        Command::Build { patterns, jobs, keep_going, sandbox, output, out, check_reproducible } => {
             let request = build_request(&patterns, sandbox);
             let mut requested = dhib::graph::query::NodeSet::new();
             for p in &patterns {
@@ -351,7 +400,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             let req = exec::Request {
                 store: store_dir,
-                jobs: jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                jobs: jobs.unwrap_or_else(default_jobs),
                 keep_going,
                 sandbox: if sandbox == SandboxArg::Bwrap { exec::sandbox::Mode::Bwrap } else { exec::sandbox::Mode::None },
             };
@@ -377,7 +426,32 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let outputs: Vec<PathBuf> = images.into_iter().map(|(_, dir)| dir).collect();
                 exec::snapshot::save(&store, &inputs, &keys, &outputs);
             }
-            Ok(if summary.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            if !summary.ok() {
+                return Ok(ExitCode::from(1));
+            }
+            if check_reproducible {
+                let differences = exec::check_reproducible(&analysis, &analyzed, &requested, &req, &summary, &|e| printer.event(e))
+                    .map_err(Failure::plain)?;
+                printer.clear();
+                return Ok(report_reproducibility(&differences, summary.built.len() + summary.cached.len(), output == Progress::Json));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { target, args, net, jobs } => {
+            let req = exec::Request {
+                store: store_dir,
+                jobs: jobs.unwrap_or_else(default_jobs),
+                keep_going: false,
+                sandbox: exec::sandbox::Mode::Bwrap,
+            };
+            let printer = progress::Printer::new(false);
+            let (store, manifest) = exec::build_one_image(&analysis, &analyzed, &target, &req, &|e| printer.event(e))
+                .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: &target }))?;
+            printer.clear();
+            let opts = exec::run::RunOptions { args, network: net };
+            let code = exec::run::run_image(&store, &manifest, &opts)
+                .map_err(|e| Failure::plain(Diag::plain("E0508", format!("cannot run `{target}`: {e}"))))?;
+            Ok(ExitCode::from(code.clamp(0, 255) as u8))
         }
         Command::Ls { node } => {
             let id = NodeId::parse(&node).map_err(|m| Failure::plain(Diag::plain("E0411", m)))?;

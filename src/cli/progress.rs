@@ -116,10 +116,15 @@ impl Printer {
         }
     }
 
-    pub fn finish(&self, s: &Summary) {
+    /// Removes the bar, before a program takes over the terminal.
+    pub fn clear(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+
+    pub fn finish(&self, s: &Summary) {
+        self.clear();
         if self.json {
             let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::json!({"event": "summary", "summary": s}));
             return;

@@ -68,11 +68,16 @@ pub struct ExtractOptions {
     /// Refuse archives whose entries hold more than this many bytes in all:
     /// the guard against decompression bombs.
     pub max_bytes: u64,
+    /// The archive is a root file system (an image layer): a link's target
+    /// is read as inside a container, where `/` and `..` at the top are the
+    /// root itself, so no link leaves the tree. Writes through links are
+    /// still refused.
+    pub rootfs: bool,
 }
 
 impl Default for ExtractOptions {
     fn default() -> Self {
-        ExtractOptions { strip_prefix: None, max_bytes: 16 << 30 }
+        ExtractOptions { strip_prefix: None, max_bytes: 16 << 30, rootfs: false }
     }
 }
 
@@ -485,7 +490,7 @@ impl<'a> Extractor<'a> {
         if target.as_os_str().is_empty() {
             return Err(refused(shown, "is a link with an empty target"));
         }
-        if !link_stays_inside(&rel, target) {
+        if !self.opts.rootfs && !link_stays_inside(&rel, target) {
             return Err(refused(shown, format!("is a link to `{}`, outside the tree", target.display())));
         }
         let path = self.make_room(shown, &rel)?;
@@ -563,7 +568,7 @@ impl<'a> Extractor<'a> {
             let path = self.root.join(rel);
             // Replaced by a later entry.
             let Ok(target) = fs::read_link(&path) else { continue };
-            if !resolves_inside(self.root, rel) {
+            if !self.opts.rootfs && !resolves_inside(self.root, rel) {
                 return Err(refused(
                     shown,
                     format!(

@@ -18,8 +18,11 @@ use crate::store::{ActionResult, Digest, Entry, Store, StoreError, Tree};
 /// Everything a node's action may use.
 pub struct Context<'a> {
     pub store: &'a Store,
-    /// The workspace root, for `file://` sources.
+    /// The workspace root, for `file://` sources and `file(...)` references.
     pub root: &'a Path,
+    /// Content digests (blake3 hex) of the files referenced with `file(...)`,
+    /// as analysis keyed them.
+    pub local_files: &'a BTreeMap<String, String>,
     pub sandbox: Mode,
     pub source_date_epoch: u64,
     /// Parallelism inside one build step (`$JOBS`).
@@ -89,7 +92,7 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         Kind::Deb => deb_file(cx, job, work),
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
-        Kind::Image => image(cx, job, work),
+        Kind::Image | Kind::Customization => image(cx, job, work),
         other => Err(BuildError::Invalid(format!("building {other} nodes is not implemented yet"))),
     }
 }
@@ -345,6 +348,7 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
             env: env.clone(),
             limits: sandbox::Limits::default(),
             network: false,
+            user: None,
         };
         use std::io::Write;
         writeln!(&log, "+ {command}").map_err(io(w.log.display()))?;
@@ -462,16 +466,24 @@ fn oci_arch(platform: &str) -> &str {
     platform.rsplit('/').next().unwrap_or("amd64")
 }
 
-/// Assembles an image: the base's layers as they are (shared by digest),
-/// then one layer per Debian package and per built package, then a layer
-/// with the image user's `/etc/passwd` and `/etc/group`.
+/// Assembles an image or a customization: the base's layers as they are
+/// (shared by digest), then one layer per Debian package and per built
+/// package, a layer of the files the definition adds, and a layer with the
+/// image user's `/etc/passwd` and `/etc/group` when it sets a user. The
+/// config is the base's with this definition's settings on top.
 fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
     use crate::oci;
+    use rayon::prelude::*;
+    let def = &job.def;
     let mtime = cx.source_date_epoch;
+    let compression = match str_attr(def, "compression") {
+        Some("zstd") => oci::Compression::Zstd,
+        _ => oci::Compression::Gzip,
+    };
     let mut layers: Vec<oci::Layer> = Vec::new();
     let mut debs: BTreeMap<String, Digest> = BTreeMap::new();
-    let mut trees: Vec<(String, Digest)> = Vec::new();
-    let mut inherited_user = None;
+    let mut trees: Vec<Digest> = Vec::new();
+    let mut run = oci::RunConfig::default();
     for (role, id, r) in &job.deps {
         match role.as_str() {
             "base" => {
@@ -479,30 +491,45 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
                     BuildError::Invalid(format!("{id} is not an image this version can build on"))
                 })?;
                 layers.extend(oci::manifest_layers(cx.store, &m)?);
-                inherited_user = r.metadata.get("user").cloned();
+                run = oci::image_config(cx.store, &m)?.0;
             }
             "packages" => {
                 if r.outputs.contains_key("file") {
                     collect_debs(cx.store, r, &mut debs)?;
                 } else if let Some(t) = r.outputs.get("runtime") {
-                    trees.push((id.to_string(), *t));
+                    trees.push(*t);
                 }
             }
             other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
         }
     }
-    for (name, digest) in &debs {
-        let root = work.join("debs").join(name);
-        merged_usr(&root)?;
-        deb::unpack(&cx.store.blob_path(digest), &root)?;
-        let tree = cx.store.get_tree(&cx.store.put_tree(&root)?)?;
-        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);
+    // Unpacking and compressing are the slow part: each layer is made once
+    // per store, and the missing ones in parallel.
+    // A deb (by name) or a stored tree.
+    let sources: Vec<(Option<&String>, Digest)> =
+        debs.iter().map(|(name, d)| (Some(name), *d)).chain(trees.iter().map(|t| (None, *t))).collect();
+    let package_layers: Vec<oci::Layer> = sources
+        .par_iter()
+        .map(|(deb, digest)| {
+            let what = if deb.is_some() { "deb" } else { "tree" };
+            oci::cached_layer(cx.store, what, digest, mtime, compression, || -> Result<Tree, BuildError> {
+                let Some(name) = deb else { return Ok(cx.store.get_tree(digest)?) };
+                let root = work.join("debs").join(name);
+                merged_usr(&root)?;
+                deb::unpack(&cx.store.blob_path(digest), &root)?;
+                Ok(cx.store.get_tree(&cx.store.put_tree(&root)?)?)
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    layers.extend(package_layers);
+    let added = match def.attrs.get(if def.kind == Kind::Customization { "add" } else { "files" }) {
+        Some(Value::List(items)) => items.iter().filter_map(|v| if let Value::File(f) = v { Some(f) } else { None }).collect(),
+        _ => Vec::new(),
+    };
+    if !added.is_empty() {
+        let (tree, modes) = files_tree(cx, &added)?;
+        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime, &modes)?, compression)?);
     }
-    for (_, t) in &trees {
-        let tree = cx.store.get_tree(t)?;
-        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);
-    }
-    let def = &job.def;
     let strs = |name: &str| match def.attrs.get(name) {
         Some(Value::List(items)) => Some(items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>()),
         _ => None,
@@ -511,35 +538,39 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect(),
         _ => BTreeMap::new(),
     };
-    let user = match def.attrs.get("user") {
+    let own_user = match def.attrs.get("user") {
         Some(Value::Int(u)) => Some(u.to_string()),
         Some(Value::Str(u)) => Some(u.clone()),
-        _ => inherited_user,
+        _ => None,
     };
-    if let Some(uid) = user.as_deref().and_then(|u| u.split(':').next()).and_then(|u| u.parse::<u32>().ok()) {
-        let name = if uid == 0 { "root" } else { "nonroot" };
-        let home = if uid == 0 { "/root" } else { "/home/nonroot" };
-        let mut passwd = String::from("root:x:0:0:root:/root:/sbin/nologin\n");
-        let mut group = String::from("root:x:0:\n");
-        if uid != 0 {
-            passwd.push_str(&format!("{name}:x:{uid}:{uid}::{home}:/sbin/nologin\n"));
-            group.push_str(&format!("{name}:x:{uid}:\n"));
-        }
-        let file = |text: &str| -> Result<Entry, BuildError> {
-            Ok(Entry::File { digest: cx.store.put_bytes(text.as_bytes())?, size: text.len() as u64, executable: false })
-        };
-        let tree = Tree::from([("etc".to_string(), Entry::Dir), ("etc/group".into(), file(&group)?), ("etc/passwd".into(), file(&passwd)?)]);
-        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime)?)?);
+    // The base's layers already hold the passwd entries of the user it sets.
+    let uid = own_user.as_deref().filter(|u| Some(*u) != run.user.as_deref()).and_then(|u| u.split(':').next()?.parse::<u32>().ok());
+    if let Some(uid) = uid {
+        let tree = passwd_tree(cx.store, uid)?;
+        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime, &BTreeMap::new())?, compression)?);
+        run.user = own_user;
     }
-    let run = oci::RunConfig {
-        user: user.clone(),
-        env: map("env").into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        entrypoint: strs("entrypoint"),
-        cmd: strs("cmd"),
-        workdir: str_attr(def, "workdir").map(str::to_string),
-        labels: map("labels"),
-        ports: strs("ports").unwrap_or_default(),
-    };
+    let mut env: BTreeMap<String, String> =
+        run.env.iter().filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    env.extend(map("env"));
+    run.env = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(e) = strs("entrypoint") {
+        run.entrypoint = Some(e);
+        // As in a Dockerfile: a new entrypoint drops the base's arguments.
+        run.cmd = None;
+    }
+    if let Some(c) = strs("cmd") {
+        run.cmd = Some(c);
+    }
+    if let Some(w) = str_attr(def, "workdir") {
+        run.workdir = Some(w.to_string());
+    }
+    run.labels.extend(map("labels"));
+    if let Some(p) = strs("ports") {
+        run.ports.extend(p);
+        run.ports.sort();
+        run.ports.dedup();
+    }
     let mut annotations = map("annotations");
     annotations.insert("org.opencontainers.image.created".into(), oci::rfc3339(mtime));
     annotations.insert("org.opencontainers.image.title".into(), job.id.label.to_string());
@@ -554,8 +585,49 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     let layout = oci::layout_tree(cx.store, &manifest, size, "latest")?;
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
     r.metadata.insert("manifest".into(), manifest.hex());
-    if let Some(u) = user {
+    if let Some(u) = run.user {
         r.metadata.insert("user".into(), u);
     }
     Ok(r)
+}
+
+/// `/etc/passwd` and `/etc/group` naming root and, for another uid, `nonroot`.
+fn passwd_tree(store: &Store, uid: u32) -> Result<Tree, BuildError> {
+    let mut passwd = String::from("root:x:0:0:root:/root:/sbin/nologin\n");
+    let mut group = String::from("root:x:0:\n");
+    if uid != 0 {
+        passwd.push_str(&format!("nonroot:x:{uid}:{uid}::/home/nonroot:/sbin/nologin\n"));
+        group.push_str(&format!("nonroot:x:{uid}:\n"));
+    }
+    let file = |text: &str| -> Result<Entry, BuildError> {
+        Ok(Entry::File { digest: store.put_bytes(text.as_bytes())?, size: text.len() as u64, executable: false })
+    };
+    Ok(Tree::from([("etc".to_string(), Entry::Dir), ("etc/group".into(), file(&group)?), ("etc/passwd".into(), file(&passwd)?)]))
+}
+
+/// The tree of `file(...)` entries placed at their `to` paths (default: the
+/// file's name at `/`), with their modes (default 0644). Each file must still
+/// have the content its key was computed from.
+fn files_tree(cx: &Context<'_>, files: &[&crate::lang::value::FileRef]) -> Result<(Tree, BTreeMap<String, u32>), BuildError> {
+    let mut tree = Tree::new();
+    let mut modes = BTreeMap::new();
+    for f in files {
+        let bytes = fs::read(cx.root.join(&f.file)).map_err(io(&f.file))?;
+        if cx.local_files.get(&f.file).map(String::as_str) != Some(blake3::hash(&bytes).to_hex().as_str()) {
+            return Err(BuildError::Invalid(format!("{} changed while dhib was building; build again", f.file)));
+        }
+        let name = f.file.rsplit('/').next().unwrap_or(&f.file);
+        let to = f.to.clone().unwrap_or_else(|| format!("/{name}"));
+        // Analysis checked that `to` is a clean absolute path.
+        let rel = to.trim_start_matches('/');
+        let mut parent = String::new();
+        for dir in rel.split('/').collect::<Vec<_>>().split_last().map(|(_, d)| d.to_vec()).unwrap_or_default() {
+            parent = if parent.is_empty() { dir.to_string() } else { format!("{parent}/{dir}") };
+            tree.insert(parent.clone(), Entry::Dir);
+        }
+        let mode = f.mode.map(|m| m as u32).unwrap_or(0o644);
+        tree.insert(rel.to_string(), Entry::File { digest: cx.store.put_bytes(&bytes)?, size: bytes.len() as u64, executable: mode & 0o111 != 0 });
+        modes.insert(rel.to_string(), mode);
+    }
+    Ok((tree, modes))
 }

@@ -7,6 +7,7 @@ pub mod build;
 pub mod deb;
 pub mod fetch;
 pub mod lock;
+pub mod run;
 pub mod sandbox;
 pub mod scheduler;
 pub mod snapshot;
@@ -51,9 +52,11 @@ pub fn build(
     let store = Store::open(&req.store).map_err(|e| Diag::plain("E0502", e.to_string()))?;
     let _shared = store.lock_store(false).map_err(|e| Diag::plain("E0502", e.to_string()))?;
     let root = analysis.root().map(PathBuf::from).unwrap_or_default();
+    let local_files = analysis.local_file_digests();
     let cx = build::Context {
         store: &store,
         root: &root,
+        local_files: &local_files,
         sandbox: req.sandbox,
         source_date_epoch: analysis.build.source_date_epoch,
         jobs: req.jobs,
@@ -98,4 +101,99 @@ pub fn write_images(
         std::fs::write(out.join("index.json"), text + "\n").map_err(|e| fail(e.to_string()))?;
     }
     Ok(written)
+}
+
+/// Builds the one image (or customization) `text` names, for `dhib run`;
+/// returns the store holding it and its manifest digest.
+pub fn build_one_image(
+    analysis: &Analysis,
+    analyzed: &Analyzed,
+    text: &str,
+    req: &Request,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<(Store, crate::store::Digest), Diag> {
+    use crate::graph::NodeKind;
+    use crate::lang::schema::Kind;
+    let set = resolve(analysis, analyzed, text)?;
+    let images: Vec<_> = set
+        .iter()
+        .copied()
+        .filter(|n| matches!(analyzed.graph.kind(*n), Some(NodeKind::Target(Kind::Image | Kind::Customization))))
+        .collect();
+    let node = match images[..] {
+        [one] => one,
+        _ => {
+            let names: Vec<String> = images.iter().take(5).map(|n| analyzed.graph.node(*n).to_string()).collect();
+            let d = Diag::plain("E0506", format!("`{text}` names {} images; dhib run runs one", images.len()));
+            return Err(if names.is_empty() {
+                d.with_help("name an image or a customization, e.g. dhib run //images/lua:lua")
+            } else {
+                d.with_help(format!("for example: {}", names.join(", ")))
+            });
+        }
+    };
+    let summary = build(analysis, analyzed, &NodeSet::from([node]), req, on_event)?;
+    let id = analyzed.graph.node(node);
+    let store = Store::open(&req.store).map_err(|e| Diag::plain("E0502", e.to_string()))?;
+    let manifest = analyzed
+        .keys
+        .get(id)
+        .and_then(|key| store.ac_get(&key))
+        .and_then(|r| r.metadata.get("manifest").and_then(|m| crate::store::Digest::parse(m)))
+        .filter(|_| summary.ok())
+        .ok_or_else(|| Diag::plain("E0507", format!("`{id}` did not build, so there is nothing to run")))?;
+    Ok((store, manifest))
+}
+
+/// A node whose outputs differ between two builds from the same inputs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Difference {
+    pub node: String,
+    /// Output name → (first build, second build); `None` where one build
+    /// lacks the output.
+    pub outputs: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+}
+
+/// `dhib build --check-reproducible`: builds what `summary` built or found
+/// cached once more, from nothing, in a fresh store, and compares every
+/// node's outputs (trees by content digest, images by manifest digest).
+pub fn check_reproducible(
+    analysis: &Analysis,
+    analyzed: &Analyzed,
+    requested: &NodeSet,
+    req: &Request,
+    summary: &Summary,
+    on_event: &(dyn Fn(&Event) + Sync),
+) -> Result<Vec<Difference>, Diag> {
+    let fail = |e: String| Diag::plain("E0509", format!("cannot check reproducibility: {e}"));
+    let scratch = tempfile::Builder::new().prefix("reproduce-").tempdir_in(&req.store).map_err(|e| fail(e.to_string()))?;
+    let again = Request { store: scratch.path().to_path_buf(), ..*req };
+    let second = build(analysis, analyzed, requested, &again, on_event)?;
+    if !second.ok() {
+        return Err(fail("the second build failed".into()));
+    }
+    let (first_store, second_store) =
+        (Store::open(&req.store).map_err(|e| fail(e.to_string()))?, Store::open(scratch.path()).map_err(|e| fail(e.to_string()))?);
+    let mut differences = Vec::new();
+    for node in summary.built.iter().chain(&summary.cached) {
+        let Some(key) = summary.keys.get(node) else { continue };
+        let (Some(a), Some(b)) = (first_store.ac_get(key), second_store.ac_get(key)) else { continue };
+        let mut outputs = std::collections::BTreeMap::new();
+        let mut names: Vec<&String> = a.outputs.keys().chain(b.outputs.keys()).collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            let (x, y) = (a.outputs.get(name), b.outputs.get(name));
+            if x != y {
+                outputs.insert(name.clone(), (x.map(|d| d.hex()), y.map(|d| d.hex())));
+            }
+        }
+        if a.metadata.get("manifest") != b.metadata.get("manifest") {
+            outputs.insert("manifest".into(), (a.metadata.get("manifest").cloned(), b.metadata.get("manifest").cloned()));
+        }
+        if !outputs.is_empty() {
+            differences.push(Difference { node: node.clone(), outputs });
+        }
+    }
+    Ok(differences)
 }

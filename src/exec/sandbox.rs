@@ -67,6 +67,9 @@ pub struct Step {
     pub env: BTreeMap<String, String>,
     pub limits: Limits,
     pub network: bool,
+    /// The uid and gid to run as; `None` is root, the only id a build step
+    /// needs (it owns nothing outside its own mounts).
+    pub user: Option<(u32, u32)>,
 }
 
 #[derive(Debug)]
@@ -133,6 +136,9 @@ fn bwrap_args(step: &Step) -> Vec<String> {
     if step.network {
         a.push("--share-net".into());
     }
+    if let Some((uid, gid)) = step.user {
+        a.extend(["--unshare-user".into(), "--uid".into(), uid.to_string(), "--gid".into(), gid.to_string()]);
+    }
     a.extend(["--ro-bind".into(), path_str(&step.rootfs), "/".into()]);
     a.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(String::from));
     for m in &step.mounts {
@@ -149,6 +155,22 @@ fn path_str(p: &Path) -> String {
 
 /// Runs a step, sending its stdout and stderr to `log`.
 pub fn run(step: &Step, mode: Mode, env: &BTreeMap<String, String>, log: &File) -> Result<Outcome, SandboxError> {
+    let out = log.try_clone().map_err(SandboxError::Spawn)?;
+    let err = log.try_clone().map_err(SandboxError::Spawn)?;
+    spawn_and_wait(step, mode, env, [Stdio::null(), out.into(), err.into()])
+}
+
+/// Runs a step on this process's stdin, stdout and stderr (`dhib run`).
+pub fn run_attached(step: &Step, mode: Mode, env: &BTreeMap<String, String>) -> Result<Outcome, SandboxError> {
+    spawn_and_wait(step, mode, env, [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])
+}
+
+fn spawn_and_wait(
+    step: &Step,
+    mode: Mode,
+    env: &BTreeMap<String, String>,
+    [stdin, stdout, stderr]: [Stdio; 3],
+) -> Result<Outcome, SandboxError> {
     let mut cmd = match mode {
         Mode::Bwrap => {
             let mut c = Command::new("bwrap");
@@ -166,9 +188,7 @@ pub fn run(step: &Step, mode: Mode, env: &BTreeMap<String, String>, log: &File) 
             c
         }
     };
-    let out = log.try_clone().map_err(SandboxError::Spawn)?;
-    let err = log.try_clone().map_err(SandboxError::Spawn)?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.stdin(stdin).stdout(stdout).stderr(stderr);
     let limits = step.limits.clone();
     // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
     unsafe {

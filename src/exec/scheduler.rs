@@ -20,7 +20,7 @@ use crate::store::{ActionResult, StoreError};
 /// Node kinds this stage can execute; the others (images, tests,
 /// attestations) belong to later stages and are reported as skipped.
 fn executable(kind: Option<NodeKind>) -> bool {
-    matches!(kind, Some(NodeKind::Target(Kind::Source | Kind::Deb | Kind::Env | Kind::Package | Kind::Image)))
+    matches!(kind, Some(NodeKind::Target(Kind::Source | Kind::Deb | Kind::Env | Kind::Package | Kind::Image | Kind::Customization)))
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -13,8 +13,34 @@ use crate::store::{Digest, Entry, Store, StoreError, Tree};
 
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
-pub const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+/// How a layer blob is compressed; gzip unless an image asks for zstd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Compression::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+            Compression::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+        }
+    }
+
+    fn of_media_type(t: &str) -> Option<Compression> {
+        [Compression::Gzip, Compression::Zstd].into_iter().find(|c| c.media_type() == t)
+    }
+}
+
+/// Whether a layer entry's file name is a whiteout: a marker deleting a
+/// file of the layers below (which dhib never writes).
+pub fn is_whiteout(file_name: &str) -> bool {
+    file_name.starts_with(".wh.")
+}
 
 /// A layer as stored: the compressed blob and its uncompressed digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,11 +48,18 @@ pub struct Layer {
     pub digest: Digest,
     pub size: u64,
     pub diff_id: Digest,
+    pub compression: Compression,
 }
 
 /// Writes a tree as a deterministic tar: entries sorted by path, parents
-/// before children, owner 0:0, modes 0755/0644, every time `mtime`.
-pub fn layer_tar(store: &Store, tree: &Tree, mtime: u64) -> Result<Vec<u8>, StoreError> {
+/// before children, owner 0:0, modes 0755/0644 unless `modes` names the path,
+/// every time `mtime`.
+pub fn layer_tar(
+    store: &Store,
+    tree: &Tree,
+    mtime: u64,
+    modes: &std::collections::BTreeMap<String, u32>,
+) -> Result<Vec<u8>, StoreError> {
     let mut b = tar::Builder::new(Vec::new());
     b.mode(tar::HeaderMode::Complete);
     let header = |kind: tar::EntryType, mode: u32, size: u64| {
@@ -48,7 +81,8 @@ pub fn layer_tar(store: &Store, tree: &Tree, mtime: u64) -> Result<Vec<u8>, Stor
             }
             Entry::File { digest, executable, .. } => {
                 let bytes = store.get(digest)?;
-                let mut h = header(tar::EntryType::Regular, if *executable { 0o755 } else { 0o644 }, bytes.len() as u64);
+                let mode = modes.get(path).copied().unwrap_or(if *executable { 0o755 } else { 0o644 });
+                let mut h = header(tar::EntryType::Regular, mode, bytes.len() as u64);
                 b.append_data(&mut h, path, bytes.as_slice()).map_err(io)?;
             }
             Entry::Symlink { target } => {
@@ -60,15 +94,62 @@ pub fn layer_tar(store: &Store, tree: &Tree, mtime: u64) -> Result<Vec<u8>, Stor
     b.into_inner().map_err(io)
 }
 
-/// Compresses a layer tar (gzip, no name or time in its header) and stores it.
-pub fn store_layer(store: &Store, tar: &[u8]) -> Result<Layer, StoreError> {
+/// Compresses a layer tar and stores it. Both encoders are deterministic for
+/// one crate version: gzip without name or time in its header, zstd on one
+/// thread (its multi-threaded output differs).
+pub fn store_layer(store: &Store, tar: &[u8], compression: Compression) -> Result<Layer, StoreError> {
     let diff_id = Digest::of(tar);
-    let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(6));
     let io = |e: std::io::Error| StoreError::Unsupported { path: "layer".into(), why: e.to_string() };
-    gz.write_all(tar).map_err(io)?;
-    let compressed = gz.finish().map_err(io)?;
+    let compressed = match compression {
+        Compression::Gzip => {
+            let mut gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::new(6));
+            gz.write_all(tar).map_err(io)?;
+            gz.finish().map_err(io)?
+        }
+        Compression::Zstd => zstd::encode_all(tar, 3).map_err(io)?,
+    };
     let digest = store.put_bytes(&compressed)?;
-    Ok(Layer { digest, size: compressed.len() as u64, diff_id })
+    Ok(Layer { digest, size: compressed.len() as u64, diff_id, compression })
+}
+
+/// The layer of the tree that `source` identifies (`what`: a stored tree, a
+/// .deb), made once per store: it is remembered in the action cache under a
+/// key derived from `source`, the time and the compression, so assembling an
+/// image again after one package changed compresses only that package's
+/// layer. `tree` makes the tree when the layer is not known yet.
+pub fn cached_layer<E: From<StoreError>>(
+    store: &Store,
+    what: &str,
+    source: &Digest,
+    mtime: u64,
+    compression: Compression,
+    tree: impl FnOnce() -> Result<Tree, E>,
+) -> Result<Layer, E> {
+    // Bump the version whenever `layer_tar` or unpacking a .deb changes.
+    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v1");
+    h.update(what.as_bytes());
+    h.update(&source.0);
+    h.update(&mtime.to_le_bytes());
+    h.update(compression.media_type().as_bytes());
+    let key = crate::graph::Key(*h.finalize().as_bytes());
+    let known = store.ac_get(&key).and_then(|r| {
+        let digest = *r.outputs.get("layer")?;
+        let diff_id = Digest::parse(r.metadata.get("diff_id")?)?;
+        let size = r.metadata.get("size")?.parse().ok()?;
+        // gc may have taken the blob; then the layer is made again.
+        store.has(&digest).then_some(Layer { digest, size, diff_id, compression })
+    });
+    if let Some(layer) = known {
+        return Ok(layer);
+    }
+    let layer = store_layer(store, &layer_tar(store, &tree()?, mtime, &Default::default())?, compression)?;
+    let record = crate::store::ActionResult {
+        outputs: [("layer".to_string(), layer.digest)].into(),
+        metadata: [("diff_id".to_string(), layer.diff_id.hex()), ("size".to_string(), layer.size.to_string())].into(),
+        ..Default::default()
+    };
+    store.ac_put(&key, &record)?;
+    Ok(layer)
 }
 
 /// What the image config says about running the image.
@@ -148,24 +229,51 @@ pub fn store_image(
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "digest": format!("sha256:{config_digest}"), "size": config_bytes.len()},
-        "layers": layers.iter().map(|l| json!({"mediaType": LAYER_TYPE, "digest": format!("sha256:{}", l.digest), "size": l.size})).collect::<Vec<_>>(),
+        "layers": layers.iter().map(|l| json!({"mediaType": l.compression.media_type(), "digest": format!("sha256:{}", l.digest), "size": l.size})).collect::<Vec<_>>(),
         "annotations": annotations,
     });
     let bytes = serde_json::to_vec(&manifest).expect("json serializes");
     Ok((store.put_bytes(&bytes)?, bytes.len() as u64))
 }
 
-/// The layers a stored manifest lists.
-pub fn manifest_layers(store: &Store, manifest: &Digest) -> Result<Vec<Layer>, StoreError> {
-    let m: Value = serde_json::from_slice(&store.get(manifest)?)
-        .map_err(|e| StoreError::BadManifest(*manifest, e.to_string()))?;
-    let config: Value = m["config"]["digest"]
+fn stored_json(store: &Store, digest: &Digest) -> Result<Value, StoreError> {
+    serde_json::from_slice(&store.get(digest)?).map_err(|e| StoreError::BadManifest(*digest, e.to_string()))
+}
+
+/// The config blob of a stored manifest, parsed.
+fn manifest_config(store: &Store, manifest: &Digest) -> Result<Value, StoreError> {
+    let m = stored_json(store, manifest)?;
+    let config = m["config"]["digest"]
         .as_str()
         .and_then(Digest::parse)
-        .map(|d| store.get(&d))
-        .transpose()?
-        .map(|b| serde_json::from_slice(&b).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
+        .ok_or_else(|| StoreError::BadManifest(*manifest, "no config digest".into()))?;
+    stored_json(store, &config)
+}
+
+/// What a stored image says about running it, and its architecture.
+pub fn image_config(store: &Store, manifest: &Digest) -> Result<(RunConfig, String), StoreError> {
+    let c = manifest_config(store, manifest)?;
+    let strs = |v: &Value| v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect::<Vec<_>>());
+    let cfg = &c["config"];
+    let run = RunConfig {
+        user: cfg["User"].as_str().map(str::to_string),
+        env: strs(&cfg["Env"]).unwrap_or_default(),
+        entrypoint: strs(&cfg["Entrypoint"]),
+        cmd: strs(&cfg["Cmd"]),
+        workdir: cfg["WorkingDir"].as_str().map(str::to_string),
+        labels: cfg["Labels"]
+            .as_object()
+            .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+            .unwrap_or_default(),
+        ports: cfg["ExposedPorts"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+    };
+    Ok((run, c["architecture"].as_str().unwrap_or("amd64").to_string()))
+}
+
+/// The layers a stored manifest lists.
+pub fn manifest_layers(store: &Store, manifest: &Digest) -> Result<Vec<Layer>, StoreError> {
+    let m = stored_json(store, manifest)?;
+    let config = manifest_config(store, manifest)?;
     let diff_ids = config["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
     let layers = m["layers"].as_array().cloned().unwrap_or_default();
     layers
@@ -173,9 +281,10 @@ pub fn manifest_layers(store: &Store, manifest: &Digest) -> Result<Vec<Layer>, S
         .zip(diff_ids.iter())
         .map(|(l, d)| {
             let parse = |v: &Value| v.as_str().and_then(Digest::parse);
-            match (parse(&l["digest"]), l["size"].as_u64(), parse(d)) {
-                (Some(digest), Some(size), Some(diff_id)) => Ok(Layer { digest, size, diff_id }),
-                _ => Err(StoreError::BadManifest(*manifest, "a layer without digest, size or diff_id".into())),
+            let compression = l["mediaType"].as_str().and_then(Compression::of_media_type);
+            match (parse(&l["digest"]), l["size"].as_u64(), parse(d), compression) {
+                (Some(digest), Some(size), Some(diff_id), Some(compression)) => Ok(Layer { digest, size, diff_id, compression }),
+                _ => Err(StoreError::BadManifest(*manifest, "a layer without digest, size, diff_id or known media type".into())),
             }
         })
         .collect()

@@ -1,0 +1,227 @@
+//! Images, customizations and `dhib run` end to end on a small workspace: a
+//! real Debian .deb in the image, the real sandbox, and third-party tools
+//! (skopeo, umoci, oci-image-tool) reading what dhib wrote.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{busybox_deb, stderr, stdout, Ws};
+use serde_json::Value;
+
+const HELLO: &str = "#!/bin/sh\necho \"hello $GREETING from $(/bin/busybox id -u)\"\n\
+                     [ -r /etc/motd ] && /bin/busybox cat /etc/motd\nexit 0\n";
+
+/// An image of busybox and a script, its zstd twin, and a customization of
+/// it that adds a file and a variable.
+fn workspace() -> Ws {
+    let (deb_dir, deb_file, deb_sha) = busybox_deb();
+    let ws = Ws::empty();
+    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!("deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n"),
+    );
+    ws.write("images/hello.sh", HELLO);
+    let image = |name: &str, extra: &str| {
+        format!(
+            "image \"{name}\" {{\n  packages = [//debian:busybox-static]\n  \
+             files = [file(\"hello.sh\", to = \"/usr/bin/hello\", mode = 0o755)]\n  \
+             entrypoint = [\"/bin/busybox\", \"sh\"]\n  cmd = [\"/usr/bin/hello\"]\n  \
+             env = {{ GREETING = \"world\" }}\n  user = 65532\n{extra}}}\n"
+        )
+    };
+    ws.write("images/BUILD.dhi", &(image("hello", "") + "\n" + &image("hello-zstd", "  compression = \"zstd\"\n")));
+    ws.write("customizations/motd", "welcome to acme\n");
+    ws.write(
+        "customizations/BUILD.dhi",
+        "customization \"hello-acme\" {\n  base = //images:hello\n  \
+         add = [file(\"motd\", to = \"/etc/motd\", mode = 0o600)]\n  env = { REGION = \"eu\" }\n}\n",
+    );
+    ws
+}
+
+/// The manifest and config of the image layout `dhib build` wrote for `rel`.
+fn image(ws: &Ws, rel: &str) -> (Value, Value) {
+    let layout = ws.path().join("dhib-out").join(rel);
+    let read = |d: &str| -> Value {
+        let hex = d.strip_prefix("sha256:").unwrap();
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+    };
+    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    let config = read(manifest["config"]["digest"].as_str().unwrap());
+    (manifest, config)
+}
+
+fn layer_digests(manifest: &Value) -> Vec<String> {
+    manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn run_shows_the_programs_output_as_the_image_user_and_its_exit_code() {
+    let ws = workspace();
+    let out = ws.dhib(&["run", "//images:hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello world from 65532\n");
+    // Arguments replace the image's cmd; the program's exit code is dhib's.
+    let out = ws.dhib(&["run", "//images:hello", "--", "-c", "echo $0 in $PWD; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sh in /\n");
+}
+
+#[test]
+fn run_has_no_network_unless_asked() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 4\r\n\r\npong");
+        }
+    });
+    let ws = workspace();
+    let fetch = format!("/bin/busybox wget -q -O- http://127.0.0.1:{port}/");
+    let isolated = ws.dhib(&["run", "//images:hello", "--", "-c", &fetch]);
+    assert!(!isolated.status.success(), "reached the host without --net: {}", stdout(&isolated));
+    let shared = ws.dhib(&["run", "--net", "//images:hello", "--", "-c", &fetch]);
+    assert!(shared.status.success(), "{}", stderr(&shared));
+    assert_eq!(stdout(&shared), "pong");
+}
+
+#[test]
+fn run_names_exactly_one_image() {
+    let ws = workspace();
+    let out = ws.dhib(&["run", "//..."]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("E0506") && err.contains("names 3 images"), "{err}");
+    let out = ws.dhib(&["run", "//debian:busybox-static"]);
+    assert!(stderr(&out).contains("names 0 images"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_customization_reuses_its_base_layers_and_rebuilds_with_its_overlay() {
+    let ws = workspace();
+    let out = ws.dhib(&["build", "//images:hello", "//customizations/..."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (base, _) = image(&ws, "images/hello");
+    let (custom, config) = image(&ws, "customizations/hello-acme");
+    let (base_layers, custom_layers) = (layer_digests(&base), layer_digests(&custom));
+    assert_eq!(custom_layers.len(), base_layers.len() + 1, "one layer for the added file");
+    assert_eq!(custom_layers[..base_layers.len()], base_layers[..], "the base's layers are reused by digest");
+    // The base's settings carry over under the customization's own.
+    assert_eq!(config["config"]["Env"], serde_json::json!(["GREETING=world", "REGION=eu"]));
+    assert_eq!(config["config"]["User"], "65532");
+    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/bin/busybox", "sh"]));
+    let run = ws.dhib(&["run", "//customizations:hello-acme"]);
+    assert_eq!(stdout(&run), "hello world from 65532\nwelcome to acme\n", "{}", stderr(&run));
+
+    // A new overlay rebuilds the customization alone: one new layer.
+    ws.write("customizations/motd", "welcome to acme, again\n");
+    let out = ws.dhib(&["build", "//images:hello", "//customizations/..."]);
+    let err = stderr(&out);
+    assert!(err.contains("built //customizations:hello-acme") && !err.contains("built //images:hello"), "{err}");
+    let (_, _) = image(&ws, "images/hello");
+    let (again, _) = image(&ws, "customizations/hello-acme");
+    let again = layer_digests(&again);
+    assert_eq!(again[..base_layers.len()], base_layers[..]);
+    assert_ne!(again.last(), custom_layers.last());
+
+    // A new base rebuilds both; the layers of the base's unchanged packages
+    // keep their digests.
+    ws.write("images/hello.sh", &HELLO.replace("hello", "hi"));
+    let out = ws.dhib(&["build", "//images:hello", "//customizations/..."]);
+    let err = stderr(&out);
+    assert!(err.contains("built //customizations:hello-acme") && err.contains("built //images:hello"), "{err}");
+    let (new_base, _) = image(&ws, "images/hello");
+    assert_eq!(layer_digests(&new_base)[0], base_layers[0], "the busybox layer is unchanged");
+    let run = ws.dhib(&["run", "//customizations:hello-acme"]);
+    assert_eq!(stdout(&run), "hi world from 65532\nwelcome to acme, again\n", "{}", stderr(&run));
+}
+
+#[test]
+fn file_modes_and_paths_are_as_declared_and_tools_accept_the_image() {
+    let ws = workspace();
+    let out = ws.dhib(&["build", "//customizations:hello-acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layout = ws.path().join("dhib-out/customizations/hello-acme");
+    let check = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
+    assert!(check.status.success(), "oci-image-tool: {}{}", stdout(&check), stderr(&check));
+    let bundle = tempfile::tempdir().unwrap();
+    let unpack = Command::new("umoci")
+        .args(["raw", "unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(bundle.path().join("rootfs"))
+        .output()
+        .unwrap();
+    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    let mode = |p: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(bundle.path().join("rootfs").join(p)).unwrap().permissions().mode() & 0o7777
+    };
+    assert_eq!(mode("etc/motd"), 0o600);
+    assert_eq!(mode("usr/bin/hello"), 0o755);
+    let passwd = std::fs::read_to_string(bundle.path().join("rootfs/etc/passwd")).unwrap();
+    assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
+}
+
+#[test]
+fn zstd_layers_are_valid_and_run() {
+    let ws = workspace();
+    let out = ws.dhib(&["build", "//images:hello-zstd"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (manifest, _) = image(&ws, "images/hello-zstd");
+    for layer in manifest["layers"].as_array().unwrap() {
+        assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+    }
+    // umoci and oci-image-tool predate zstd layers; skopeo checks them.
+    let copy = tempfile::tempdir().unwrap();
+    let layout = ws.path().join("dhib-out/images/hello-zstd");
+    let out = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!("oci:{}:latest", layout.display()))
+        .arg(format!("oci:{}:latest", copy.path().display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "skopeo: {}", stderr(&out));
+    let run = ws.dhib(&["run", "//images:hello-zstd"]);
+    assert_eq!(stdout(&run), "hello world from 65532\n", "{}", stderr(&run));
+}
+
+#[test]
+fn check_reproducible_builds_again_from_nothing_and_compares() {
+    let ws = workspace();
+    let out = ws.dhib(&["build", "//customizations:hello-acme", "--check-reproducible"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("reproducible: 3 nodes gave identical outputs"), "{err}");
+    // The scratch store of the second build is gone.
+    let store = ws.path().join(".dhib");
+    let leftovers: Vec<_> = std::fs::read_dir(&store)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("reproduce-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(Path::new(&store).exists());
+
+    // A build step that writes a random number is caught.
+    ws.write(
+        "debian/env.dhi",
+        "env \"busybox\" {\n  packages = [:busybox-static]\n}\n",
+    );
+    ws.write(
+        "pkgs/BUILD.dhi",
+        "package \"stamp\" {\n  version = \"1\"\n  env = //debian:busybox\n  \
+         build { steps = [\"cat /proc/sys/kernel/random/uuid > $DESTDIR/stamp\"] }\n  outputs { runtime = [\"stamp\"] }\n}\n",
+    );
+    let out = ws.dhib(&["build", "//pkgs:stamp", "--check-reproducible"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("NOT REPRODUCIBLE //pkgs:stamp") && err.contains("runtime: sha256:"), "{err}");
+    assert!(err.contains("1 of 3 nodes differ"), "{err}");
+}
