@@ -17,7 +17,7 @@ pub use key::Key;
 
 use crate::db::Lookup;
 use crate::lang::diag::{did_you_mean, Diag, Span};
-use crate::lang::eval::{article, TargetDef};
+use crate::lang::eval::{article, is_root, TargetDef};
 use crate::lang::label::Label;
 use crate::lang::schema::{Kind, Ty};
 use crate::lang::value::Value;
@@ -157,6 +157,43 @@ pub fn platforms_of(lookup: &Lookup<'_>, label: &Label) -> Vec<String> {
     vec![lookup.default_platform().to_string()]
 }
 
+/// A runtime image or customization that would run as root: set so by a
+/// customization (analysis of one file checks images), or inherited from its
+/// base chain, which only the whole workspace shows.
+fn runs_as_inherited_root(lookup: &Lookup<'_>, def: &TargetDef) -> Option<Diag> {
+    if def.dev || matches!(def.attrs.get("allow_root"), Some(Value::Bool(true))) {
+        return None;
+    }
+    let help = "use a non-root user such as `user = 65532`, or set `allow_root = true`";
+    if let Some(user) = def.attrs.get("user") {
+        return (def.kind == Kind::Customization && is_root(user)).then(|| {
+            Diag::error(&def.file, def.attr_span("user"), "E0223", format!("customization `{}` runs as root", def.label.name))
+                .with_label("root in a runtime image")
+                .with_help(help)
+        });
+    }
+    let mut base = match def.attrs.get("base") {
+        Some(Value::Label(b)) => b.clone(),
+        _ => return None,
+    };
+    // Bounded in case of a cycle, which the graph reports on its own.
+    for _ in 0..64 {
+        let b = lookup.target(&base)?;
+        if let Some(user) = b.attrs.get("user") {
+            return is_root(user).then(|| {
+                Diag::error(&def.file, def.attr_span("base"), "E0225", format!("{} `{}` would run as root, the user of its base", def.kind, def.label.name))
+                    .with_label(format!("`{base}` runs as root"))
+                    .with_help(help)
+            });
+        }
+        base = match b.attrs.get("base") {
+            Some(Value::Label(next)) => next.clone(),
+            _ => return None,
+        };
+    }
+    None
+}
+
 /// Resolves a node's dependencies, checking each referenced label.
 pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     let Some(def) = lookup.target(&id.label) else { return NodeDeps::default() };
@@ -176,6 +213,9 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
         return out;
     }
 
+    if matches!(def.kind, Kind::Image | Kind::Customization) && id.platform.is_none() {
+        out.diags.extend(runs_as_inherited_root(lookup, &def));
+    }
     let platforms = match def.kind {
         Kind::Image | Kind::Customization => platforms_of(lookup, &id.label),
         _ => Vec::new(),

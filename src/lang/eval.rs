@@ -1265,7 +1265,8 @@ pub fn article(word: &str) -> &'static str {
     }
 }
 
-fn is_root(v: &Value) -> bool {
+/// Whether a `user` value names root.
+pub fn is_root(v: &Value) -> bool {
     match v {
         Value::Int(0) => true,
         Value::Str(s) => s == "root" || s == "0" || s.starts_with("0:") || s.starts_with("root:"),
