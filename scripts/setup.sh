@@ -27,7 +27,8 @@ tp="$root/third_party"
 # --- 1. system packages ----------------------------------------------------
 
 ensure_debs umoci skopeo docker-registry runc bubblewrap oci-image-tool \
-    busybox-static ninja-build git xz-utils zstd bzip2 unzip ca-certificates apt-utils
+    busybox-static ninja-build git xz-utils zstd bzip2 unzip ca-certificates apt-utils \
+    openssl python3
 
 # --- 2. upstream tarballs ----------------------------------------------------
 

@@ -37,6 +37,7 @@ Examples:
   dhib graph //images/lua:lua | dot -Tsvg > lua.svg
   dhib key //images/lua:lua
   dhib log //pkgs/zlib:zlib                   the build log of a node
+  dhib publish //images/... --registry ghcr.io/acme
   dhib fmt --check";
 
 #[derive(Parser)]
@@ -132,6 +133,37 @@ Examples:
         net: bool,
         #[arg(short, long)]
         jobs: Option<usize>,
+    },
+    /// Push images built by `dhib build` to a registry (blobs, then
+    /// manifests, then tags). //dir/sub:name goes to NAMESPACE/dir/sub:name.
+    #[command(after_help = "\
+Examples:
+  dhib publish //examples/images/... --registry ghcr.io/acme
+        //examples/images/lua:lua-dev -> ghcr.io/acme/examples/images/lua:lua-dev
+  dhib publish //examples/images/lua:lua --registry 127.0.0.1:5000/test --insecure
+  dhib publish //examples/images/lua:lua --registry ghcr.io/acme --tag 5.4.4 --output json
+
+Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json
+(what `docker login` writes); HTTPS trusts the system's roots and the PEM
+bundle named by SSL_CERT_FILE.")]
+    Publish {
+        /// Target patterns naming built images.
+        #[arg(required = true)]
+        patterns: Vec<String>,
+        /// Where to push: HOST[:PORT]/NAMESPACE.
+        #[arg(long, value_name = "HOST[:PORT]/NAMESPACE")]
+        registry: String,
+        /// Speak plain http to the registry instead of https.
+        #[arg(long)]
+        insecure: bool,
+        /// Tag each image with TAG instead of its target name.
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Progress,
+        /// Where `dhib build` wrote the images (default: dhib-out/ in the workspace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Pin Debian packages: resolve `[debian] packages` of dhi.toml and their
     /// dependencies against a Packages index, and write them as `deb` targets.
@@ -345,6 +377,31 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 }
             }
         }
+        Command::Publish { patterns, registry, insecure, tag, output, out } => {
+            use dhib::oci::registry;
+            let target = registry::Registry::parse(&registry, insecure).map_err(Failure::plain)?;
+            let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
+            let images = registry::select(&out_dir, &patterns, &target, tag.as_deref()).map_err(Failure::plain)?;
+            let json = output == Progress::Json;
+            let counts = registry::publish(&target, &images, &|p| {
+                let line = if json {
+                    serde_json::json!({"event": "pushed", "node": p.node, "reference": p.reference, "digest": p.digest}).to_string()
+                } else {
+                    format!("pushed {} as {}@{}", p.node, p.reference, p.digest)
+                };
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            })
+            .map_err(Failure::plain)?;
+            if json {
+                let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::json!({"event": "summary", "summary": counts}));
+            } else {
+                eprintln!(
+                    "published {} images to {}: {} blobs uploaded, {} mounted, {} skipped (already there)",
+                    counts.images, target.host, counts.uploaded, counts.mounted, counts.skipped
+                );
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Gc { max_size } => {
             let max = parse_size(&max_size).ok_or_else(|| {
                 Failure::plain(Diag::plain("E0503", format!("`{max_size}` is not a size")).with_help("write a size like 500M, 20G or 1T"))
@@ -490,7 +547,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 )),
             }
         }
-        Command::Fmt { .. } | Command::Clean | Command::Gc { .. } | Command::Lock { .. } => unreachable!("handled above"),
+        Command::Fmt { .. } | Command::Clean | Command::Gc { .. } | Command::Lock { .. } | Command::Publish { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::store::{Digest, Store, StoreError};
 pub enum FetchError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("`{0}` is not a supported URL (use file://, a workspace-relative path, or http://)")]
+    #[error("`{0}` is not a supported URL (use file://, a workspace-relative path, http:// or https://)")]
     Scheme(String),
     #[error("fetching {url}: {why}")]
     Http { url: String, why: String },
@@ -94,7 +94,7 @@ pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest,
     }
     let bytes = if let Some(path) = local_path(url, root) {
         std::fs::read(&path).map_err(|source| FetchError::Read { path, source })?
-    } else if url.starts_with("http://") {
+    } else if url.starts_with("http://") || url.starts_with("https://") {
         http_get(url)?
     } else {
         return Err(FetchError::Scheme(url.to_string()));
@@ -102,10 +102,66 @@ pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest,
     check_and_store(store, url, expected, &bytes)
 }
 
-/// GET with ureq. Built without TLS for now: HTTPS upstreams are fetched
-/// into `third_party/` by the setup scripts and pinned as files.
 fn http_get(url: &str) -> Result<Vec<u8>, FetchError> {
     let err = |why: String| FetchError::Http { url: url.to_string(), why };
-    let mut resp = ureq::get(url).call().map_err(|e| err(e.to_string()))?;
-    resp.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| err(e.to_string()))
+    let mut resp = agent().get(url).call().map_err(|e| err(describe(&e)))?;
+    if !resp.status().is_success() {
+        return Err(err(format!("the server answered {}", resp.status())));
+    }
+    resp.body_mut().with_config().limit(u64::MAX).read_to_vec().map_err(|e| err(describe(&e)))
+}
+
+/// Where Linux distributions keep their bundle of trusted roots (the list
+/// OpenSSL's probing uses).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The one HTTP client of dhib, for fetching and for registries. HTTPS
+/// trusts the system's roots plus the bundle named by `SSL_CERT_FILE`, so a
+/// private registry's CA can be added without replacing the public ones;
+/// with neither, Mozilla's roots compiled into the binary. Status codes are
+/// answers, not errors: each caller decides what a 404 or a 401 means.
+pub fn agent() -> ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT
+        .get_or_init(|| {
+            let mut files: Vec<PathBuf> = SYSTEM_BUNDLES.iter().map(PathBuf::from).filter(|p| p.is_file()).take(1).collect();
+            files.extend(std::env::var_os("SSL_CERT_FILE").map(PathBuf::from));
+            let certs: Vec<ureq::tls::Certificate<'static>> = files
+                .iter()
+                .filter_map(|f| std::fs::read(f).ok())
+                .flat_map(|pem| {
+                    ureq::tls::parse_pem(&pem)
+                        .filter_map(|item| match item {
+                            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let roots = if certs.is_empty() { ureq::tls::RootCerts::WebPki } else { ureq::tls::RootCerts::new_with_certs(&certs) };
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_connect(Some(std::time::Duration::from_secs(30)))
+                .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+                .build()
+                .new_agent()
+        })
+        .clone()
+}
+
+/// A transport error in words a user can act on: a certificate that is not
+/// trusted names the way to trust its authority.
+pub fn describe(e: &ureq::Error) -> String {
+    let text = e.to_string();
+    if text.contains("invalid peer certificate") {
+        format!("{text} (dhib trusts the system's roots and the PEM bundle named by SSL_CERT_FILE: set it to a bundle holding the server's CA)")
+    } else {
+        text
+    }
 }

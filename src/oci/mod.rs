@@ -1,9 +1,11 @@
 //! OCI images: deterministic layers from stored trees, image configs,
-//! manifests and image layouts. The only module that knows the OCI wire
-//! formats.
+//! manifests and image layouts, and pushing them to registries. The only
+//! module that knows the OCI wire formats.
 //!
 //! JSON is written with `serde_json` maps, whose keys are sorted, so the same
 //! image always serializes to the same bytes and digest.
+
+pub mod registry;
 
 use std::io::Write;
 
