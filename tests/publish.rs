@@ -2,14 +2,12 @@
 //! against a scripted registry for retries, Bearer tokens and bad targets.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+mod common;
+use common::{busybox_deb, sha256};
 
 fn dhib(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dhib")).arg("-C").arg(dir).args(args).env("NO_COLOR", "1").output().unwrap()
@@ -23,29 +21,6 @@ fn write(dir: &Path, rel: &str, bytes: &[u8]) {
     let p = dir.join(rel);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, bytes).unwrap();
-}
-
-/// The real busybox-static .deb, downloaded once into target/ with apt.
-fn busybox_deb() -> (PathBuf, String, String) {
-    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static"]).output().unwrap();
-    let info = text(&show.stdout);
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("apt-cache knows busybox-static ({name}); run scripts/setup.sh"))
-            .to_string()
-    };
-    let file = field("Filename").rsplit('/').next().unwrap().to_string();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-debs");
-    std::fs::create_dir_all(&dir).unwrap();
-    if !dir.join(&file).exists() {
-        let tmp = tempfile::tempdir_in(&dir).unwrap();
-        let out = Command::new("apt-get").args(["download", "busybox-static"]).current_dir(tmp.path()).output().unwrap();
-        assert!(out.status.success(), "apt-get download failed: {}", text(&out.stderr));
-        let got = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
-        std::fs::rename(got, dir.join(&file)).unwrap();
-    }
-    (dir, file, field("SHA256"))
 }
 
 /// docker-registry serving on a free loopback port, killed when dropped.
