@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a machine for building and testing dhib:
 #   1. the Debian tools the build and the tests drive (OCI tooling, sandboxes,
-#      a static busybox for minimal images, archivers);
+#      a static busybox for minimal images, archivers, readelf);
 #   2. the real upstream source tarballs of zlib, lua5.4 and sqlite3 in
 #      third_party/, used as realistic inputs for hardened-image builds.
 #
@@ -27,7 +27,7 @@ tp="$root/third_party"
 # --- 1. system packages ----------------------------------------------------
 
 ensure_debs umoci skopeo docker-registry runc bubblewrap oci-image-tool \
-    busybox-static ninja-build git xz-utils zstd bzip2 unzip ca-certificates apt-utils \
+    busybox-static ninja-build git xz-utils zstd bzip2 unzip ca-certificates apt-utils binutils \
     openssl python3
 
 # --- 2. upstream tarballs ----------------------------------------------------

@@ -438,3 +438,87 @@ fn debian_packages_in_deps_are_installed_for_the_build() {
     let out = ws.dhib(&["build", "//pkgs/hello"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// Gives hello's source the patch `text` as `pkgs/hello/fix.patch`.
+fn patch_hello(ws: &Ws, text: &str) {
+    ws.write("pkgs/hello/fix.patch", text);
+    let def = std::fs::read_to_string(ws.path().join("pkgs/hello/BUILD.dhi")).unwrap();
+    if !def.contains("patches") {
+        let def = def.replace("  strip_prefix = \"hello-1\"\n", "  strip_prefix = \"hello-1\"\n  patches = [file(\"fix.patch\")]\n");
+        ws.write("pkgs/hello/BUILD.dhi", &def);
+    }
+}
+
+/// The digest `dhib ls` shows for `path` in `output` of `node`.
+fn listed_digest(ws: &Ws, node: &str, output: &str, path: &str) -> Option<String> {
+    let ls = ws.dhib(&["ls", node]);
+    String::from_utf8(ls.stdout).unwrap().lines().find_map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        (f[0] == output && f[1] == path).then(|| f[4].trim_start_matches("sha256:").to_string())
+    })
+}
+
+const HELLO_PATCH: &str = "diff -u hello-1.orig/hello.sh hello-1/hello.sh\n--- hello-1.orig/hello.sh\n+++ hello-1/hello.sh\n\
+                           @@ -1,2 +1,3 @@\n #!/bin/sh\n-echo hello\n+echo patched\n+echo twice\n\
+                           diff -u hello-1.orig/NOTES hello-1/NOTES\n--- /dev/null\n+++ hello-1/NOTES\n@@ -0,0 +1 @@\n+patched upstream\n";
+
+#[test]
+fn patches_are_applied_to_the_source_and_builds_see_them() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    patch_hello(&ws, HELLO_PATCH);
+    let out = ws.dhib(&["build", "//pkgs/..."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let patched = sha256(b"#!/bin/sh\necho patched\necho twice\n");
+    assert_eq!(listed_digest(&ws, "//pkgs/hello:hello-src", "tree", "hello.sh"), Some(patched.clone()));
+    assert_eq!(listed_digest(&ws, "//pkgs/hello:hello-src", "tree", "NOTES"), Some(sha256(b"patched upstream\n")));
+    assert_eq!(listed_digest(&ws, "//pkgs/hello:hello", "runtime", "usr/bin/hello"), Some(patched.clone()));
+    assert_eq!(listed_digest(&ws, "//pkgs/greet:greet", "runtime", "usr/bin/greet"), Some(patched));
+}
+
+#[test]
+fn editing_a_patch_rebuilds_the_source_and_what_is_built_from_it() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    patch_hello(&ws, HELLO_PATCH);
+    assert!(ws.dhib(&["build", "//..."]).status.success());
+    patch_hello(&ws, &HELLO_PATCH.replace("+echo twice\n", "+echo thrice\n"));
+    let out = ws.dhib(&["build", "//...", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut built: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
+    built.sort();
+    assert_eq!(built, ["//pkgs/greet:greet", "//pkgs/hello:hello", "//pkgs/hello:hello-src"]);
+    let now = sha256(b"#!/bin/sh\necho patched\necho thrice\n");
+    assert_eq!(listed_digest(&ws, "//pkgs/greet:greet", "runtime", "usr/bin/greet"), Some(now));
+}
+
+#[test]
+fn a_patch_that_does_not_apply_names_the_source_patch_file_and_hunk_and_stores_nothing() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    patch_hello(&ws, "--- a/hello.sh\n+++ b/hello.sh\n@@ -1,2 +1,2 @@\n #!/bin/sh\n-echo goodbye\n+echo patched\n");
+    let out = ws.dhib(&["build", "//pkgs/..."]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("FAILED //pkgs/hello:hello-src"), "{err}");
+    assert!(err.contains("patch `pkgs/hello/fix.patch` of //pkgs/hello:hello-src does not apply"), "{err}");
+    assert!(err.contains("hunk #1 (@@ -1,2 +1,2 @@) of `hello.sh` does not match the source"), "{err}");
+    assert!(err.contains("not run: //pkgs/hello:hello"), "{err}");
+    let ls = ws.dhib(&["ls", "//pkgs/hello:hello-src"]);
+    assert!(stderr(&ls).contains("is not built"), "{}", stderr(&ls));
+}
+
+#[test]
+fn a_patch_reaching_outside_the_source_is_refused() {
+    let ws = Ws::new("#!/bin/sh\necho hello\n", STEPS);
+    patch_hello(&ws, "--- /dev/null\n+++ b/../../escaped\n@@ -0,0 +1 @@\n+outside\n");
+    let out = ws.dhib(&["build", "//pkgs/hello"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("it names `../../escaped`, which leaves the source tree"), "{err}");
+    let escaped = walkdir::WalkDir::new(ws.path()).into_iter().flatten().find(|e| e.file_name() == "escaped");
+    assert!(escaped.is_none(), "a file was written outside the tree: {escaped:?}");
+}

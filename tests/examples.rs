@@ -1,6 +1,7 @@
-//! The example catalog builds real zlib, Lua and SQLite from their upstream
-//! sources with the pinned Debian toolchain, in the sandbox; the results are
-//! reproducible and a second build does nothing.
+//! The example catalog builds real zlib (twice: with its configure script and
+//! with CMake), Lua and SQLite from their upstream sources with the pinned
+//! Debian toolchains, in the sandbox; the results are reproducible and a
+//! second build does nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -51,6 +52,50 @@ fn the_examples_build_from_source_reproducibly() {
     std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let run = Command::new(&exe).args(["-e", "print(_VERSION, 6 * 7)"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), "Lua 5.4\t42\n");
+
+    // zlib again, configured by CMake and built by Ninja through the cmake
+    // template, from the same source with its patch applied.
+    let zlib_cmake = files(store.path(), "//examples/pkgs/zlib:zlib-cmake");
+    let split: Vec<(&str, &str)> = zlib_cmake.iter().map(|r| (r[0].as_str(), r[1].as_str())).collect();
+    for want in [
+        ("runtime", "usr/lib/libz.so.1.2.13"),
+        ("runtime", "usr/lib/libz.so.1"),
+        ("runtime", "usr/bin/minigzip"),
+        ("dev", "usr/include/zlib.h"),
+        ("dev", "usr/lib/libz.so"),
+        ("dev", "usr/lib/libz.a"),
+        ("dev", "usr/share/pkgconfig/zlib.pc"),
+        ("doc", "usr/share/man/man3/zlib.3"),
+    ] {
+        assert!(split.contains(&want), "{want:?} not in {split:?}");
+    }
+    assert!(split.iter().all(|(out, _)| *out != "other"), "a file no glob claims: {split:?}");
+    let bin = tempfile::tempdir().unwrap();
+    for (path, name) in [("usr/bin/minigzip", "minigzip"), ("usr/lib/libz.so.1.2.13", "libz.so.1")] {
+        let row = zlib_cmake.iter().find(|r| r[1] == path).unwrap();
+        std::fs::copy(blob(store.path(), &row[4]), bin.path().join(name)).unwrap();
+    }
+    // Hardened: a PIE, full RELRO (BIND_NOW), no executable stack, and no
+    // RUNPATH into the build tree.
+    let readelf = |args: &[&str], file: &str| {
+        let out = Command::new("readelf").args(args).arg(bin.path().join(file)).output().expect("readelf (binutils) is installed");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(readelf(&["-h"], "minigzip").contains("DYN (Position-Independent Executable file)"));
+    for file in ["minigzip", "libz.so.1"] {
+        let dynamic = readelf(&["-d"], file);
+        assert!(dynamic.contains("BIND_NOW"), "{file}: {dynamic}");
+        assert!(!dynamic.contains("RUNPATH") && !dynamic.contains("RPATH"), "{file}: {dynamic}");
+        let segments = readelf(&["-lW"], file);
+        assert!(segments.contains("GNU_RELRO"), "{file}: {segments}");
+        let stack: Vec<&str> = segments.lines().find(|l| l.contains("GNU_STACK")).unwrap().split_whitespace().collect();
+        assert_eq!(stack[stack.len() - 2], "RW", "{file}: executable stack: {stack:?}");
+    }
+    std::fs::set_permissions(bin.path().join("minigzip"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let minigzip = bin.path().join("minigzip");
+    let script = format!("echo cmake round trip | {0} | {0} -d", minigzip.display());
+    let run = Command::new("sh").args(["-c", &script]).env("LD_LIBRARY_PATH", bin.path()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "cmake round trip\n", "{}", String::from_utf8_lossy(&run.stderr));
 
     let sqlite = files(store.path(), "//examples/pkgs/sqlite:sqlite");
     assert!(sqlite.iter().any(|r| r[0] == "runtime" && r[1] == "usr/bin/sqlite3"), "{sqlite:?}");

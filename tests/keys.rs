@@ -162,8 +162,14 @@ fn keys_do_not_depend_on_the_checkout_path() {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         }
-        let pem = "examples/customizations/acme/acme-ca.pem";
-        std::fs::copy(repo().join(pem), dir.join(pem)).unwrap();
+        // The files they reference with `file(...)` (certificates, patches).
+        for e in walkdir::WalkDir::new(repo().join("examples")).into_iter().flatten() {
+            if e.file_type().is_file() && e.path().extension().is_none_or(|x| x != "dhi") {
+                let to = dir.join(e.path().strip_prefix(repo()).unwrap());
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                std::fs::copy(e.path(), to).unwrap();
+            }
+        }
     };
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();

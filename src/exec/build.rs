@@ -15,6 +15,8 @@ use crate::lang::schema::Kind;
 use crate::lang::value::Value;
 use crate::store::{ActionResult, Digest, Entry, Store, StoreError, Tree};
 
+mod patch;
+
 /// Everything a node's action may use.
 pub struct Context<'a> {
     pub store: &'a Store,
@@ -57,6 +59,8 @@ pub enum BuildError {
     Io(String),
     #[error("step {index} of {count} failed ({status}): {command}\n{tail}")]
     Step { index: usize, count: usize, command: String, status: String, tail: String, log: Digest },
+    #[error("patch `{patch}` of {source_label} does not apply: {error}")]
+    Patch { source_label: String, patch: String, error: patch::PatchError },
     #[error("{0}")]
     Invalid(String),
 }
@@ -88,7 +92,7 @@ fn the_file(store: &Store, r: &ActionResult) -> Result<(String, Digest), BuildEr
 
 pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
     match job.def.kind {
-        Kind::Source => source(cx, job),
+        Kind::Source => source(cx, job, work),
         Kind::Deb => deb_file(cx, job, work),
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
@@ -97,7 +101,7 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     }
 }
 
-fn source(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
+fn source(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
     let url = str_attr(&job.def, "url").expect("schema: sources have a url");
     let pin = str_attr(&job.def, "sha256").expect("schema: sources have a sha256");
     let (digest, name) = match str_attr(&job.def, "rev") {
@@ -107,10 +111,42 @@ fn source(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
         }
         _ => (fetch::fetch(cx.store, url, pin, cx.root)?, url.rsplit('/').next().unwrap_or("source").to_string()),
     };
+    let strip_prefix = str_attr(&job.def, "strip_prefix").map(str::to_string);
+    let mut patches = Vec::new();
+    if let Some(v) = job.def.attrs.get("patches") {
+        v.files(&mut patches);
+    }
+    // A patched source is its extracted tree with the patches applied, made
+    // before anything of this node is stored, so a patch that does not apply
+    // leaves no result behind. Unpatched sources stay archives, extracted by
+    // each package that builds from them.
+    let patched = if patches.is_empty() {
+        None
+    } else {
+        let tree = work.join("tree");
+        let opts = archive::ExtractOptions { strip_prefix: strip_prefix.clone(), ..Default::default() };
+        archive::extract(&cx.store.blob_path(&digest), &tree, &opts)?;
+        for p in patches {
+            let text = fs::read(cx.root.join(&p.file)).map_err(io(&p.file))?;
+            patch::apply(&tree, &text).map_err(|error| BuildError::Patch {
+                source_label: job.id.to_string(),
+                patch: p.file.clone(),
+                error,
+            })?;
+        }
+        Some(tree)
+    };
     let size = fs::metadata(cx.store.blob_path(&digest)).map(|m| m.len()).unwrap_or(0);
     let mut r = single_file(cx.store, &name, digest, size)?;
-    if let Some(prefix) = str_attr(&job.def, "strip_prefix") {
-        r.metadata.insert("strip_prefix".into(), prefix.to_string());
+    match patched {
+        Some(tree) => {
+            r.outputs.insert("tree".into(), cx.store.put_tree(&tree)?);
+        }
+        None => {
+            if let Some(prefix) = strip_prefix {
+                r.metadata.insert("strip_prefix".into(), prefix);
+            }
+        }
     }
     Ok(r)
 }
@@ -275,6 +311,10 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     let mut env_vars: BTreeMap<String, String> = BTreeMap::new();
     for (role, id, r) in &job.deps {
         match role.as_str() {
+            "source" if r.outputs.contains_key("tree") => {
+                fs::create_dir_all(&w.src).map_err(io(w.src.display()))?;
+                cx.store.materialize(&r.outputs["tree"], &w.src)?;
+            }
             "source" => {
                 let (_, digest) = the_file(cx.store, r)?;
                 let strip = source_strip_prefix(r);

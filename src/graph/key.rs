@@ -45,6 +45,7 @@ fn recipe_version(kind: Option<NodeKind>) -> u32 {
         Some(NodeKind::Target(Kind::Env)) => 3,
         Some(NodeKind::Target(Kind::Deb)) => 2,
         Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 2,
+        Some(NodeKind::Target(Kind::Source)) => 2,
         _ => 1,
     }
 }
