@@ -127,7 +127,7 @@ fn source(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, 
         let opts = archive::ExtractOptions { strip_prefix: strip_prefix.clone(), ..Default::default() };
         archive::extract(&cx.store.blob_path(&digest), &tree, &opts)?;
         for p in patches {
-            let text = fs::read(cx.root.join(&p.file)).map_err(io(&p.file))?;
+            let text = keyed_file(cx, &p.file)?;
             patch::apply(&tree, &text).map_err(|error| BuildError::Patch {
                 source_label: job.id.to_string(),
                 patch: p.file.clone(),
@@ -645,17 +645,24 @@ fn passwd_tree(store: &Store, uid: u32) -> Result<Tree, BuildError> {
     Ok(Tree::from([("etc".to_string(), Entry::Dir), ("etc/group".into(), file(&group)?), ("etc/passwd".into(), file(&passwd)?)]))
 }
 
+/// A file referenced with `file(...)`, which must still have the content
+/// its key was computed from.
+fn keyed_file(cx: &Context<'_>, file: &str) -> Result<Vec<u8>, BuildError> {
+    let bytes = fs::read(cx.root.join(file)).map_err(io(file))?;
+    if cx.local_files.get(file).map(String::as_str) != Some(blake3::hash(&bytes).to_hex().as_str()) {
+        return Err(BuildError::Invalid(format!("{file} changed while dhib was building; build again")));
+    }
+    Ok(bytes)
+}
+
 /// The tree of `file(...)` entries placed at their `to` paths (default: the
 /// file's name at `/`), with their modes (default 0644). Each file must still
-/// have the content its key was computed from.
+/// have the content its key was computed from (see [`keyed_file`]).
 fn files_tree(cx: &Context<'_>, files: &[&crate::lang::value::FileRef]) -> Result<(Tree, BTreeMap<String, u32>), BuildError> {
     let mut tree = Tree::new();
     let mut modes = BTreeMap::new();
     for f in files {
-        let bytes = fs::read(cx.root.join(&f.file)).map_err(io(&f.file))?;
-        if cx.local_files.get(&f.file).map(String::as_str) != Some(blake3::hash(&bytes).to_hex().as_str()) {
-            return Err(BuildError::Invalid(format!("{} changed while dhib was building; build again", f.file)));
-        }
+        let bytes = keyed_file(cx, &f.file)?;
         let name = f.file.rsplit('/').next().unwrap_or(&f.file);
         let to = f.to.clone().unwrap_or_else(|| format!("/{name}"));
         // Analysis checked that `to` is a clean absolute path.
