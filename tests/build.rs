@@ -1,56 +1,20 @@
 //! `dhib build` end to end on small workspaces: a real Debian .deb as the
 //! build environment, sources packed by the test, the real sandbox.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The real busybox-static .deb, downloaded once into target/ with apt.
-fn busybox_deb() -> (PathBuf, String, String) {
-    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static"]).output().unwrap();
-    let text = String::from_utf8(show.stdout).unwrap();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("apt-cache knows busybox-static ({name}); run scripts/setup.sh"))
-            .to_string()
-    };
-    let file = field("Filename").rsplit('/').next().unwrap().to_string();
-    let sha = field("SHA256");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-debs");
-    std::fs::create_dir_all(&dir).unwrap();
-    static DOWNLOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = DOWNLOAD.lock().unwrap();
-    if !dir.join(&file).exists() {
-        let tmp = tempfile::tempdir_in(&dir).unwrap();
-        let out = Command::new("apt-get").args(["download", "busybox-static"]).current_dir(tmp.path()).output().unwrap();
-        assert!(out.status.success(), "apt-get download failed: {}", String::from_utf8_lossy(&out.stderr));
-        // apt names the file with the epoch (`1%3a1.35...`); the repository does not.
-        let got = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
-        std::fs::rename(got, dir.join(&file)).unwrap();
+mod common;
+use common::{busybox_deb, sha256, tarball};
+
+/// The shared workspace helper, with this file's packages.
+struct Ws(common::Ws);
+
+impl std::ops::Deref for Ws {
+    type Target = common::Ws;
+    fn deref(&self) -> &common::Ws {
+        &self.0
     }
-    (dir, file, sha)
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A tar.gz of the given (path, content) files under a `name/` prefix.
-fn tarball(name: &str, files: &[(&str, &str)]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
-    for (path, content) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o755);
-        h.set_cksum();
-        builder.append_data(&mut h, format!("{name}/{path}"), content.as_bytes()).unwrap();
-    }
-    builder.into_inner().unwrap().finish().unwrap()
-}
-
-struct Ws {
-    dir: tempfile::TempDir,
 }
 
 impl Ws {
@@ -58,8 +22,7 @@ impl Ws {
     /// (from a source tarball) and `greet` (which depends on hello).
     fn new(hello_script: &str, hello_steps: &str) -> Ws {
         let (deb_dir, deb_file, deb_sha) = busybox_deb();
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Ws { dir };
+        let ws = Ws(common::Ws::empty());
         ws.write(
             "dhi.toml",
             &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()),
@@ -93,31 +56,11 @@ impl Ws {
             ),
         );
     }
-
-    fn write(&self, rel: &str, text: &str) {
-        self.write_bytes(rel, text.as_bytes());
-    }
-
-    fn write_bytes(&self, rel: &str, bytes: &[u8]) {
-        let p = self.dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn dhib(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dhib")).arg("-C").arg(self.path()).args(args).env("NO_COLOR", "1").output().unwrap()
-    }
 }
 
 const STEPS: &str = "\"mkdir -p $DESTDIR/usr/bin\", \"cp hello.sh $DESTDIR/usr/bin/hello\"";
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::stderr;
 
 #[test]
 fn builds_in_the_sandbox_then_does_nothing_the_second_time() {
