@@ -127,8 +127,9 @@ pub fn cached_layer<E: From<StoreError>>(
     compression: Compression,
     tree: impl FnOnce() -> Result<Tree, E>,
 ) -> Result<Layer, E> {
-    // Bump the version whenever `layer_tar` or unpacking a .deb changes.
-    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v1");
+    // Bump the version whenever `layer_tar`, the compressors or unpacking a
+    // .deb change.
+    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v2");
     h.update(what.as_bytes());
     h.update(&source.0);
     h.update(&mtime.to_le_bytes());
