@@ -225,3 +225,68 @@ fn check_reproducible_builds_again_from_nothing_and_compares() {
     assert!(err.contains("NOT REPRODUCIBLE //pkgs:stamp") && err.contains("runtime: sha256:"), "{err}");
     assert!(err.contains("1 of 3 nodes differ"), "{err}");
 }
+
+#[test]
+fn a_multi_platform_image_is_an_index_whose_arm64_image_holds_arm64_binaries() {
+    let (deb_dir, amd64_file, amd64_sha) = busybox_deb();
+    let (arm_dir, arm64_file, arm64_sha) = common::busybox_deb_arm64();
+    assert_eq!(deb_dir, arm_dir);
+    let ws = Ws::empty();
+    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
+    // As `dhib lock` links the builds of one package: the image names it once.
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{amd64_file}\"\n  sha256 = \"{amd64_sha}\"\n  \
+             for_arch = {{ arm64 = :busybox-static-arm64 }}\n}}\n\n\
+             deb \"busybox-static-arm64\" {{\n  version = \"1\"\n  arch = \"arm64\"\n  filename = \"{arm64_file}\"\n  sha256 = \"{arm64_sha}\"\n}}\n"
+        ),
+    );
+    ws.write(
+        "images/BUILD.dhi",
+        "image \"box\" {\n  packages = [//debian:busybox-static]\n  entrypoint = [\"/bin/busybox\"]\n  cmd = [\"echo\", \"hi\"]\n  \
+         user = 65532\n  platforms = [\"linux/amd64\", \"linux/arm64\"]\n}\n",
+    );
+    let out = ws.dhib(&["build", "//images:box"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layout = ws.path().join("dhib-out/images/box");
+    assert!(!ws.path().join("dhib-out/images/box@linux-arm64").exists(), "the platforms are inside the index's layout");
+    let blob = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
+    let json = |d: &str| -> Value { serde_json::from_slice(&blob(d)).unwrap() };
+    let top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    assert_eq!(top["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let index = json(top["manifests"][0]["digest"].as_str().unwrap());
+    let platforms: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+    // Each platform's busybox is an ELF for its machine: x86-64 (62), AArch64 (183).
+    for (entry, machine) in index["manifests"].as_array().unwrap().iter().zip([62u16, 183]) {
+        let manifest = json(entry["digest"].as_str().unwrap());
+        let config = json(manifest["config"]["digest"].as_str().unwrap());
+        assert_eq!(config["architecture"], entry["platform"]["architecture"]);
+        let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+        let mut elf = Vec::new();
+        for e in tar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().ends_with("bin/busybox") {
+                std::io::Read::read_to_end(&mut e, &mut elf).unwrap();
+            }
+        }
+        assert_eq!(&elf[..4], b"\x7fELF");
+        assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), machine, "{}", entry["platform"]);
+    }
+    // skopeo reads the index and each platform's image from the layout.
+    for arch in ["amd64", "arm64"] {
+        let copy = tempfile::tempdir().unwrap();
+        let out = Command::new("skopeo")
+            .args(["--override-arch", arch, "copy"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("oci:{}:latest", copy.path().display()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "skopeo {arch}: {}", stderr(&out));
+    }
+    // `dhib run` runs this machine's platform.
+    let run = ws.dhib(&["run", "//images:box"]);
+    assert_eq!(stdout(&run), "hi\n", "{}", stderr(&run));
+}

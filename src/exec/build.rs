@@ -96,6 +96,7 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         Kind::Deb => deb_file(cx, job, work),
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
+        Kind::Image if job.deps.iter().any(|(role, ..)| role == "platform") => image_index(cx, job),
         Kind::Image | Kind::Customization => image(cx, job, work),
         other => Err(BuildError::Invalid(format!("building {other} nodes is not implemented yet"))),
     }
@@ -628,6 +629,36 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     if let Some(u) = run.user {
         r.metadata.insert("user".into(), u);
     }
+    Ok(r)
+}
+
+/// A multi-platform image: an index over the manifests its per-platform
+/// nodes built, in one layout.
+fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
+    use crate::oci;
+    let mut manifests = Vec::new();
+    for (_, id, r) in &job.deps {
+        let m = r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
+        let size = fs::metadata(cx.store.blob_path(&m)).map(|md| md.len()).map_err(io(id))?;
+        manifests.push((m, size, id.platform.clone().unwrap_or_default()));
+    }
+    // In the order the image lists its platforms.
+    let declared: Vec<&str> = match job.def.attrs.get("platforms") {
+        Some(Value::List(ps)) => ps.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    manifests.sort_by_key(|(_, _, p)| declared.iter().position(|d| d == p));
+    let mut annotations = BTreeMap::from([
+        ("org.opencontainers.image.created".to_string(), oci::rfc3339(cx.source_date_epoch)),
+        ("org.opencontainers.image.title".to_string(), job.id.label.to_string()),
+    ]);
+    if let Some(v) = str_attr(&job.def, "version") {
+        annotations.insert("org.opencontainers.image.version".into(), v.to_string());
+    }
+    let (index, size) = oci::store_index(cx.store, &manifests, &annotations)?;
+    let layout = oci::layout_tree(cx.store, &index, size, "latest")?;
+    let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
+    r.metadata.insert("manifest".into(), index.hex());
     Ok(r)
 }
 

@@ -14,6 +14,8 @@ pub mod snapshot;
 
 use std::path::PathBuf;
 
+use petgraph::stable_graph::NodeIndex;
+
 use crate::analysis::{Analysis, Analyzed};
 use crate::graph::query::{self, NodeSet};
 use crate::lang::diag::Diag;
@@ -84,9 +86,18 @@ pub fn write_images(
         let Some(key) = summary.keys.get(node) else { continue };
         let Some(result) = store.ac_get(key) else { continue };
         let (Some(layout), Some(manifest)) = (result.outputs.get("oci"), result.metadata.get("manifest")) else { continue };
-        let rel = PathBuf::from(&id.label.pkg).join(&id.label.name);
+        // A multi-platform image is written once, as its index; a platform
+        // built alone gets a layout of its own.
+        let name = match &id.platform {
+            None => id.label.name.clone(),
+            Some(p) if !summary.built.iter().chain(&summary.cached).any(|n| *n == id.label.to_string()) => {
+                format!("{}@{}", id.label.name, p.replace('/', "-"))
+            }
+            Some(_) => continue,
+        };
+        let rel = PathBuf::from(&id.label.pkg).join(&name);
         let dest = out.join(&rel);
-        let tmp = out.join(format!(".{}.tmp", id.label.name));
+        let tmp = out.join(format!(".{name}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| fail(e.to_string()))?;
         store.materialize(layout, &tmp).map_err(|e| fail(e.to_string()))?;
@@ -115,13 +126,26 @@ pub fn build_one_image(
     use crate::graph::NodeKind;
     use crate::lang::schema::Kind;
     let set = resolve(analysis, analyzed, text)?;
-    let images: Vec<_> = set
+    let is_image = |n: &NodeIndex| matches!(analyzed.graph.kind(*n), Some(NodeKind::Target(Kind::Image | Kind::Customization)));
+    let mut images: Vec<NodeIndex> = set.iter().copied().filter(is_image).collect();
+    // A multi-platform image stands for its per-platform images.
+    let platforms: Vec<NodeIndex> = images
         .iter()
-        .copied()
-        .filter(|n| matches!(analyzed.graph.kind(*n), Some(NodeKind::Target(Kind::Image | Kind::Customization))))
+        .flat_map(|n| analyzed.graph.dependencies(*n).filter(|d| analyzed.graph.node(*d).label == analyzed.graph.node(*n).label))
         .collect();
-    let node = match images[..] {
-        [one] => one,
+    if !platforms.is_empty() {
+        images.retain(|n| analyzed.graph.node(*n).platform.is_some());
+        images.extend(platforms);
+        images.sort();
+        images.dedup();
+    }
+    // A multi-platform image runs as this machine's platform.
+    let host = format!("linux/{}", run::host_arch());
+    let same_image = images.windows(2).all(|w| analyzed.graph.node(w[0]).label == analyzed.graph.node(w[1]).label);
+    let chosen = images.iter().copied().find(|n| analyzed.graph.node(*n).platform.as_deref() == Some(host.as_str()));
+    let node = match (&images[..], chosen) {
+        ([one], _) => *one,
+        ([_, ..], Some(native)) if same_image => native,
         _ => {
             let names: Vec<String> = images.iter().take(5).map(|n| analyzed.graph.node(*n).to_string()).collect();
             let d = Diag::plain("E0506", format!("`{text}` names {} images; dhib run runs one", images.len()));

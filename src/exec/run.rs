@@ -30,6 +30,15 @@ pub enum RunError {
     Io(String, std::io::Error),
 }
 
+/// This machine's architecture in OCI terms.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
 pub struct RunOptions {
     /// Replaces the image's `cmd` (the arguments after its entrypoint).
     pub args: Vec<String>,
@@ -40,11 +49,7 @@ pub struct RunOptions {
 /// it was killed, as shells report it).
 pub fn run_image(store: &Store, manifest: &Digest, opts: &RunOptions) -> Result<i32, RunError> {
     let (config, arch) = oci::image_config(store, manifest)?;
-    let host = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
+    let host = host_arch();
     if arch != host {
         return Err(RunError::Image(format!("the image is built for {arch}; this machine runs {host}")));
     }

@@ -17,7 +17,7 @@ pub use key::Key;
 
 use crate::db::Lookup;
 use crate::lang::diag::{did_you_mean, Diag, Span};
-use crate::lang::eval::{article, is_root, TargetDef};
+use crate::lang::eval::{article, is_root, LabelRef, TargetDef};
 use crate::lang::label::Label;
 use crate::lang::schema::{Kind, Ty};
 use crate::lang::value::Value;
@@ -194,6 +194,24 @@ fn runs_as_inherited_root(lookup: &Lookup<'_>, def: &TargetDef) -> Option<Diag> 
     None
 }
 
+/// The build of a deb for `arch`: the deb itself when it fits, else the one
+/// its `for_arch` names (`dhib lock` links the builds of one package so that
+/// an image names it once for all its platforms).
+fn deb_for_arch(lookup: &Lookup<'_>, label: &Label, def: Arc<TargetDef>, arch: &str) -> (Label, Arc<TargetDef>) {
+    let fits = matches!(def.attrs.get("arch"), Some(Value::Str(a)) if a == arch || a == "all");
+    if def.kind != Kind::Deb || fits {
+        return (label.clone(), def);
+    }
+    let twin = match def.attrs.get("for_arch") {
+        Some(Value::Map(m)) => match m.get(arch) {
+            Some(Value::Label(l)) => lookup.target(l).map(|t| (l.clone(), t)),
+            _ => None,
+        },
+        _ => None,
+    };
+    twin.unwrap_or((label.clone(), def))
+}
+
 /// Resolves a node's dependencies, checking each referenced label.
 pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     let Some(def) = lookup.target(&id.label) else { return NodeDeps::default() };
@@ -237,7 +255,7 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
     for r in &def.refs {
         // A .deb is fully identified by its pin: what it depends on is not
         // an input of the deb itself but of whatever installs it (below).
-        if def.kind == Kind::Deb && r.attr == "depends" {
+        if def.kind == Kind::Deb && (r.attr == "depends" || r.attr == "for_arch") {
             if lookup.target(&r.label).is_none() {
                 out.diags.push(unknown_label(lookup, &def, r));
             }
@@ -247,6 +265,12 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
             out.diags.push(unknown_label(lookup, &def, r));
             continue;
         };
+        let (label, dep_def) = if def.kind == Kind::Deb {
+            (r.label.clone(), dep_def)
+        } else {
+            deb_for_arch(lookup, &r.label, dep_def, arch_of(&platform))
+        };
+        let r = &LabelRef { label, attr: r.attr.clone(), span: r.span };
         let field_ty = def.kind.field(&r.attr).map(|f| f.ty);
         if let Some(allowed) = field_ty.and_then(|t| label_kinds(&t)) {
             if !allowed.contains(&dep_def.kind) {

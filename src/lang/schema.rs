@@ -169,6 +169,7 @@ const DEB: &[Field] = &[
     req("filename", Ty::Str, "\"pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb\""),
     opt("repo", Ty::Str),
     opt("depends", Ty::List(&Ty::Label(&[Kind::Deb]))),
+    opt("for_arch", Ty::Map(&Ty::Label(&[Kind::Deb]))),
     opt("license", Ty::Str),
     opt("upstream", Ty::Monitor),
 ];

@@ -293,23 +293,58 @@ pub fn manifest_layers(store: &Store, manifest: &Digest) -> Result<Vec<Layer>, S
         .collect()
 }
 
-/// An OCI image layout holding one image, as a tree (for the store and for
-/// writing out with `Store::materialize`).
-pub fn layout_tree(store: &Store, manifest: &Digest, manifest_size: u64, tag: &str) -> Result<Tree, StoreError> {
+/// An image index over per-platform manifests (`linux/arm64`, with its
+/// variant if any), stored; returns its digest and size.
+pub fn store_index(
+    store: &Store,
+    manifests: &[(Digest, u64, String)],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Result<(Digest, u64), StoreError> {
+    let entries: Vec<Value> = manifests
+        .iter()
+        .map(|(digest, size, platform)| {
+            let mut parts = platform.split('/');
+            let mut p = serde_json::Map::new();
+            p.insert("os".into(), json!(parts.next().unwrap_or("linux")));
+            p.insert("architecture".into(), json!(parts.next().unwrap_or("amd64")));
+            if let Some(v) = parts.next() {
+                p.insert("variant".into(), json!(v));
+            }
+            json!({"mediaType": MANIFEST_TYPE, "digest": format!("sha256:{digest}"), "size": size, "platform": p})
+        })
+        .collect();
+    let index = json!({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": entries, "annotations": annotations});
+    let bytes = serde_json::to_vec(&index).expect("json serializes");
+    Ok((store.put_bytes(&bytes)?, bytes.len() as u64))
+}
+
+/// An OCI image layout holding one image (a manifest, or an index over
+/// per-platform manifests), as a tree (for the store and for writing out
+/// with `Store::materialize`).
+pub fn layout_tree(store: &Store, root: &Digest, root_size: u64, tag: &str) -> Result<Tree, StoreError> {
     let mut tree = Tree::new();
-    let add = |tree: &mut Tree, d: &Digest| -> Result<(), StoreError> {
+    let add = |tree: &mut Tree, d: &Digest| {
         let size = std::fs::metadata(store.blob_path(d)).map(|m| m.len()).unwrap_or(0);
         tree.insert(format!("blobs/sha256/{d}"), Entry::File { digest: *d, size, executable: false });
-        Ok(())
     };
     tree.insert("blobs".into(), Entry::Dir);
     tree.insert("blobs/sha256".into(), Entry::Dir);
-    add(&mut tree, manifest)?;
-    let m: Value = serde_json::from_slice(&store.get(manifest)?).map_err(|e| StoreError::BadManifest(*manifest, e.to_string()))?;
-    let mut blobs: Vec<Digest> = m["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().and_then(Digest::parse)).collect();
-    blobs.extend(m["config"]["digest"].as_str().and_then(Digest::parse));
-    for d in blobs {
-        add(&mut tree, &d)?;
+    add(&mut tree, root);
+    let top = stored_json(store, root)?;
+    let digests = |v: &Value, key: &str| -> Vec<Digest> {
+        v[key].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().and_then(Digest::parse)).collect()
+    };
+    let is_index = top["mediaType"] == INDEX_TYPE;
+    let manifests = if is_index { digests(&top, "manifests") } else { vec![*root] };
+    for m in &manifests {
+        add(&mut tree, m);
+        let manifest = stored_json(store, m)?;
+        for d in digests(&manifest, "layers") {
+            add(&mut tree, &d);
+        }
+        if let Some(c) = manifest["config"]["digest"].as_str().and_then(Digest::parse) {
+            add(&mut tree, &c);
+        }
     }
     let oci_layout = store.put_bytes(br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     tree.insert("oci-layout".into(), Entry::File { digest: oci_layout, size: 30, executable: false });
@@ -317,9 +352,9 @@ pub fn layout_tree(store: &Store, manifest: &Digest, manifest_size: u64, tag: &s
         "schemaVersion": 2,
         "mediaType": INDEX_TYPE,
         "manifests": [{
-            "mediaType": MANIFEST_TYPE,
-            "digest": format!("sha256:{manifest}"),
-            "size": manifest_size,
+            "mediaType": if is_index { INDEX_TYPE } else { MANIFEST_TYPE },
+            "digest": format!("sha256:{root}"),
+            "size": root_size,
             "annotations": {"org.opencontainers.image.ref.name": tag},
         }],
     });

@@ -86,3 +86,51 @@ pub fn stderr(o: &Output) -> String {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// The real arm64 busybox-static .deb, beside the amd64 one in target/: its
+/// pin read from the arm64 `Packages` index of this machine's own Debian
+/// repository (the one apt lists for the amd64 `main` of its release).
+pub fn busybox_deb_arm64() -> (PathBuf, String, String) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-debs");
+    std::fs::create_dir_all(&dir).unwrap();
+    static DOWNLOAD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = DOWNLOAD.lock().unwrap();
+    let index = dir.join("Packages-arm64.xz");
+    let targets = Command::new("apt-get")
+        .args(["indextargets", "--format", "$(URI) $(ARCHITECTURE) $(COMPONENT) $(IDENTIFIER) $(CODENAME) $(SUITE)"])
+        .output()
+        .unwrap();
+    let targets = String::from_utf8(targets.stdout).unwrap();
+    // The release itself, not its -updates or -security suites.
+    let main = targets
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() == 6 && f[1] == "amd64" && f[2] == "main" && f[3] == "Packages" && !f[4].contains('-'))
+        .expect("apt lists the amd64 main Packages index of a Debian release");
+    let url = main[0].replace("/binary-amd64/", "/binary-arm64/") + ".xz";
+    let repo = &main[0][..main[0].find("dists/").unwrap()];
+    let fetch = |url: &str, dest: &Path, hash: Option<&str>| {
+        let mut cmd = Command::new("/usr/lib/apt/apt-helper");
+        cmd.args(["-q", "download-file", url]).arg(dest);
+        cmd.args(hash.map(|h| format!("SHA256:{h}")));
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "apt-helper {url}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    if !index.exists() {
+        let tmp = dir.join(".Packages-arm64.xz.part");
+        fetch(&url, &tmp, None);
+        std::fs::rename(&tmp, &index).unwrap();
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut xz2::read::XzDecoder::new(std::fs::File::open(&index).unwrap()), &mut text).unwrap();
+    let stanza = text.split("\n\n").find(|s| s.starts_with("Package: busybox-static\n")).expect("arm64 busybox-static");
+    let field = |name: &str| stanza.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap().to_string();
+    let (pool_path, sha) = (field("Filename"), field("SHA256"));
+    let file = pool_path.rsplit('/').next().unwrap().to_string();
+    if !dir.join(&file).exists() {
+        let tmp = dir.join(format!(".{file}.part"));
+        fetch(&format!("{repo}{pool_path}"), &tmp, Some(&sha));
+        std::fs::rename(&tmp, dir.join(&file)).unwrap();
+    }
+    (dir, file, sha)
+}
