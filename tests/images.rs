@@ -290,3 +290,49 @@ fn a_multi_platform_image_is_an_index_whose_arm64_image_holds_arm64_binaries() {
     let run = ws.dhib(&["run", "//images:box"]);
     assert_eq!(stdout(&run), "hi\n", "{}", stderr(&run));
 }
+
+#[test]
+fn a_layer_budget_merges_the_least_shared_packages_into_one_layer() {
+    let ws = workspace();
+    ws.write("debian/env.dhi", "env \"busybox\" {\n  packages = [:busybox-static]\n}\n");
+    let package = |name: &str, text: &str| {
+        format!(
+            "package \"{name}\" {{\n  version = \"1\"\n  env = //debian:busybox\n  \
+             build {{ steps = [\"mkdir -p $DESTDIR/usr/share/{name}\", \"echo {text} > $DESTDIR/usr/share/{name}/says\"] }}\n  \
+             outputs {{ runtime = [\"usr/**\"] }}\n}}\n"
+        )
+    };
+    let write_packages = |c: &str| ws.write("pkgs/BUILD.dhi", &(package("a", "alpha") + &package("b", "beta") + &package("c", c)));
+    write_packages("gamma");
+    // busybox, a, b, c and the user: five layers unless budgeted.
+    ws.write(
+        "budget/BUILD.dhi",
+        "image \"small\" {\n  packages = [//debian:busybox-static, //pkgs:a, //pkgs:b, //pkgs:c]\n  \
+         entrypoint = [\"/bin/busybox\", \"cat\", \"/usr/share/a/says\", \"/usr/share/b/says\", \"/usr/share/c/says\"]\n  \
+         user = 65532\n  max_layers = 3\n}\n",
+    );
+    let out = ws.dhib(&["build", "//budget:small"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (manifest, _) = image(&ws, "budget/small");
+    let before = layer_digests(&manifest);
+    assert_eq!(before.len(), 3, "{manifest}");
+    let run = ws.dhib(&["run", "//budget:small"]);
+    assert_eq!(stdout(&run), "alpha\nbeta\ngamma\n", "{}", stderr(&run));
+
+    // c shares the last package layer with a and b: only that layer changes.
+    write_packages("delta");
+    assert!(ws.dhib(&["build", "//budget:small"]).status.success());
+    let (manifest, _) = image(&ws, "budget/small");
+    let after = layer_digests(&manifest);
+    assert_eq!(after[0], before[0], "busybox keeps its own layer");
+    assert_ne!(after[1], before[1]);
+    assert_eq!(after[2], before[2], "the user layer");
+    let run = ws.dhib(&["run", "//budget:small"]);
+    assert_eq!(stdout(&run), "alpha\nbeta\ndelta\n", "{}", stderr(&run));
+
+    // A budget the base, files and user already exhaust is an error.
+    ws.write("budget/BUILD.dhi", "image \"tiny\" {\n  packages = [//pkgs:a]\n  user = 65532\n  max_layers = 1\n}\n");
+    let out = ws.dhib(&["build", "//budget:tiny"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("max_layers = 1 leaves no layer for its packages"), "{}", stderr(&out));
+}

@@ -442,9 +442,13 @@ fn materialized_env(store: &Store, rootfs: &Digest) -> Result<PathBuf, BuildErro
     if dir.join(".complete").exists() {
         return Ok(dir);
     }
-    let tmp = store.root().join("tmp").join(format!("env-{}-{}", rootfs.hex(), std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir_all(&tmp).map_err(io(tmp.display()))?;
+    // Unique per call: two packages of one build may need the same env at once.
+    let scratch = store.root().join("tmp");
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("env-{}-", rootfs.hex()))
+        .tempdir_in(&scratch)
+        .map_err(io(scratch.display()))?
+        .keep();
     store.materialize(rootfs, &tmp)?;
     File::create(tmp.join(".complete")).map_err(io(tmp.display()))?;
     fs::create_dir_all(dir.parent().expect("envs/ has a parent")).map_err(io(dir.display()))?;
@@ -544,29 +548,53 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
             other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
         }
     }
-    // Unpacking and compressing are the slow part: each layer is made once
-    // per store, and the missing ones in parallel.
-    // A deb (by name) or a stored tree.
+    // A deb (by name) or a stored tree, grouped into layers: one each, unless
+    // that exceeds the image's layer budget.
     let sources: Vec<(Option<&String>, Digest)> =
         debs.iter().map(|(name, d)| (Some(name), *d)).chain(trees.iter().map(|t| (None, *t))).collect();
-    let package_layers: Vec<oci::Layer> = sources
+    let fixed = layers.len() + usize::from(has_files(def)) + usize::from(sets_user(def, &run));
+    let groups = match def.attrs.get("max_layers") {
+        Some(Value::Int(max)) => {
+            let budget = usize::try_from(*max).unwrap_or(0).checked_sub(fixed).filter(|b| *b > 0).ok_or_else(|| {
+                BuildError::Invalid(format!(
+                    "{}: max_layers = {max} leaves no layer for its packages: the base, the added files and the user take {fixed}",
+                    job.id
+                ))
+            })?;
+            budget_groups(sources, budget, &deb_popularity(cx.store, &job.deps)?)
+        }
+        _ => sources.into_iter().map(|s| vec![s]).collect(),
+    };
+    // Unpacking and compressing are the slow part: each layer is made once
+    // per store, and the missing ones in parallel.
+    let source_tree = |deb: Option<&String>, digest: &Digest| -> Result<Tree, BuildError> {
+        let Some(name) = deb else { return Ok(cx.store.get_tree(digest)?) };
+        let root = work.join("debs").join(name);
+        merged_usr(&root)?;
+        deb::unpack(&cx.store.blob_path(digest), &root)?;
+        Ok(cx.store.get_tree(&cx.store.put_tree(&root)?)?)
+    };
+    let package_layers: Vec<oci::Layer> = groups
         .par_iter()
-        .map(|(deb, digest)| {
-            let what = if deb.is_some() { "deb" } else { "tree" };
-            oci::cached_layer(cx.store, what, digest, mtime, compression, || -> Result<Tree, BuildError> {
-                let Some(name) = deb else { return Ok(cx.store.get_tree(digest)?) };
-                let root = work.join("debs").join(name);
-                merged_usr(&root)?;
-                deb::unpack(&cx.store.blob_path(digest), &root)?;
-                Ok(cx.store.get_tree(&cx.store.put_tree(&root)?)?)
+        .map(|group| {
+            let (what, id) = match &group[..] {
+                [(deb, digest)] => (if deb.is_some() { "deb" } else { "tree" }, *digest),
+                _ => {
+                    let ids: Vec<String> = group.iter().map(|(deb, d)| format!("{}:{d}", deb.is_some())).collect();
+                    ("group", Digest::of(ids.join(" ").as_bytes()))
+                }
+            };
+            oci::cached_layer(cx.store, what, &id, mtime, compression, || -> Result<Tree, BuildError> {
+                let mut union = Tree::new();
+                for (deb, digest) in group {
+                    union.extend(source_tree(*deb, digest)?);
+                }
+                Ok(union)
             })
         })
         .collect::<Result<_, _>>()?;
     layers.extend(package_layers);
-    let added = match def.attrs.get(if def.kind == Kind::Customization { "add" } else { "files" }) {
-        Some(Value::List(items)) => items.iter().filter_map(|v| if let Value::File(f) = v { Some(f) } else { None }).collect(),
-        _ => Vec::new(),
-    };
+    let added = added_files(def);
     if !added.is_empty() {
         let (tree, modes) = files_tree(cx, &added)?;
         layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime, &modes)?, compression)?);
@@ -579,13 +607,9 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect(),
         _ => BTreeMap::new(),
     };
-    let own_user = match def.attrs.get("user") {
-        Some(Value::Int(u)) => Some(u.to_string()),
-        Some(Value::Str(u)) => Some(u.clone()),
-        _ => None,
-    };
     // The base's layers already hold the passwd entries of the user it sets.
-    let uid = own_user.as_deref().filter(|u| Some(*u) != run.user.as_deref()).and_then(|u| u.split(':').next()?.parse::<u32>().ok());
+    let own_user = own_user(def, &run);
+    let uid = own_user.as_deref().and_then(|u| u.split(':').next()?.parse::<u32>().ok());
     if let Some(uid) = uid {
         let tree = passwd_tree(cx.store, uid)?;
         layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &tree, mtime, &BTreeMap::new())?, compression)?);
@@ -630,6 +654,81 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         r.metadata.insert("user".into(), u);
     }
     Ok(r)
+}
+
+/// The `file(...)`s an image (`files`) or customization (`add`) lays over
+/// its packages.
+fn added_files(def: &TargetDef) -> Vec<&crate::lang::value::FileRef> {
+    match def.attrs.get(if def.kind == Kind::Customization { "add" } else { "files" }) {
+        Some(Value::List(items)) => items.iter().filter_map(|v| if let Value::File(f) = v { Some(f) } else { None }).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn has_files(def: &TargetDef) -> bool {
+    !added_files(def).is_empty()
+}
+
+/// The user an image sets itself, when it differs from its base's (`base`
+/// being the base's config): only then does it get a passwd layer.
+fn own_user(def: &TargetDef, base: &crate::oci::RunConfig) -> Option<String> {
+    let user = match def.attrs.get("user") {
+        Some(Value::Int(u)) => u.to_string(),
+        Some(Value::Str(u)) => u.clone(),
+        _ => return None,
+    };
+    (Some(user.as_str()) != base.user.as_deref()).then_some(user)
+}
+
+fn sets_user(def: &TargetDef, base: &crate::oci::RunConfig) -> bool {
+    own_user(def, base).and_then(|u| u.split(':').next()?.parse::<u32>().ok()).is_some()
+}
+
+/// How many of an image's debs depend on each (by file name).
+fn deb_popularity(store: &Store, deps: &[(String, &NodeId, Arc<ActionResult>)]) -> Result<BTreeMap<String, usize>, BuildError> {
+    let mut packages = BTreeMap::new();
+    let mut wanted: Vec<String> = Vec::new();
+    for (_, _, r) in deps {
+        let Some(control) = r.metadata.get("control").and_then(|c| serde_json::from_str::<deb::Control>(c).ok()) else { continue };
+        packages.insert(the_file(store, r)?.0, control.package.clone());
+        for field in [&control.depends, &control.pre_depends] {
+            for group in deb::parse_relations(field).unwrap_or_default() {
+                wanted.extend(group.into_iter().map(|rel| rel.name));
+            }
+        }
+    }
+    Ok(packages.into_iter().map(|(file, package)| (file, wanted.iter().filter(|w| **w == package).count())).collect())
+}
+
+/// One layer per source while they fit in `budget`; past it, as in Nix's
+/// popularity layering, the most depended-on debs (which other images share)
+/// keep layers of their own and the rest share the last one. Layers keep the
+/// order of `sources`, so a changed package changes its own layer or the
+/// shared one, and no other.
+fn budget_groups<'a>(
+    sources: Vec<(Option<&'a String>, Digest)>,
+    budget: usize,
+    popularity: &BTreeMap<String, usize>,
+) -> Vec<Vec<(Option<&'a String>, Digest)>> {
+    if sources.len() <= budget {
+        return sources.into_iter().map(|s| vec![s]).collect();
+    }
+    let score = |s: &(Option<&String>, Digest)| s.0.and_then(|name| popularity.get(name)).copied().unwrap_or(0);
+    let mut ranked: Vec<usize> = (0..sources.len()).collect();
+    // Most popular first; ties in the sources' own (name) order.
+    ranked.sort_by_key(|i| (std::cmp::Reverse(score(&sources[*i])), *i));
+    let alone: BTreeSet<usize> = ranked.into_iter().take(budget - 1).collect();
+    let mut groups: Vec<Vec<_>> = Vec::new();
+    let mut shared = Vec::new();
+    for (i, s) in sources.into_iter().enumerate() {
+        if alone.contains(&i) {
+            groups.push(vec![s]);
+        } else {
+            shared.push(s);
+        }
+    }
+    groups.push(shared);
+    groups
 }
 
 /// A multi-platform image: an index over the manifests its per-platform

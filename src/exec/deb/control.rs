@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{read_err, relative, tar_member, DebError};
 
 /// The fields of a `.deb`'s `control` file that dhib uses. Relationship
 /// fields are kept verbatim (empty when absent); `parse_relations` reads them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Control {
     pub package: String,
     pub version: String,
