@@ -228,25 +228,7 @@ fn check_reproducible_builds_again_from_nothing_and_compares() {
 
 #[test]
 fn a_multi_platform_image_is_an_index_whose_arm64_image_holds_arm64_binaries() {
-    let (deb_dir, amd64_file, amd64_sha) = busybox_deb();
-    let (arm_dir, arm64_file, arm64_sha) = common::busybox_deb_arm64();
-    assert_eq!(deb_dir, arm_dir);
-    let ws = Ws::empty();
-    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
-    // As `dhib lock` links the builds of one package: the image names it once.
-    ws.write(
-        "debian/BUILD.dhi",
-        &format!(
-            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{amd64_file}\"\n  sha256 = \"{amd64_sha}\"\n  \
-             for_arch = {{ arm64 = :busybox-static-arm64 }}\n}}\n\n\
-             deb \"busybox-static-arm64\" {{\n  version = \"1\"\n  arch = \"arm64\"\n  filename = \"{arm64_file}\"\n  sha256 = \"{arm64_sha}\"\n}}\n"
-        ),
-    );
-    ws.write(
-        "images/BUILD.dhi",
-        "image \"box\" {\n  packages = [//debian:busybox-static]\n  entrypoint = [\"/bin/busybox\"]\n  cmd = [\"echo\", \"hi\"]\n  \
-         user = 65532\n  platforms = [\"linux/amd64\", \"linux/arm64\"]\n}\n",
-    );
+    let ws = common::multi_platform_workspace();
     let out = ws.dhib(&["build", "//images:box"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let layout = ws.path().join("dhib-out/images/box");

@@ -275,3 +275,30 @@ fn a_wrong_registry_is_a_clean_error() {
     let nothing = dhib(ws.path(), &["publish", "//other/...", "--registry", "127.0.0.1:1/ns", "--insecure"]);
     assert!(text(&nothing.stderr).contains("no built image matches `//other/...`"), "{}", text(&nothing.stderr));
 }
+
+#[test]
+fn a_multi_platform_image_is_pushed_as_its_index() {
+    let ws = common::multi_platform_workspace();
+    let built = ws.dhib(&["build", "//images:box"]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let registry = Registry::start();
+    let target = format!("127.0.0.1:{}/test", registry.port);
+    let out = ws.dhib(&["publish", "//images:box", "--registry", &target, "--insecure"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let index = local_manifest(ws.path(), "//images:box");
+    let reference = format!("docker://{target}/images:box");
+    let raw = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &reference]).output().unwrap();
+    assert!(raw.status.success(), "{}", text(&raw.stderr));
+    assert_eq!(format!("sha256:{}", sha256(&raw.stdout)), index, "the registry serves dhib's index, byte for byte");
+    let parsed: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(parsed["manifests"].as_array().unwrap().len(), 2);
+    for arch in ["amd64", "arm64"] {
+        let pulled = tempfile::tempdir().unwrap();
+        let copy = Command::new("skopeo")
+            .args(["--override-arch", arch, "copy", "--src-tls-verify=false", &reference])
+            .arg(format!("oci:{}:box", pulled.path().display()))
+            .output()
+            .unwrap();
+        assert!(copy.status.success(), "{arch}: {}", text(&copy.stderr));
+    }
+}
