@@ -65,16 +65,31 @@ pub struct DebianConfig {
     /// Packages `dhib lock` resolves, with their dependencies.
     #[serde(default)]
     pub packages: Vec<String>,
-    /// The architecture to lock for.
-    #[serde(default = "default_arch")]
-    pub arch: String,
+    /// The architectures to lock for: `"amd64"`, or a list whose first
+    /// names the debs and whose others become their `for_arch` builds.
+    #[serde(default = "default_arch", deserialize_with = "one_or_many")]
+    pub arch: Vec<String>,
     /// Workspace-relative path of the file `dhib lock` writes.
     #[serde(default)]
     pub lock: Option<String>,
 }
 
-fn default_arch() -> String {
-    "amd64".to_string()
+fn default_arch() -> Vec<String> {
+    vec!["amd64".to_string()]
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    match OneOrMany::deserialize(d)? {
+        OneOrMany::One(a) => Ok(vec![a]),
+        OneOrMany::Many(v) if !v.is_empty() => Ok(v),
+        OneOrMany::Many(_) => Err(serde::de::Error::custom("`arch` names no architecture")),
+    }
 }
 
 /// Reads `[debian]` of dhi.toml without analysing the workspace (for `dhib

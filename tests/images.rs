@@ -318,3 +318,50 @@ fn a_layer_budget_merges_the_least_shared_packages_into_one_layer() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("max_layers = 1 leaves no layer for its packages"), "{}", stderr(&out));
 }
+
+#[test]
+fn lock_pins_each_architecture_and_links_the_builds_of_a_package() {
+    let (debs, amd64_file, _) = busybox_deb();
+    let (_, arm64_file, arm64_sha) = common::busybox_deb_arm64();
+    let ws = Ws::empty();
+    let repo = ws.path().join("repo");
+    ws.write(
+        "dhi.toml",
+        &format!(
+            "[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\narch = [\"amd64\", \"arm64\"]\n\
+             packages = [\"busybox-static\"]\nlock = \"debian/BUILD.dhi\"\n",
+            repo.display()
+        ),
+    );
+    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static"]).output().unwrap();
+    ws.write_bytes("Packages-amd64", &show.stdout);
+    let arm64_index = debs.join("Packages-arm64.xz");
+    let amd64_index = ws.path().join("Packages-amd64");
+    // Without an arm64 index, dhib says how to give one.
+    let out = ws.dhib(&["lock", "--index", amd64_index.to_str().unwrap()]);
+    if !stderr(&out).contains("locked") {
+        assert!(stderr(&out).contains("--index arm64=FILE"), "{}", stderr(&out));
+    }
+    let out = ws.dhib(&["lock", "--index", amd64_index.to_str().unwrap(), "--index", &format!("arm64={}", arm64_index.display())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let locked = std::fs::read_to_string(ws.path().join("debian/BUILD.dhi")).unwrap();
+    assert!(locked.contains("for_arch = { arm64 = :busybox-static-arm64 }"), "{locked}");
+    assert!(locked.contains("deb \"busybox-static-arm64\" {") && locked.contains(&format!("sha256 = \"{arm64_sha}\"")), "{locked}");
+    // A repository with the pool paths the lock names.
+    for line in locked.lines().filter_map(|l| l.trim().strip_prefix("filename = \"")) {
+        let pool = line.trim_end_matches('"');
+        let base = pool.rsplit('/').next().unwrap();
+        assert!(base == amd64_file || base == arm64_file, "{pool}");
+        std::fs::create_dir_all(repo.join(pool).parent().unwrap()).unwrap();
+        std::fs::copy(debs.join(base), repo.join(pool)).unwrap();
+    }
+    ws.write(
+        "images/BUILD.dhi",
+        "image \"box\" {\n  packages = [//debian:busybox-static]\n  entrypoint = [\"/bin/busybox\"]\n  cmd = [\"echo\", \"hi\"]\n  \
+         user = 65532\n  platforms = [\"linux/amd64\", \"linux/arm64\"]\n}\n",
+    );
+    let run = ws.dhib(&["run", "//images:box"]);
+    assert_eq!(stdout(&run), "hi\n", "{}", stderr(&run));
+    let q = ws.dhib(&["query", "deps(//images:box@linux/arm64)"]);
+    assert!(stdout(&q).contains("//debian:busybox-static-arm64"), "{}", stdout(&q));
+}

@@ -170,11 +170,13 @@ bundle named by SSL_CERT_FILE.")]
     #[command(after_help = "\
 Examples:
   dhib lock                                  resolve against this machine's apt lists
-  dhib lock --index Packages.xz              resolve against a downloaded index")]
+  dhib lock --index Packages.xz              resolve against a downloaded index
+  dhib lock --index arm64=Packages-arm64.xz  with arch = [\"amd64\", \"arm64\"] in dhi.toml")]
     Lock {
-        /// Packages indexes (plain, .gz, .xz, or apt's .lz4); default: /var/lib/apt/lists.
-        #[arg(long)]
-        index: Vec<PathBuf>,
+        /// Packages indexes (plain, .gz, .xz, or apt's .lz4), as FILE for the first
+        /// architecture of `[debian] arch` or ARCH=FILE; default: apt's lists.
+        #[arg(long, value_name = "[ARCH=]FILE")]
+        index: Vec<String>,
     },
     /// List the files a built node produced, by output.
     #[command(after_help = "Example:\n  dhib ls //examples/pkgs/zlib:zlib")]
@@ -353,8 +355,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let output = cfg.lock.clone().ok_or_else(|| {
                 Failure::plain(Diag::plain("E0604", "dhi.toml names no file to lock into").with_help("add `lock = \"debian/BUILD.dhi\"` under [debian]"))
             })?;
-            let indexes = if index.is_empty() { exec::lock::apt_lists(&cfg.arch) } else { index };
-            let req = exec::lock::LockRequest { roots: cfg.packages, arch: cfg.arch, output: output.clone(), indexes };
+            let indexes = exec::lock::indexes_by_arch(&cfg.arch, &index);
+            let req = exec::lock::LockRequest { roots: cfg.packages, arches: cfg.arch, output: output.clone(), indexes };
             let (text, count) = exec::lock::lock(&req).map_err(Failure::plain)?;
             let path = root.join(&output);
             if let Some(dir) = path.parent() {
