@@ -365,3 +365,36 @@ fn lock_pins_each_architecture_and_links_the_builds_of_a_package() {
     let q = ws.dhib(&["query", "deps(//images:box@linux/arm64)"]);
     assert!(stdout(&q).contains("//debian:busybox-static-arm64"), "{}", stdout(&q));
 }
+
+#[test]
+fn declared_ca_certificates_become_the_bundle_programs_read() {
+    let (ca_dir, ca_file, ca_sha) = common::debian_deb("ca-certificates");
+    let ws = workspace();
+    assert_eq!(ca_dir, busybox_deb().0);
+    ws.write(
+        "debian/ca.dhi",
+        &format!("deb \"ca-certificates\" {{\n  version = \"1\"\n  arch = \"all\"\n  filename = \"{ca_file}\"\n  sha256 = \"{ca_sha}\"\n}}\n"),
+    );
+    let acme = "-----BEGIN CERTIFICATE-----\nQUNNRSBDb3JwIHRlc3QgQ0E=\n-----END CERTIFICATE-----\n";
+    ws.write("tls/acme.crt", acme);
+    ws.write(
+        "tls/BUILD.dhi",
+        "image \"tls\" {\n  packages = [//debian:busybox-static, //debian:ca-certificates]\n  \
+         files = [file(\"acme.crt\", to = \"/usr/local/share/ca-certificates/acme.crt\")]\n  ca_certificates = true\n  \
+         entrypoint = [\"/bin/busybox\", \"sh\", \"-c\"]\n  \
+         cmd = [\"/bin/busybox grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt; /bin/busybox tail -n 3 /etc/ssl/certs/ca-certificates.crt\"]\n  \
+         user = 65532\n}\n",
+    );
+    let run = ws.dhib(&["run", "//tls:tls"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = stdout(&run);
+    let (count, tail) = out.split_once('\n').unwrap();
+    assert!(count.parse::<u32>().unwrap() > 100, "Debian's certificates are in the bundle: {out}");
+    assert_eq!(tail, acme, "the local certificate comes last");
+
+    // Declared without any certificate in the image: a clear error.
+    ws.write("tls/BUILD.dhi", "image \"bare\" {\n  packages = [//debian:busybox-static]\n  ca_certificates = true\n  user = 65532\n}\n");
+    let out = ws.dhib(&["build", "//tls:bare"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no layer has a certificate below /usr/share/ca-certificates"), "{}", stderr(&out));
+}

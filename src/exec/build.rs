@@ -552,12 +552,13 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     // that exceeds the image's layer budget.
     let sources: Vec<(Option<&String>, Digest)> =
         debs.iter().map(|(name, d)| (Some(name), *d)).chain(trees.iter().map(|t| (None, *t))).collect();
-    let fixed = layers.len() + usize::from(has_files(def)) + usize::from(sets_user(def, &run));
+    let ca = matches!(def.attrs.get("ca_certificates"), Some(Value::Bool(true)));
+    let fixed = layers.len() + usize::from(has_files(def)) + usize::from(ca) + usize::from(sets_user(def, &run));
     let groups = match def.attrs.get("max_layers") {
         Some(Value::Int(max)) => {
             let budget = usize::try_from(*max).unwrap_or(0).checked_sub(fixed).filter(|b| *b > 0).ok_or_else(|| {
                 BuildError::Invalid(format!(
-                    "{}: max_layers = {max} leaves no layer for its packages: the base, the added files and the user take {fixed}",
+                    "{}: max_layers = {max} leaves no layer for its packages: the base, the added files, the CA bundle and the user take {fixed}",
                     job.id
                 ))
             })?;
@@ -607,6 +608,10 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect(),
         _ => BTreeMap::new(),
     };
+    if ca {
+        let bundle = ca_bundle(cx.store, &layers).map_err(|e| BuildError::Invalid(format!("{}: {e}", job.id)))?;
+        layers.push(oci::store_layer(cx.store, &oci::layer_tar(cx.store, &bundle, mtime, &BTreeMap::new())?, compression)?);
+    }
     // The base's layers already hold the passwd entries of the user it sets.
     let own_user = own_user(def, &run);
     let uid = own_user.as_deref().and_then(|u| u.split(':').next()?.parse::<u32>().ok());
@@ -759,6 +764,42 @@ fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErr
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
     r.metadata.insert("manifest".into(), index.hex());
     Ok(r)
+}
+
+/// `/etc/ssl/certs/ca-certificates.crt` as Debian's update-ca-certificates
+/// writes it with every certificate enabled: each `*.crt` below
+/// `/usr/share/ca-certificates` and then `/usr/local/share/ca-certificates`,
+/// in path order, as the layers leave them (a later layer's file wins).
+fn ca_bundle(store: &Store, layers: &[crate::oci::Layer]) -> Result<Tree, String> {
+    const DIRS: [&str; 2] = ["usr/share/ca-certificates/", "usr/local/share/ca-certificates/"];
+    let mut certs: BTreeMap<(usize, String), Vec<u8>> = BTreeMap::new();
+    for layer in layers {
+        let found = crate::oci::layer_files(store, layer, |p| p.ends_with(".crt") && DIRS.iter().any(|d| p.starts_with(d)))
+            .map_err(|e| e.to_string())?;
+        for (path, data) in found {
+            let dir = DIRS.iter().position(|d| path.starts_with(d)).expect("filtered above");
+            certs.insert((dir, path), data);
+        }
+    }
+    if certs.is_empty() {
+        return Err("`ca_certificates = true`, but no layer has a certificate below /usr/share/ca-certificates or \
+                    /usr/local/share/ca-certificates: add a package that has them, such as Debian's ca-certificates"
+            .into());
+    }
+    let mut bundle = Vec::new();
+    for data in certs.values() {
+        bundle.extend_from_slice(data);
+        if !bundle.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+    }
+    let file = Entry::File { digest: store.put_bytes(&bundle).map_err(|e| e.to_string())?, size: bundle.len() as u64, executable: false };
+    Ok(Tree::from([
+        ("etc".to_string(), Entry::Dir),
+        ("etc/ssl".into(), Entry::Dir),
+        ("etc/ssl/certs".into(), Entry::Dir),
+        ("etc/ssl/certs/ca-certificates.crt".into(), file),
+    ]))
 }
 
 /// `/etc/passwd` and `/etc/group` naming root and, for another uid, `nonroot`.

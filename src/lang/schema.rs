@@ -198,6 +198,7 @@ const IMAGE: &[Field] = &[
     opt("version", Ty::Str),
     opt("description", Ty::Str),
     opt("compression", Ty::OneOf(&["gzip", "zstd"])),
+    opt("ca_certificates", Ty::Bool),
     opt("max_layers", Ty::Int),
     opt("skip_checks", STR_MAP),
 ];
@@ -205,6 +206,7 @@ const IMAGE: &[Field] = &[
 const CUSTOMIZATION: &[Field] = &[
     req("base", Ty::Label(IMAGE_KINDS), "//images/NAME:NAME"),
     opt("add", Ty::List(&Ty::File)),
+    opt("ca_certificates", Ty::Bool),
     opt("packages", PKG_LABELS),
     opt("user", Ty::User),
     opt("allow_root", Ty::Bool),

@@ -155,6 +155,32 @@ pub fn cached_layer<E: From<StoreError>>(
     Ok(layer)
 }
 
+/// The regular files of a stored layer whose paths `wanted` accepts, by
+/// path (no leading `/`), in the layer's order.
+pub fn layer_files(store: &Store, layer: &Layer, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let bytes = store.get(&layer.digest)?;
+    let io = |e: std::io::Error| StoreError::BadManifest(layer.digest, format!("unreadable layer: {e}"));
+    let reader: Box<dyn std::io::Read> = match layer.compression {
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&bytes[..])),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(&bytes[..]).map_err(io)?),
+    };
+    let mut archive = tar::Archive::new(reader);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path().map_err(io)?.to_string_lossy().trim_start_matches("./").trim_start_matches('/').to_string();
+        if wanted(&path) {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).map_err(io)?;
+            out.push((path, data));
+        }
+    }
+    Ok(out)
+}
+
 /// What the image config says about running the image.
 #[derive(Debug, Clone, Default)]
 pub struct RunConfig {

@@ -7,12 +7,18 @@ use std::process::{Command, Output};
 
 /// The real busybox-static .deb, downloaded once into target/ with apt.
 pub fn busybox_deb() -> (PathBuf, String, String) {
-    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static"]).output().unwrap();
+    debian_deb("busybox-static")
+}
+
+/// A real .deb of this machine's release, downloaded once into
+/// target/test-debs with apt: (that directory, its file name, its sha256).
+pub fn debian_deb(package: &str) -> (PathBuf, String, String) {
+    let show = Command::new("apt-cache").args(["show", "--no-all-versions", package]).output().unwrap();
     let text = String::from_utf8(show.stdout).unwrap();
     let field = |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("apt-cache knows busybox-static ({name}); run scripts/setup.sh"))
+            .unwrap_or_else(|| panic!("apt-cache knows {package} ({name}); run scripts/setup.sh"))
             .to_string()
     };
     let file = field("Filename").rsplit('/').next().unwrap().to_string();
@@ -23,7 +29,7 @@ pub fn busybox_deb() -> (PathBuf, String, String) {
     let _one_at_a_time = DOWNLOAD.lock().unwrap();
     if !dir.join(&file).exists() {
         let tmp = tempfile::tempdir_in(&dir).unwrap();
-        let out = Command::new("apt-get").args(["download", "busybox-static"]).current_dir(tmp.path()).output().unwrap();
+        let out = Command::new("apt-get").args(["download", package]).current_dir(tmp.path()).output().unwrap();
         assert!(out.status.success(), "apt-get download failed: {}", String::from_utf8_lossy(&out.stderr));
         // apt names the file with the epoch (`1%3a1.35...`); the repository does not.
         let got = std::fs::read_dir(tmp.path()).unwrap().next().unwrap().unwrap().path();
