@@ -398,3 +398,50 @@ fn declared_ca_certificates_become_the_bundle_programs_read() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no layer has a certificate below /usr/share/ca-certificates"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_customization_adds_the_layers_of_an_oci_layout_made_by_another_tool() {
+    let ws = workspace();
+    // A vendor's agent, packed by umoci into a layout in the workspace.
+    let layout = ws.path().join("vendor/agent");
+    let bundle = tempfile::tempdir().unwrap();
+    let sh = |script: &str| {
+        let out = Command::new("sh").args(["-ec", script]).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", stderr(&out));
+    };
+    sh(&format!(
+        "umoci init --layout {l}; umoci new --image {l}:latest; umoci unpack --rootless --image {l}:latest {b}/b; \
+         mkdir -p {b}/b/rootfs/opt/agent; echo 'agent 2.1' > {b}/b/rootfs/opt/agent/VERSION; \
+         umoci repack --image {l}:latest {b}/b",
+        l = layout.display(),
+        b = bundle.path().display()
+    ));
+    ws.write(
+        "customizations/BUILD.dhi",
+        "customization \"hello-agent\" {\n  base = //images:hello\n  layers_from = [file(\"//vendor/agent/index.json\")]\n  \
+         cmd = [\"-c\", \"/bin/busybox cat /opt/agent/VERSION\"]\n}\n",
+    );
+    let run = ws.dhib(&["run", "//customizations:hello-agent"]);
+    assert_eq!(stdout(&run), "agent 2.1\n", "{}", stderr(&run));
+    assert!(ws.dhib(&["build", "//images:hello", "//customizations:hello-agent"]).status.success());
+    let (custom, _) = image(&ws, "customizations/hello-agent");
+    let (base, _) = image(&ws, "images/hello");
+    let agent_index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let agent_manifest: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(agent_index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"))).unwrap(),
+    )
+    .unwrap();
+    let (custom, base, agent) = (layer_digests(&custom), layer_digests(&base), layer_digests(&agent_manifest));
+    assert_eq!(custom, [base, agent.clone()].concat(), "the base's layers, then the agent's, all by digest");
+
+    // A blob that does not match its digest is refused.
+    let blob = layout.join("blobs/sha256").join(agent.last().unwrap().trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[20] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let store = ws.path().join(".dhib");
+    std::fs::remove_dir_all(&store).unwrap();
+    let out = ws.dhib(&["build", "//customizations:hello-agent"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not match its digest"), "{}", stderr(&out));
+}

@@ -595,6 +595,17 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         })
         .collect::<Result<_, _>>()?;
     layers.extend(package_layers);
+    // Layers of OCI layouts, each named by its index.json (whose content,
+    // keyed, pins every blob by digest).
+    if let Some(Value::List(items)) = def.attrs.get("layers_from") {
+        let arch = oci_arch(job.id.platform.as_deref().unwrap_or("linux/amd64"));
+        for index in items.iter().filter_map(|v| if let Value::File(f) = v { Some(f) } else { None }) {
+            keyed_file(cx, &index.file)?;
+            let dir = cx.root.join(&index.file).parent().map(Path::to_path_buf).unwrap_or_default();
+            let imported = oci::import_layout(cx.store, &dir, arch).map_err(|e| BuildError::Invalid(format!("{}: {e}", index.file)))?;
+            layers.extend(imported);
+        }
+    }
     let added = added_files(def);
     if !added.is_empty() {
         let (tree, modes) = files_tree(cx, &added)?;

@@ -206,6 +206,7 @@ const IMAGE: &[Field] = &[
 const CUSTOMIZATION: &[Field] = &[
     req("base", Ty::Label(IMAGE_KINDS), "//images/NAME:NAME"),
     opt("add", Ty::List(&Ty::File)),
+    opt("layers_from", Ty::List(&Ty::File)),
     opt("ca_certificates", Ty::Bool),
     opt("packages", PKG_LABELS),
     opt("user", Ty::User),

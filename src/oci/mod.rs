@@ -155,6 +155,55 @@ pub fn cached_layer<E: From<StoreError>>(
     Ok(layer)
 }
 
+/// The layers of the image in an OCI image layout (the directory of
+/// `index.json`; its only manifest, or its only one for `arch`), each blob
+/// checked against its digest and stored. Made by any tool: umoci, skopeo,
+/// another dhib.
+pub fn import_layout(store: &Store, layout: &std::path::Path, arch: &str) -> Result<Vec<Layer>, String> {
+    let read = |d: &str| -> Result<Vec<u8>, String> {
+        let digest = Digest::parse(d).ok_or_else(|| format!("`{d}` is not a sha256 digest"))?;
+        let path = layout.join("blobs/sha256").join(digest.hex());
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if Digest::of(&bytes) != digest {
+            return Err(format!("{} does not match its digest", path.display()));
+        }
+        Ok(bytes)
+    };
+    let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).map_err(|e| e.to_string());
+    let mut node = parse(&std::fs::read(layout.join("index.json")).map_err(|e| format!("{}/index.json: {e}", layout.display()))?)?;
+    // Down through indexes to the one manifest for this architecture.
+    loop {
+        let manifests: Vec<&Value> = node["manifests"].as_array().map(|m| m.iter().collect()).unwrap_or_default();
+        let fitting: Vec<&Value> = manifests.iter().copied().filter(|m| m["platform"]["architecture"].as_str().is_none_or(|a| a == arch)).collect();
+        let [one] = fitting[..] else {
+            return Err(format!("the layout names {} images for {arch}; it must name one", fitting.len()));
+        };
+        node = parse(&read(one["digest"].as_str().unwrap_or_default())?)?;
+        if node["layers"].is_array() {
+            break;
+        }
+    }
+    let config = parse(&read(node["config"]["digest"].as_str().unwrap_or_default())?)?;
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
+    let layers = node["layers"].as_array().cloned().unwrap_or_default();
+    if layers.len() != diff_ids.len() {
+        return Err("the image's config lists another number of layers than its manifest".into());
+    }
+    layers
+        .iter()
+        .zip(&diff_ids)
+        .map(|(l, d)| {
+            let media_type = l["mediaType"].as_str().unwrap_or_default();
+            let compression =
+                Compression::of_media_type(media_type).ok_or_else(|| format!("layer media type `{media_type}` is not gzip or zstd"))?;
+            let bytes = read(l["digest"].as_str().unwrap_or_default())?;
+            let digest = store.put_bytes(&bytes).map_err(|e| e.to_string())?;
+            let diff_id = d.as_str().and_then(Digest::parse).ok_or("a layer without a diff_id")?;
+            Ok(Layer { digest, size: bytes.len() as u64, diff_id, compression })
+        })
+        .collect()
+}
+
 /// The regular files of a stored layer whose paths `wanted` accepts, by
 /// path (no leading `/`), in the layer's order.
 pub fn layer_files(store: &Store, layer: &Layer, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
