@@ -32,7 +32,7 @@ fn workspace() -> Ws {
              env = {{ GREETING = \"world\" }}\n  user = 65532\n{extra}}}\n"
         )
     };
-    ws.write("images/BUILD.dhi", &(image("hello", "") + "\n" + &image("hello-zstd", "  compression = \"zstd\"\n")));
+    ws.write("images/BUILD.dhi", &(image("hello", "") + "\n" + &image("hello-zstd", "  compression = \"zstd\"\n  source = \"https://example.com/images\"\n  revision = \"v1.2\"\n")));
     ws.write("customizations/motd", "welcome to acme\n");
     ws.write(
         "customizations/BUILD.dhi",
@@ -178,6 +178,10 @@ fn zstd_layers_are_valid_and_run() {
     for layer in manifest["layers"].as_array().unwrap() {
         assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
     }
+    let annotations = &manifest["annotations"];
+    assert_eq!(annotations["org.opencontainers.image.source"], "https://example.com/images");
+    assert_eq!(annotations["org.opencontainers.image.revision"], "v1.2");
+    assert_eq!(annotations["org.opencontainers.image.created"], "1970-01-01T00:00:00Z");
     // umoci and oci-image-tool predate zstd layers; skopeo checks them.
     let copy = tempfile::tempdir().unwrap();
     let layout = ws.path().join("dhib-out/images/hello-zstd");
@@ -444,4 +448,34 @@ fn a_customization_adds_the_layers_of_an_oci_layout_made_by_another_tool() {
     let out = ws.dhib(&["build", "//customizations:hello-agent"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("does not match its digest"), "{}", stderr(&out));
+}
+
+#[test]
+fn hard_links_stay_hard_links_in_layers() {
+    let ws = workspace();
+    ws.write("debian/env.dhi", "env \"busybox\" {\n  packages = [:busybox-static]\n}\n");
+    ws.write(
+        "pkgs/BUILD.dhi",
+        "package \"twins\" {\n  version = \"1\"\n  env = //debian:busybox\n  build { steps = [\n    \
+         \"mkdir -p $DESTDIR/usr/share/twins\",\n    \"echo same > $DESTDIR/usr/share/twins/a\",\n    \
+         \"ln $DESTDIR/usr/share/twins/a $DESTDIR/usr/share/twins/b\",\n  ] }\n  outputs { runtime = [\"usr/**\"] }\n}\n",
+    );
+    ws.write("twins/BUILD.dhi", "image \"twins\" {\n  packages = [//pkgs:twins]\n  user = 65532\n}\n");
+    let out = ws.dhib(&["build", "//twins:twins"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let layout = ws.path().join("dhib-out/twins/twins");
+    let check = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
+    assert!(check.status.success(), "oci-image-tool: {}{}", stdout(&check), stderr(&check));
+    let rootfs = tempfile::tempdir().unwrap();
+    let unpack = Command::new("umoci")
+        .args(["raw", "unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(rootfs.path().join("r"))
+        .output()
+        .unwrap();
+    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (rootfs.path().join("r/usr/share/twins/a"), rootfs.path().join("r/usr/share/twins/b"));
+    let (a, b) = (std::fs::metadata(a).unwrap(), std::fs::metadata(b).unwrap());
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "one file, two names");
 }

@@ -302,3 +302,47 @@ fn a_multi_platform_image_is_pushed_as_its_index() {
         assert!(copy.status.success(), "{arch}: {}", text(&copy.stderr));
     }
 }
+
+#[test]
+fn a_customization_pulls_layers_pinned_by_digest_from_a_registry() {
+    let registry = Registry::start();
+    let host = format!("127.0.0.1:{}", registry.port);
+    // A vendor's agent, made by umoci and pushed by skopeo.
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        "umoci init --layout {t}/l; umoci new --image {t}/l:1; umoci unpack --rootless --image {t}/l:1 {t}/b; \
+         mkdir -p {t}/b/rootfs/opt/agent; echo 'agent 3.0' > {t}/b/rootfs/opt/agent/VERSION; umoci repack --image {t}/l:1 {t}/b; \
+         skopeo copy --dest-tls-verify=false oci:{t}/l:1 docker://{host}/vendor/agent:1",
+        t = tmp.path().display()
+    );
+    let made = Command::new("sh").args(["-ec", &script]).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let raw = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/vendor/agent:1")]).output().unwrap();
+    let pinned = format!("{host}/vendor/agent@sha256:{}", sha256(&raw.stdout));
+
+    let ws = image_workspace();
+    write(
+        ws.path(),
+        "custom/BUILD.dhi",
+        format!(
+            "customization \"with-agent\" {{\n  base = //images:bb\n  layers_from = [\"{pinned}\"]\n  cmd = [\"cat\", \"/opt/agent/VERSION\"]\n}}\n"
+        )
+        .as_bytes(),
+    );
+    let run = |insecure: &str| {
+        Command::new(env!("CARGO_BIN_EXE_dhib"))
+            .arg("-C")
+            .arg(ws.path())
+            .args(["run", "//custom:with-agent"])
+            .env("DHIB_INSECURE_REGISTRIES", insecure)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    // The registry speaks plain http: refused unless it is named insecure.
+    let refused = run("");
+    assert!(!refused.status.success());
+    assert!(text(&refused.stderr).contains("name it in DHIB_INSECURE_REGISTRIES"), "{}", text(&refused.stderr));
+    let out = run(&host);
+    assert_eq!(text(&out.stdout), "agent 3.0\n", "{}", text(&out.stderr));
+}

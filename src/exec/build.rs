@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub store: &'a Store,
     /// The workspace root, for `file://` sources and `file(...)` references.
     pub root: &'a Path,
+    /// Registries (`HOST[:PORT]`) pulled from over plain http.
+    pub insecure_registries: &'a [String],
     /// Content digests (blake3 hex) of the files referenced with `file(...)`,
     /// as analysis keyed them.
     pub local_files: &'a BTreeMap<String, String>,
@@ -596,13 +598,25 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         .collect::<Result<_, _>>()?;
     layers.extend(package_layers);
     // Layers of OCI layouts, each named by its index.json (whose content,
-    // keyed, pins every blob by digest).
+    // keyed, pins every blob by digest) or by a registry reference pinned by
+    // digest, pulled into a layout first.
     if let Some(Value::List(items)) = def.attrs.get("layers_from") {
         let arch = oci_arch(job.id.platform.as_deref().unwrap_or("linux/amd64"));
-        for index in items.iter().filter_map(|v| if let Value::File(f) = v { Some(f) } else { None }) {
-            keyed_file(cx, &index.file)?;
-            let dir = cx.root.join(&index.file).parent().map(Path::to_path_buf).unwrap_or_default();
-            let imported = oci::import_layout(cx.store, &dir, arch).map_err(|e| BuildError::Invalid(format!("{}: {e}", index.file)))?;
+        for (i, item) in items.iter().enumerate() {
+            let (dir, shown) = match item {
+                Value::File(index) => {
+                    keyed_file(cx, &index.file)?;
+                    (cx.root.join(&index.file).parent().map(Path::to_path_buf).unwrap_or_default(), index.file.clone())
+                }
+                Value::Str(reference) => {
+                    let dir = work.join(format!("pulled-{i}"));
+                    oci::registry::pull_layout(reference, cx.insecure_registries, &dir)
+                        .map_err(|d| BuildError::Invalid(d.to_string()))?;
+                    (dir, reference.clone())
+                }
+                _ => continue,
+            };
+            let imported = oci::import_layout(cx.store, &dir, arch).map_err(|e| BuildError::Invalid(format!("{shown}: {e}")))?;
             layers.extend(imported);
         }
     }
@@ -652,15 +666,7 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         run.ports.sort();
         run.ports.dedup();
     }
-    let mut annotations = map("annotations");
-    annotations.insert("org.opencontainers.image.created".into(), oci::rfc3339(mtime));
-    annotations.insert("org.opencontainers.image.title".into(), job.id.label.to_string());
-    if let Some(v) = str_attr(def, "version") {
-        annotations.insert("org.opencontainers.image.version".into(), v.to_string());
-    }
-    if let Some(d) = str_attr(def, "description") {
-        annotations.insert("org.opencontainers.image.description".into(), d.to_string());
-    }
+    let annotations = image_annotations(job, mtime);
     let platform = job.id.platform.clone().or_else(|| strs("platforms").and_then(|p| p.first().cloned())).unwrap_or_else(|| "linux/amd64".into());
     let (manifest, size) = oci::store_image(cx.store, oci_arch(&platform), &layers, &run, mtime, &annotations)?;
     let layout = oci::layout_tree(cx.store, &manifest, size, "latest")?;
@@ -747,6 +753,24 @@ fn budget_groups<'a>(
     groups
 }
 
+/// The image's own `annotations` plus the `org.opencontainers.image.*` ones
+/// dhib knows: created (SOURCE_DATE_EPOCH, never the clock), title (the
+/// label), and version, description, source and revision when declared.
+fn image_annotations(job: &Job<'_>, created: u64) -> BTreeMap<String, String> {
+    let mut annotations: BTreeMap<String, String> = match job.def.attrs.get("annotations") {
+        Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect(),
+        _ => BTreeMap::new(),
+    };
+    annotations.insert("org.opencontainers.image.created".into(), crate::oci::rfc3339(created));
+    annotations.insert("org.opencontainers.image.title".into(), job.id.label.to_string());
+    for attr in ["version", "description", "source", "revision"] {
+        if let Some(v) = str_attr(&job.def, attr) {
+            annotations.insert(format!("org.opencontainers.image.{attr}"), v.to_string());
+        }
+    }
+    annotations
+}
+
 /// A multi-platform image: an index over the manifests its per-platform
 /// nodes built, in one layout.
 fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
@@ -763,14 +787,7 @@ fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErr
         _ => Vec::new(),
     };
     manifests.sort_by_key(|(_, _, p)| declared.iter().position(|d| d == p));
-    let mut annotations = BTreeMap::from([
-        ("org.opencontainers.image.created".to_string(), oci::rfc3339(cx.source_date_epoch)),
-        ("org.opencontainers.image.title".to_string(), job.id.label.to_string()),
-    ]);
-    if let Some(v) = str_attr(&job.def, "version") {
-        annotations.insert("org.opencontainers.image.version".into(), v.to_string());
-    }
-    let (index, size) = oci::store_index(cx.store, &manifests, &annotations)?;
+    let (index, size) = oci::store_index(cx.store, &manifests, &image_annotations(job, cx.source_date_epoch))?;
     let layout = oci::layout_tree(cx.store, &index, size, "latest")?;
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
     r.metadata.insert("manifest".into(), index.hex());

@@ -55,10 +55,14 @@ pub fn build(
     let _shared = store.lock_store(false).map_err(|e| Diag::plain("E0502", e.to_string()))?;
     let root = analysis.root().map(PathBuf::from).unwrap_or_default();
     let local_files = analysis.local_file_digests();
+    // What is pulled is pinned by digest, so the transport is no input.
+    let insecure_registries: Vec<String> =
+        std::env::var("DHIB_INSECURE_REGISTRIES").unwrap_or_default().split(',').filter(|h| !h.is_empty()).map(str::to_string).collect();
     let cx = build::Context {
         store: &store,
         root: &root,
         local_files: &local_files,
+        insecure_registries: &insecure_registries,
         sandbox: req.sandbox,
         source_date_epoch: analysis.build.source_date_epoch,
         jobs: req.jobs,

@@ -1203,7 +1203,11 @@ fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
     let found = || format!("{} {}", article(v.type_name()), v.type_name());
     match (ty, v) {
         (Ty::Str, Value::Str(_)) | (Ty::Int, Value::Int(_)) | (Ty::Bool, Value::Bool(_)) => None,
-        (Ty::Label(_), Value::Label(_)) | (Ty::File, Value::File(_)) => None,
+        (Ty::Label(_), Value::Label(_)) | (Ty::File | Ty::LayerSource, Value::File(_)) => None,
+        (Ty::LayerSource, Value::Str(s)) => match s.split_once("@sha256:") {
+            Some((name, hex)) if name.contains('/') && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => None,
+            _ => Some(format!("\"{s}\", a reference not pinned by digest")),
+        },
         (Ty::Base, Value::Label(_)) => None,
         (Ty::Base, Value::Str(s)) if s == "scratch" => None,
         (Ty::Monitor, Value::Call(c)) if MONITORS.contains(&c.function.as_str()) => None,

@@ -72,6 +72,9 @@ pub enum Ty {
     Map(&'static Ty),
     /// `file(...)`
     File,
+    /// Where layers come from: a `file(...)` naming an OCI layout's
+    /// `index.json`, or a registry reference pinned by digest.
+    LayerSource,
     /// An upstream monitor call such as `git_tags(...)`.
     Monitor,
     Sha256,
@@ -95,6 +98,7 @@ impl fmt::Display for Ty {
             Ty::List(t) => write!(f, "a list of {}", plural(t)),
             Ty::Map(t) => write!(f, "a map of {}", plural(t)),
             Ty::File => f.write_str("a `file(...)`"),
+            Ty::LayerSource => f.write_str("a `file(...)` of an OCI layout's index.json or \"HOST/REPO@sha256:…\""),
             Ty::Monitor => f.write_str("an upstream monitor such as `git_tags(...)`"),
             Ty::Sha256 => f.write_str("a sha256 digest (64 hex digits)"),
             Ty::User => f.write_str("a uid (integer), a user name, or \"uid:gid\""),
@@ -197,6 +201,8 @@ const IMAGE: &[Field] = &[
     opt("platforms", STRS),
     opt("version", Ty::Str),
     opt("description", Ty::Str),
+    opt("source", Ty::Str),
+    opt("revision", Ty::Str),
     opt("compression", Ty::OneOf(&["gzip", "zstd"])),
     opt("ca_certificates", Ty::Bool),
     opt("max_layers", Ty::Int),
@@ -206,7 +212,7 @@ const IMAGE: &[Field] = &[
 const CUSTOMIZATION: &[Field] = &[
     req("base", Ty::Label(IMAGE_KINDS), "//images/NAME:NAME"),
     opt("add", Ty::List(&Ty::File)),
-    opt("layers_from", Ty::List(&Ty::File)),
+    opt("layers_from", Ty::List(&Ty::LayerSource)),
     opt("ca_certificates", Ty::Bool),
     opt("packages", PKG_LABELS),
     opt("user", Ty::User),

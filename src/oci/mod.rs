@@ -55,7 +55,7 @@ pub struct Layer {
 
 /// Writes a tree as a deterministic tar: entries sorted by path, parents
 /// before children, owner 0:0, modes 0755/0644 unless `modes` names the path,
-/// every time `mtime`.
+/// every time `mtime`, repeated contents as hard links.
 pub fn layer_tar(
     store: &Store,
     tree: &Tree,
@@ -75,15 +75,27 @@ pub fn layer_tar(
         h
     };
     let io = |e: std::io::Error| StoreError::Unsupported { path: "layer".into(), why: e.to_string() };
+    // Files of one content and mode after the first are hard links to it:
+    // the hard links packages ship come out as hard links, and copies share
+    // their bytes.
+    let mut first: std::collections::HashMap<(Digest, u32), &str> = std::collections::HashMap::new();
     for (path, entry) in tree {
         match entry {
             Entry::Dir => {
                 let mut h = header(tar::EntryType::Directory, 0o755, 0);
                 b.append_data(&mut h, format!("{path}/"), std::io::empty()).map_err(io)?;
             }
-            Entry::File { digest, executable, .. } => {
-                let bytes = store.get(digest)?;
+            Entry::File { digest, executable, size } => {
                 let mode = modes.get(path).copied().unwrap_or(if *executable { 0o755 } else { 0o644 });
+                if *size > 0 {
+                    if let Some(target) = first.get(&(*digest, mode)) {
+                        let mut h = header(tar::EntryType::Link, mode, 0);
+                        b.append_link(&mut h, path, target).map_err(io)?;
+                        continue;
+                    }
+                    first.insert((*digest, mode), path);
+                }
+                let bytes = store.get(digest)?;
                 let mut h = header(tar::EntryType::Regular, mode, bytes.len() as u64);
                 b.append_data(&mut h, path, bytes.as_slice()).map_err(io)?;
             }
@@ -129,7 +141,7 @@ pub fn cached_layer<E: From<StoreError>>(
 ) -> Result<Layer, E> {
     // Bump the version whenever `layer_tar`, the compressors or unpacking a
     // .deb change.
-    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v2");
+    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v3");
     h.update(what.as_bytes());
     h.update(&source.0);
     h.update(&mtime.to_le_bytes());
@@ -204,29 +216,58 @@ pub fn import_layout(store: &Store, layout: &std::path::Path, arch: &str) -> Res
         .collect()
 }
 
+/// Called with each entry of a layer: its type, path, link target and data.
+type EntryVisitor<'a> = dyn FnMut(tar::EntryType, String, Option<String>, &mut dyn std::io::Read) -> std::io::Result<()> + 'a;
+
 /// The regular files of a stored layer whose paths `wanted` accepts, by
-/// path (no leading `/`), in the layer's order.
+/// path (no leading `/`), in the layer's order; a hard link reads as the file
+/// it links to.
 pub fn layer_files(store: &Store, layer: &Layer, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let bytes = store.get(&layer.digest)?;
     let io = |e: std::io::Error| StoreError::BadManifest(layer.digest, format!("unreadable layer: {e}"));
-    let reader: Box<dyn std::io::Read> = match layer.compression {
-        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&bytes[..])),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(&bytes[..]).map_err(io)?),
+    let each = |visit: &mut EntryVisitor<'_>| {
+        let reader: Box<dyn std::io::Read> = match layer.compression {
+            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&bytes[..])),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(&bytes[..])?),
+        };
+        let clean = |p: &std::path::Path| p.to_string_lossy().trim_start_matches("./").trim_start_matches('/').to_string();
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let kind = entry.header().entry_type();
+            let path = clean(&entry.path()?);
+            let link = entry.link_name()?.map(|l| clean(&l));
+            visit(kind, path, link, &mut entry)?;
+        }
+        Ok(())
     };
-    let mut archive = tar::Archive::new(reader);
+    // First pass: the files that wanted hard links point at.
+    let mut targets: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    each(&mut |kind, path, link, _| {
+        if let (tar::EntryType::Link, Some(target)) = (kind, link) {
+            if wanted(&path) {
+                targets.entry(target).or_default().push(path);
+            }
+        }
+        Ok(())
+    })
+    .map_err(io)?;
     let mut out = Vec::new();
-    for entry in archive.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
+    each(&mut |kind, path, _, data| {
+        let links = targets.get(&path);
+        if kind == tar::EntryType::Regular && (wanted(&path) || links.is_some()) {
+            let mut content = Vec::new();
+            data.read_to_end(&mut content)?;
+            for l in links.into_iter().flatten() {
+                out.push((l.clone(), content.clone()));
+            }
+            if wanted(&path) {
+                out.push((path, content));
+            }
         }
-        let path = entry.path().map_err(io)?.to_string_lossy().trim_start_matches("./").trim_start_matches('/').to_string();
-        if wanted(&path) {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).map_err(io)?;
-            out.push((path, data));
-        }
-    }
+        Ok(())
+    })
+    .map_err(io)?;
     Ok(out)
 }
 

@@ -2,7 +2,8 @@
 //! blobs (skipped when present, mounted from a repository pushed earlier in
 //! the same run, uploaded otherwise), then manifests by digest with their
 //! exact bytes, then tags. Credentials come from docker's `config.json`,
-//! answered to Basic and Bearer challenges.
+//! answered to Basic and Bearer challenges. And the reverse for one image
+//! pinned by digest: pulled into a layout, every blob checked.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -64,6 +65,62 @@ impl Registry {
             &self.host
         }
     }
+}
+
+/// Downloads the image `reference` (`HOST[:PORT]/REPO@sha256:HEX`, an image
+/// or an index) into a new OCI image layout at `dest`, checking every blob
+/// against its digest. Plain http only for the hosts in `insecure_hosts`.
+pub fn pull_layout(reference: &str, insecure_hosts: &[String], dest: &Path) -> Result<(), Diag> {
+    let bad = |why: &str| Diag::plain("E0706", format!("cannot pull `{reference}`: {why}"));
+    let (name, hex) = reference.split_once("@sha256:").ok_or_else(|| bad("it is not pinned by digest"))?;
+    let digest = Digest::parse(hex).ok_or_else(|| bad("the digest is not 64 hex digits"))?;
+    let (host, repo) = name.split_once('/').ok_or_else(|| bad("it names no repository"))?;
+    let registry = Registry { host: host.to_string(), namespace: String::new(), insecure: insecure_hosts.iter().any(|h| h == host) };
+    let mut client = Client::new(&registry)?;
+    let write = |d: &Digest, bytes: &[u8]| -> Result<(), Diag> {
+        let path = blob_path(dest, d);
+        std::fs::create_dir_all(path.parent().expect("blobs/sha256")).map_err(|e| bad(&e.to_string()))?;
+        std::fs::write(&path, bytes).map_err(|e| bad(&e.to_string()))
+    };
+    let top = client.get(repo, "manifests", &digest).map_err(|d| {
+        if registry.insecure {
+            d
+        } else {
+            bad(&format!("{d} (if {host} serves plain http, name it in DHIB_INSECURE_REGISTRIES)"))
+        }
+    })?;
+    write(&digest, &top)?;
+    let top_json: Value = serde_json::from_slice(&top).map_err(|e| bad(&e.to_string()))?;
+    let media_type = top_json["mediaType"].as_str().unwrap_or(super::MANIFEST_TYPE).to_string();
+    let digests = |v: &Value, key: &str| -> Vec<Digest> {
+        v[key].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().and_then(Digest::parse)).collect()
+    };
+    let manifests = if top_json["manifests"].is_array() {
+        let children = digests(&top_json, "manifests");
+        let mut parsed = Vec::new();
+        for child in children {
+            let bytes = client.get(repo, "manifests", &child)?;
+            write(&child, &bytes)?;
+            parsed.push(serde_json::from_slice::<Value>(&bytes).map_err(|e| bad(&e.to_string()))?);
+        }
+        parsed
+    } else {
+        vec![top_json]
+    };
+    for m in &manifests {
+        let config = m["config"]["digest"].as_str().and_then(Digest::parse);
+        for blob in config.into_iter().chain(digests(m, "layers")) {
+            let bytes = client.get(repo, "blobs", &blob)?;
+            write(&blob, &bytes)?;
+        }
+    }
+    std::fs::write(dest.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(|e| bad(&e.to_string()))?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": super::INDEX_TYPE,
+        "manifests": [{"mediaType": media_type, "digest": format!("sha256:{digest}"), "size": top.len()}],
+    });
+    std::fs::write(dest.join("index.json"), index.to_string()).map_err(|e| bad(&e.to_string()))
 }
 
 /// One built image to publish, and where it goes.
@@ -290,6 +347,26 @@ impl Client {
             pushed_repositories: BTreeSet::new(),
             mount_started: None,
         })
+    }
+
+    /// A manifest or blob by digest, checked against it.
+    fn get(&mut self, repo: &str, what: &str, digest: &Digest) -> Result<Vec<u8>, Diag> {
+        let url = format!("{}/v2/{repo}/{what}/sha256:{digest}", self.base);
+        let accept = [super::MANIFEST_TYPE, super::INDEX_TYPE].join(", ");
+        let resp = self.send(repo, "GET", &url, &[("accept", accept.as_str())], None)?;
+        if !resp.status().is_success() {
+            return Err(self.refused("GET", &url, resp.status(), resp));
+        }
+        let bytes = resp
+            .into_body()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .map_err(|e| Diag::plain("E0704", format!("GET {url}: {e}")))?;
+        if Digest::of(&bytes) != *digest {
+            return Err(Diag::plain("E0704", format!("{url} answered content that is not sha256:{digest}")));
+        }
+        Ok(bytes)
     }
 
     /// Checks that the host speaks the distribution API before anything is
