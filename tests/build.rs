@@ -58,6 +58,18 @@ impl Ws {
     }
 }
 
+/// The nodes a `--output json` build reports as built, sorted.
+fn built_nodes(out: &Output) -> Vec<String> {
+    let mut built: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
+    built.sort();
+    built
+}
+
 const STEPS: &str = "\"mkdir -p $DESTDIR/usr/bin\", \"cp hello.sh $DESTDIR/usr/bin/hello\"";
 
 use common::stderr;
@@ -97,14 +109,7 @@ fn a_changed_source_rebuilds_exactly_its_dependents() {
     ws.set_hello("#!/bin/sh\necho two\n", STEPS);
     let out = ws.dhib(&["build", "//...", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut built: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["event"] == "built")
-        .map(|e| e["node"].as_str().unwrap().to_string())
-        .collect();
-    built.sort();
+    let built = built_nodes(&out);
     let rdeps = ws.dhib(&["query", "kind(source, rdeps(//..., //pkgs/hello:hello-src)) + kind(package, rdeps(//..., //pkgs/hello:hello-src))"]);
     let want: Vec<String> = String::from_utf8(rdeps.stdout).unwrap().lines().map(str::to_string).collect();
     assert_eq!(built, want);
@@ -426,14 +431,7 @@ fn editing_a_patch_rebuilds_the_source_and_what_is_built_from_it() {
     patch_hello(&ws, &HELLO_PATCH.replace("+echo twice\n", "+echo thrice\n"));
     let out = ws.dhib(&["build", "//...", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut built: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["event"] == "built")
-        .map(|e| e["node"].as_str().unwrap().to_string())
-        .collect();
-    built.sort();
+    let built = built_nodes(&out);
     assert_eq!(built, ["//pkgs/greet:greet", "//pkgs/hello:hello", "//pkgs/hello:hello-src"]);
     let now = sha256(b"#!/bin/sh\necho patched\necho thrice\n");
     assert_eq!(listed_digest(&ws, "//pkgs/greet:greet", "runtime", "usr/bin/greet"), Some(now));

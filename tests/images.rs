@@ -55,6 +55,23 @@ fn image(ws: &Ws, rel: &str) -> (Value, Value) {
     (manifest, config)
 }
 
+/// Checks the layout `dhib build` wrote for `rel` with oci-image-tool, and
+/// unpacks it with umoci into `rootfs/` of the directory returned.
+fn validated_rootfs(ws: &Ws, rel: &str) -> tempfile::TempDir {
+    let layout = ws.path().join("dhib-out").join(rel);
+    let check = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
+    assert!(check.status.success(), "oci-image-tool: {}{}", stdout(&check), stderr(&check));
+    let bundle = tempfile::tempdir().unwrap();
+    let unpack = Command::new("umoci")
+        .args(["raw", "unpack", "--rootless", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(bundle.path().join("rootfs"))
+        .output()
+        .unwrap();
+    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    bundle
+}
+
 fn layer_digests(manifest: &Value) -> Vec<String> {
     manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
 }
@@ -148,17 +165,7 @@ fn file_modes_and_paths_are_as_declared_and_tools_accept_the_image() {
     let ws = workspace();
     let out = ws.dhib(&["build", "//customizations:hello-acme"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let layout = ws.path().join("dhib-out/customizations/hello-acme");
-    let check = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
-    assert!(check.status.success(), "oci-image-tool: {}{}", stdout(&check), stderr(&check));
-    let bundle = tempfile::tempdir().unwrap();
-    let unpack = Command::new("umoci")
-        .args(["raw", "unpack", "--rootless", "--image"])
-        .arg(format!("{}:latest", layout.display()))
-        .arg(bundle.path().join("rootfs"))
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    let bundle = validated_rootfs(&ws, "customizations/hello-acme");
     let mode = |p: &str| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(bundle.path().join("rootfs").join(p)).unwrap().permissions().mode() & 0o7777
@@ -463,19 +470,9 @@ fn hard_links_stay_hard_links_in_layers() {
     ws.write("twins/BUILD.dhi", "image \"twins\" {\n  packages = [//pkgs:twins]\n  user = 65532\n}\n");
     let out = ws.dhib(&["build", "//twins:twins"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let layout = ws.path().join("dhib-out/twins/twins");
-    let check = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&layout).output().unwrap();
-    assert!(check.status.success(), "oci-image-tool: {}{}", stdout(&check), stderr(&check));
-    let rootfs = tempfile::tempdir().unwrap();
-    let unpack = Command::new("umoci")
-        .args(["raw", "unpack", "--rootless", "--image"])
-        .arg(format!("{}:latest", layout.display()))
-        .arg(rootfs.path().join("r"))
-        .output()
-        .unwrap();
-    assert!(unpack.status.success(), "umoci: {}", stderr(&unpack));
+    let bundle = validated_rootfs(&ws, "twins/twins");
     use std::os::unix::fs::MetadataExt;
-    let (a, b) = (rootfs.path().join("r/usr/share/twins/a"), rootfs.path().join("r/usr/share/twins/b"));
+    let (a, b) = (bundle.path().join("rootfs/usr/share/twins/a"), bundle.path().join("rootfs/usr/share/twins/b"));
     let (a, b) = (std::fs::metadata(a).unwrap(), std::fs::metadata(b).unwrap());
     assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "one file, two names");
 }
