@@ -138,6 +138,9 @@ fn the_examples_build_from_source_reproducibly() {
     let script = "print(os.getenv('ACME_REGION'), io.open('/usr/local/share/ca-certificates/acme-ca.crt') ~= nil)";
     let run = dhib(store.path(), &["run", acme, "--", "-e", script]);
     assert_eq!(String::from_utf8_lossy(&run.stdout), "eu-west-1\ttrue\n", "{}", String::from_utf8_lossy(&run.stderr));
+    // Dev variants carry a shell and Debian's package tool.
+    let run = dhib(store.path(), &["run", "//examples/images/lua:lua-dev", "--", "-c", "/usr/bin/dpkg --version"]);
+    assert!(String::from_utf8_lossy(&run.stdout).contains("package management program"), "{}", String::from_utf8_lossy(&run.stderr));
     let lua_layers = layers(&out.path().join("examples/images/lua/lua"));
     let acme_layers = layers(&out.path().join("examples/customizations/acme/acme-lua"));
     assert_eq!(acme_layers[..lua_layers.len()], lua_layers[..], "the customization reuses Lua's layers");
