@@ -172,6 +172,10 @@ fn file_modes_and_paths_are_as_declared_and_tools_accept_the_image() {
     };
     assert_eq!(mode("etc/motd"), 0o600);
     assert_eq!(mode("usr/bin/hello"), 0o755);
+    // dpkg's record of the Debian package, where scanners look for it.
+    let status = std::fs::read_to_string(bundle.path().join("rootfs/var/lib/dpkg/status.d/busybox-static")).unwrap();
+    assert!(status.starts_with("Package: busybox-static\nStatus: install ok installed\n"), "{status}");
+    assert!(status.contains("\nArchitecture: amd64\n") && status.contains("\nVersion: "), "{status}");
     let passwd = std::fs::read_to_string(bundle.path().join("rootfs/etc/passwd")).unwrap();
     assert!(passwd.contains("nonroot:x:65532:65532:"), "{passwd}");
 }

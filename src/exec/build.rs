@@ -574,7 +574,12 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         let Some(name) = deb else { return Ok(cx.store.get_tree(digest)?) };
         let root = work.join("debs").join(name);
         merged_usr(&root)?;
-        deb::unpack(&cx.store.blob_path(digest), &root)?;
+        let blob = cx.store.blob_path(digest);
+        deb::unpack(&blob, &root)?;
+        let control = deb::read_control(&blob)?;
+        let status = root.join("var/lib/dpkg/status.d");
+        fs::create_dir_all(&status).map_err(io(status.display()))?;
+        fs::write(status.join(&control.package), control.status_stanza()).map_err(io(status.display()))?;
         Ok(cx.store.get_tree(&cx.store.put_tree(&root)?)?)
     };
     let package_layers: Vec<oci::Layer> = groups

@@ -141,7 +141,7 @@ pub fn cached_layer<E: From<StoreError>>(
 ) -> Result<Layer, E> {
     // Bump the version whenever `layer_tar`, the compressors or unpacking a
     // .deb change.
-    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v3");
+    let mut h = blake3::Hasher::new_derive_key("dhib layer cache v4");
     h.update(what.as_bytes());
     h.update(&source.0);
     h.update(&mtime.to_le_bytes());

@@ -57,6 +57,36 @@ impl Control {
     }
 }
 
+impl Control {
+    /// The package's entry in dpkg's database as an installed package, in
+    /// dpkg's field order: what an image keeps in `/var/lib/dpkg/status.d/`
+    /// (as distroless images do) so that scanners see its Debian packages.
+    pub fn status_stanza(&self) -> String {
+        let mut out = String::new();
+        let mut field = |name: &str, value: &str| {
+            if !value.is_empty() {
+                out.push_str(&format!("{name}: {value}\n"));
+            }
+        };
+        let size = self.installed_size.map(|s| s.to_string()).unwrap_or_default();
+        field("Package", &self.package);
+        field("Status", "install ok installed");
+        field("Section", self.section.as_deref().unwrap_or_default());
+        field("Installed-Size", &size);
+        field("Maintainer", self.maintainer.as_deref().unwrap_or_default());
+        field("Architecture", &self.architecture);
+        field("Multi-Arch", self.multi_arch.as_deref().unwrap_or_default());
+        field("Source", self.source.as_deref().unwrap_or_default());
+        field("Version", &self.version);
+        field("Provides", &self.provides);
+        field("Pre-Depends", &self.pre_depends);
+        field("Depends", &self.depends);
+        field("Description", &self.description);
+        field("Homepage", self.homepage.as_deref().unwrap_or_default());
+        out
+    }
+}
+
 /// Reads the `control` file of a `.deb` without touching its data.
 pub fn read_control(deb: &Path) -> Result<Control, DebError> {
     // A control file is a few KiB; the cap keeps a hostile package from
