@@ -37,6 +37,7 @@ Examples:
   dhib graph //images/lua:lua | dot -Tsvg > lua.svg
   dhib key //images/lua:lua
   dhib log //pkgs/zlib:zlib                   the build log of a node
+  dhib run //images/lua:lua -- -e 'print(1)'  build an image and run it in the sandbox
   dhib publish //images/... --registry ghcr.io/acme
   dhib fmt --check";
 
