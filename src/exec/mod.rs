@@ -85,6 +85,7 @@ pub fn write_images(
     let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
     let mut written = Vec::new();
     let mut index = serde_json::Map::new();
+    let done: std::collections::HashSet<&String> = summary.built.iter().chain(&summary.cached).collect();
     for node in summary.built.iter().chain(&summary.cached) {
         let Ok(id) = crate::graph::NodeId::parse(node) else { continue };
         let Some(key) = summary.keys.get(node) else { continue };
@@ -94,7 +95,7 @@ pub fn write_images(
         // built alone gets a layout of its own.
         let name = match &id.platform {
             None => id.label.name.clone(),
-            Some(p) if !summary.built.iter().chain(&summary.cached).any(|n| *n == id.label.to_string()) => {
+            Some(p) if !done.contains(&id.label.to_string()) => {
                 format!("{}@{}", id.label.name, p.replace('/', "-"))
             }
             Some(_) => continue,

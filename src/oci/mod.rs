@@ -167,6 +167,11 @@ pub fn cached_layer<E: From<StoreError>>(
     Ok(layer)
 }
 
+/// Where an OCI image layout keeps the blob `digest`.
+pub fn layout_blob(layout: &std::path::Path, digest: &Digest) -> std::path::PathBuf {
+    layout.join("blobs/sha256").join(digest.hex())
+}
+
 /// The layers of the image in an OCI image layout (the directory of
 /// `index.json`; its only manifest, or its only one for `arch`), each blob
 /// checked against its digest and stored. Made by any tool: umoci, skopeo,
@@ -174,7 +179,7 @@ pub fn cached_layer<E: From<StoreError>>(
 pub fn import_layout(store: &Store, layout: &std::path::Path, arch: &str) -> Result<Vec<Layer>, String> {
     let read = |d: &str| -> Result<Vec<u8>, String> {
         let digest = Digest::parse(d).ok_or_else(|| format!("`{d}` is not a sha256 digest"))?;
-        let path = layout.join("blobs/sha256").join(digest.hex());
+        let path = layout_blob(layout, &digest);
         let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         if Digest::of(&bytes) != digest {
             return Err(format!("{} does not match its digest", path.display()));

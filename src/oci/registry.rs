@@ -78,7 +78,7 @@ pub fn pull_layout(reference: &str, insecure_hosts: &[String], dest: &Path) -> R
     let registry = Registry { host: host.to_string(), namespace: String::new(), insecure: insecure_hosts.iter().any(|h| h == host) };
     let mut client = Client::new(&registry)?;
     let write = |d: &Digest, bytes: &[u8]| -> Result<(), Diag> {
-        let path = blob_path(dest, d);
+        let path = super::layout_blob(dest, d);
         std::fs::create_dir_all(path.parent().expect("blobs/sha256")).map_err(|e| bad(&e.to_string()))?;
         std::fs::write(&path, bytes).map_err(|e| bad(&e.to_string()))
     };
@@ -280,12 +280,8 @@ fn collect(
     Ok(())
 }
 
-fn blob_path(layout: &Path, digest: &Digest) -> PathBuf {
-    layout.join("blobs/sha256").join(digest.hex())
-}
-
 fn read_blob(layout: &Path, digest: &Digest) -> Result<Vec<u8>, Diag> {
-    let path = blob_path(layout, digest);
+    let path = super::layout_blob(layout, digest);
     std::fs::read(&path).map_err(|e| {
         Diag::plain("E0703", format!("cannot read {}: {e}", path.display())).with_help("rebuild the image: dhib build PATTERN")
     })
@@ -402,7 +398,7 @@ impl Client {
             };
             let sep = if location.contains('?') { '&' } else { '?' };
             let url = format!("{location}{sep}digest=sha256:{digest}");
-            let path = blob_path(layout, digest);
+            let path = super::layout_blob(layout, digest);
             if !path.is_file() {
                 return Err(
                     Diag::plain("E0703", format!("{} is missing", path.display())).with_help("rebuild the image: dhib build PATTERN")
