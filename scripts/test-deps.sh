@@ -17,6 +17,13 @@ root=$(cd "$here/.." && pwd)
 
 "$here/setup.sh"
 
+# The cosign signature checker (tests/conformance/cosign-key-verify) builds
+# against OpenSSL; cargo makes it once into target/conformance.
+ensure_debs libssl-dev pkg-config
+cargo build -q --release --locked --manifest-path "$root/tests/conformance/cosign-key-verify/Cargo.toml" \
+    --target-dir "$root/target/conformance"
+log "present target/conformance/release/cosign-key-verify"
+
 requirements=(
     spdx-tools
     'cyclonedx-python-lib[validation]'
