@@ -1,0 +1,6 @@
+//! Attestations: SBOMs, provenance, VEX, test reports, and their signing and
+//! verification.
+
+pub mod cosign;
+pub mod dsse;
+pub mod keys;
