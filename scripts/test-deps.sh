@@ -33,6 +33,7 @@ requirements=(
     in-toto-attestation
     securesystemslib
     cryptography
+    pynacl
 )
 
 venv="$root/.venv"

@@ -39,6 +39,7 @@ Examples:
   dhib log //pkgs/zlib:zlib                   the build log of a node
   dhib run //images/lua:lua -- -e 'print(1)'  build an image and run it in the sandbox
   dhib publish //images/... --registry ghcr.io/acme
+  dhib keygen                                 cosign.key and cosign.pub for signing
   dhib fmt --check";
 
 #[derive(Parser)]
@@ -197,6 +198,30 @@ Examples:
         #[arg(long, default_value = "20G")]
         max_size: String,
     },
+    /// Generate a cosign-compatible key pair for signing images and attestations.
+    #[command(
+        long_about = "\
+Generate an ECDSA P-256 key pair in cosign's formats: PREFIX.key, the private
+key encrypted with scrypt and NaCl secretbox (`ENCRYPTED SIGSTORE PRIVATE KEY`,
+mode 0600), and PREFIX.pub, the public key (SPKI PEM). cosign reads both, and
+dhib reads keys made by `cosign generate-key-pair`.
+
+The password comes from DHIB_KEY_PASSWORD, else COSIGN_PASSWORD, else is
+empty. Existing files are never replaced without --force.",
+        after_help = "\
+Examples:
+  DHIB_KEY_PASSWORD=s3cret dhib keygen              writes cosign.key and cosign.pub
+  dhib keygen --output keys/release                 writes keys/release.key and keys/release.pub
+  cosign sign --key cosign.key IMAGE                cosign uses the same files"
+    )]
+    Keygen {
+        /// Write PREFIX.key and PREFIX.pub.
+        #[arg(long, short, value_name = "PREFIX", default_value = "cosign")]
+        output: PathBuf,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Answer questions about the build graph.
     #[command(after_help = "\
 Expressions:
@@ -337,6 +362,11 @@ impl Failure {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    // Needs no workspace; `-C DIR` still says where a relative PREFIX is.
+    if let Command::Keygen { output, force } = &cli.command {
+        let prefix = cli.directory.as_ref().map_or_else(|| output.clone(), |d| d.join(output));
+        return keygen(&prefix, *force);
+    }
     let start = match cli.directory {
         Some(d) => d,
         None => std::env::current_dir().map_err(|e| Failure::plain(Diag::plain("E0001", format!("no current directory: {e}"))))?,
@@ -550,10 +580,34 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 )),
             }
         }
-        Command::Fmt { .. } | Command::Clean | Command::Gc { .. } | Command::Lock { .. } | Command::Publish { .. } => {
+        Command::Fmt { .. }
+        | Command::Clean
+        | Command::Gc { .. }
+        | Command::Lock { .. }
+        | Command::Publish { .. }
+        | Command::Keygen { .. } => {
             unreachable!("handled above")
         }
     }
+}
+
+fn keygen(prefix: &Path, force: bool) -> Result<ExitCode, Failure> {
+    use dhib::attest::keys;
+    let password = keys::password_from_env();
+    let (key, public) = keys::write_key_pair(prefix, &password, force).map_err(|e| {
+        Failure::plain(match e {
+            keys::KeyError::Exists(_) => Diag::plain("E0801", format!("{e}; refusing to replace a key"))
+                .with_help("pass --force to replace it, or --output PREFIX to write the pair elsewhere"),
+            _ => Diag::plain("E0802", e.to_string()),
+        })
+    })?;
+    eprintln!("private key written to {} (mode 0600)", key.display());
+    eprintln!("public key written to {}", public.display());
+    match keys::password_env_var() {
+        Some(var) => eprintln!("the private key is encrypted with the password from {var}"),
+        None => eprintln!("the private key is encrypted with an empty password (set DHIB_KEY_PASSWORD or COSIGN_PASSWORD to choose one)"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_query(analysis: &Analysis, analyzed: &Analyzed, expr: &str, output: Output) -> Result<ExitCode, Failure> {
