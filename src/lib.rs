@@ -7,6 +7,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod analysis;
+pub mod attest;
 pub mod db;
 pub mod exec;
 pub mod graph;
