@@ -41,6 +41,16 @@ struct Config {
     build: BuildConfig,
     #[serde(default)]
     debian: DebianConfig,
+    #[serde(default)]
+    sign: SignConfig,
+}
+
+/// `[sign]` of dhi.toml: how `dhib build` signs what it writes out.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SignConfig {
+    /// The private key (cosign's format), relative to the workspace root.
+    key: Option<String>,
 }
 
 /// `[build]` of dhi.toml: settings of execution, not of analysis.
@@ -53,6 +63,9 @@ pub struct BuildConfig {
     /// Filled from `[debian] repo`.
     #[serde(skip)]
     pub debian_repo: Option<String>,
+    /// Filled from `[sign] key`.
+    #[serde(skip)]
+    pub sign_key: Option<String>,
 }
 
 /// `[debian]` of dhi.toml: where `deb` files come from, and what `dhib lock` pins.
@@ -257,7 +270,7 @@ impl Analysis {
         let mut a = Analysis::from_texts(files, &config.workspace.platform);
         a.root = Some(root.to_path_buf());
         a.name = config.workspace.name;
-        a.build = BuildConfig { debian_repo: config.debian.repo.clone(), ..config.build };
+        a.build = BuildConfig { debian_repo: config.debian.repo.clone(), sign_key: config.sign.key.clone(), ..config.build };
         if a.build.source_date_epoch != 0 {
             a.ws.set_source_date_epoch(&mut a.db).to(a.build.source_date_epoch);
         }
@@ -416,5 +429,9 @@ impl SourceLookup for Analysis {
 impl Targets for Analysis {
     fn target(&self, label: &Label) -> Option<Arc<TargetDef>> {
         db::Lookup { db: &self.db, ws: self.ws }.target(label)
+    }
+
+    fn all_labels(&self) -> Arc<Vec<(Label, crate::lang::schema::Kind)>> {
+        db::all_labels(&self.db, self.ws).clone()
     }
 }

@@ -145,7 +145,7 @@ fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
     match &p.origin {
         Origin::Deb {
             arch,
-            source,
+            source: _,
             distro,
             ..
         } => {
@@ -155,10 +155,10 @@ fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
                 .next()
                 .filter(|v| !v.is_empty())
                 .unwrap_or("debian");
-            let mut qualifiers = vec![("arch", arch.as_str()), ("distro", distro.as_str())];
-            if let Some(source) = source.as_deref().filter(|s| *s != p.name) {
-                qualifiers.push(("upstream", source));
-            }
+            // No `upstream` qualifier: a deb's purl must be derivable from
+            // its pin alone (VEX documents name components without their
+            // .deb), and the source package is in the SBOM's own fields.
+            let qualifiers = vec![("arch", arch.as_str()), ("distro", distro.as_str())];
             format!(
                 "pkg:deb/{}/{}{}{}",
                 pct(vendor, b""),
@@ -1091,7 +1091,7 @@ mod tests {
     }
 
     #[test]
-    fn deb_purls_encode_plus_and_epoch_and_name_the_source_when_it_differs() {
+    fn deb_purls_encode_plus_and_epoch() {
         let c = contents();
         assert_eq!(
             purl(&c.packages[0]),
@@ -1099,10 +1099,8 @@ mod tests {
         );
         assert_eq!(
             purl(&c.packages[1]),
-            "pkg:deb/debian/libc6@1%3A2.36-9?arch=amd64&distro=debian-12&upstream=glibc"
+            "pkg:deb/debian/libc6@1%3A2.36-9?arch=amd64&distro=debian-12"
         );
-        let same_source = deb("bash", "5.2", Some("bash"));
-        assert!(!purl(&same_source).contains("upstream"));
         assert_eq!(
             purl(&deb("libstdc++6", "12", None)),
             "pkg:deb/debian/libstdc%2B%2B6@12?arch=amd64&distro=debian-12"

@@ -116,6 +116,57 @@ Examples:
         #[arg(long)]
         check_reproducible: bool,
     },
+    /// Run the tests of images: their `test` targets (a command inside the
+    /// image, expectations on its files) and the standard checks (non-root,
+    /// no shell or package manager in runtime images, no setuid or
+    /// world-writable files, size budget, labels, platforms). Writes a CTRF
+    /// report per image to OUT/DIR/NAME.ctrf.json and prints a table; exits 1
+    /// when anything failed. Passing tests are cached by key.
+    #[command(after_help = "\
+Examples:
+  dhib test //examples/...                     every image's tests and checks
+  dhib test //examples/images/lua:lua          one image
+  dhib test //examples/images/lua:lua-hello    one test (and its image's checks)
+  dhib test //examples/... --output json       one JSON line per image, for CI")]
+    Test {
+        /// Images, customizations or tests (patterns or query expressions).
+        #[arg(required = true)]
+        patterns: Vec<String>,
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Progress,
+        /// Where the reports go (default: dhib-out/ in the workspace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Verify a signed image: its cosign signature, every attestation's DSSE
+    /// signature and subject, that its SBOM lists exactly what its layers
+    /// hold, that its tests passed, and (for images of this workspace) that
+    /// its provenance names what the graph built it from. Prints one line per
+    /// check; exits 1 when any fails.
+    #[command(after_help = "\
+Examples:
+  dhib verify //examples/images/lua:lua                 the image dhib build wrote
+  dhib verify dhib-out/examples/images/lua/lua --key cosign.pub
+  dhib verify 127.0.0.1:5000/examples/images/lua:lua --insecure")]
+    Verify {
+        /// A label (of an image `dhib build` wrote), an OCI layout directory,
+        /// or a registry reference (HOST/REPO:TAG or HOST/REPO@sha256:...).
+        reference: String,
+        /// The public key (default: the `[sign] key` of dhi.toml with .pub
+        /// in place of .key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Speak plain http to the registry.
+        #[arg(long)]
+        insecure: bool,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Progress,
+        /// Where `dhib build` wrote the images (default: dhib-out/ in the workspace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Build an image and run it: its entrypoint, user, environment and working
     /// directory, in the sandbox, without network unless --net. Exits with the
     /// program's exit code.
@@ -499,10 +550,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 .map_err(Failure::plain)?;
             printer.finish(&summary);
             let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
-            let images = exec::write_images(&req.store, &out_dir, &summary).map_err(Failure::plain)?;
+            let signer = signing_key(&root, &analysis)?;
+            let images = exec::write_images(&req.store, &out_dir, &summary, signer.as_ref(), analysis.build.source_date_epoch)
+                .map_err(Failure::plain)?;
             if !images.is_empty() && output == Progress::Text {
-                eprintln!("{} images in {}", images.len(), out_dir.display());
+                let how = if signer.is_some() { "signed" } else { "unsigned: no `[sign] key` in dhi.toml" };
+                eprintln!("{} images in {} ({how})", images.len(), out_dir.display());
             }
+            report_failed_tests(&summary);
             if summary.ok() && sandbox == SandboxArg::Bwrap {
                 let keys: Vec<_> = summary
                     .built
@@ -526,6 +581,92 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return Ok(report_reproducibility(&differences, summary.built.len() + summary.cached.len(), output == Progress::Json));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Test { patterns, jobs, output, out } => {
+            let mut requested = dhib::graph::query::NodeSet::new();
+            for p in &patterns {
+                let set = exec::resolve(&analysis, &analyzed, p)
+                    .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: p }))?;
+                requested.extend(set);
+            }
+            let reports = exec::test_reports_of(&analyzed, &requested);
+            if reports.is_empty() {
+                return Err(Failure::plain(
+                    Diag::plain("E0511", format!("{} names no image, customization or test", patterns.join(" ")))
+                        .with_help("name images or tests, e.g. dhib test //examples/..."),
+                ));
+            }
+            let req = exec::Request {
+                store: store_dir,
+                jobs: jobs.unwrap_or_else(default_jobs),
+                keep_going: true,
+                sandbox: exec::sandbox::Mode::Bwrap,
+            };
+            let printer = progress::Printer::new(output == Progress::Json);
+            let summary = exec::build(&analysis, &analyzed, &reports.iter().copied().collect(), &req, &|e| printer.event(e))
+                .map_err(Failure::plain)?;
+            printer.clear();
+            let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
+            let written = exec::write_test_reports(&req.store, &out_dir, &analyzed, &reports).map_err(Failure::plain)?;
+            let mut failed = !summary.failed.is_empty() || !summary.not_run.is_empty();
+            let mut stdout = std::io::stdout().lock();
+            for r in &written {
+                failed |= r.failed > 0;
+                if output == Progress::Json {
+                    let _ = writeln!(stdout, "{}", serde_json::json!({"image": r.image, "report": r.path, "passed": r.passed, "failed": r.failed, "skipped": r.skipped}));
+                    continue;
+                }
+                let _ = writeln!(stdout, "{}  ({} passed, {} failed, {} skipped)", r.image, r.passed, r.failed, r.skipped);
+                for (status, name, message) in &r.rows {
+                    let first = message.lines().next().unwrap_or_default();
+                    let _ = writeln!(stdout, "  {status:<7}  {name}{}", if first.is_empty() { String::new() } else { format!(": {first}") });
+                }
+            }
+            for n in summary.failed.iter().chain(&summary.not_run) {
+                let _ = writeln!(stdout, "not run: {n} (a build it needs failed)");
+            }
+            if output == Progress::Text {
+                eprintln!("reports in {}", out_dir.display());
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Verify { reference, key, insecure, output, out } => {
+            let key_path = match key {
+                Some(k) => k,
+                None => default_public_key(&root, &analysis)?,
+            };
+            let pem = std::fs::read_to_string(&key_path).map_err(|e| {
+                Failure::plain(Diag::plain("E0512", format!("cannot read the public key {}: {e}", key_path.display())).with_help("name it with --key FILE"))
+            })?;
+            let public = dhib::attest::keys::PublicKey::from_pem(&pem)
+                .map_err(|e| Failure::plain(Diag::plain("E0512", format!("{}: {e}", key_path.display()))))?;
+            let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
+            let scratch = tempfile::tempdir().map_err(|e| Failure::plain(Diag::plain("E0513", e.to_string())))?;
+            let (layout, expected) = if reference.starts_with("//") || reference.starts_with(':') {
+                let id = NodeId::parse(&reference).map_err(|m| Failure::plain(Diag::plain("E0411", m)))?;
+                let layout = exec::written_layout(&out_dir, &id.to_string()).map_err(Failure::plain)?;
+                let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+                (layout, exec::expected_dependencies(&analysis, &analyzed, &store, &id))
+            } else if Path::new(&reference).is_dir() {
+                (PathBuf::from(&reference), None)
+            } else {
+                let hosts: Vec<String> = if insecure { vec![reference.split('/').next().unwrap_or_default().to_string()] } else { Vec::new() };
+                let _ = (&hosts, &scratch); return Err(Failure::plain(Diag::plain("E0", "MERGE-PENDING")));
+                (scratch.path().to_path_buf(), None)
+            };
+            let checks = dhib::attest::verify::verify(&layout, &public, expected.as_ref());
+            let ok = checks.iter().all(|c| c.ok);
+            let mut stdout = std::io::stdout().lock();
+            if output == Progress::Json {
+                let _ = writeln!(stdout, "{}", serde_json::json!({"reference": reference, "ok": ok, "checks": checks}));
+            } else {
+                for c in &checks {
+                    let _ = writeln!(stdout, "{}  {}: {}", if c.ok { "pass" } else { "FAIL" }, c.name, c.detail);
+                }
+                let failed = checks.iter().filter(|c| !c.ok).count();
+                let _ = writeln!(stdout, "{reference}: {}", if ok { "verified".to_string() } else { format!("{failed} checks failed") });
+            }
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Run { target, args, net, jobs } => {
             let req = exec::Request {
@@ -552,6 +693,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             })?;
             let mut out = std::io::stdout().lock();
             for (name, manifest) in &result.outputs {
+                // Attestations' outputs are documents, not trees.
+                if name.ends_with(".json") {
+                    let size = std::fs::metadata(store.blob_path(manifest)).map_or(0, |m| m.len());
+                    let _ = writeln!(out, "{name}	{name}	{size}	-	sha256:{manifest}");
+                    continue;
+                }
                 let tree = store.get_tree(manifest).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
                 for (path, entry) in tree {
                     let _ = match entry {
@@ -711,6 +858,37 @@ fn parse_size(text: &str) -> Option<u64> {
 }
 
 /// What, besides the workspace, decides what a build does.
+/// The signing key `dhib build` signs with: DHIB_SIGNING_KEY, else the
+/// `[sign] key` of dhi.toml; none when neither names one.
+fn signing_key(root: &Path, analysis: &Analysis) -> Result<Option<dhib::attest::keys::SigningKey>, Failure> {
+    let Some(path) = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis.build.sign_key.clone()) else { return Ok(None) };
+    let path = root.join(path);
+    let pem = std::fs::read_to_string(&path).map_err(|e| {
+        Failure::plain(
+            Diag::plain("E0510", format!("cannot read the signing key {}: {e}", path.display()))
+                .with_help(format!("make a key pair once: dhib keygen --output {}", path.with_extension("").display())),
+        )
+    })?;
+    dhib::attest::keys::SigningKey::from_pem(&pem, &dhib::attest::keys::password_from_env())
+        .map(Some)
+        .map_err(|e| Failure::plain(Diag::plain("E0510", format!("{}: {e}", path.display())).with_help("the password comes from DHIB_KEY_PASSWORD or COSIGN_PASSWORD")))
+}
+
+/// The public half of the workspace's signing key: its path with `.pub`.
+fn default_public_key(root: &Path, analysis: &Analysis) -> Result<PathBuf, Failure> {
+    let key = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis.build.sign_key.clone()).ok_or_else(|| {
+        Failure::plain(Diag::plain("E0512", "no public key to verify with").with_help("name one with --key FILE, or set `[sign] key` in dhi.toml"))
+    })?;
+    Ok(root.join(key).with_extension("pub"))
+}
+
+/// Prints each failed test and each test report with failures.
+fn report_failed_tests(summary: &exec::Summary) {
+    for (node, message) in &summary.failed_tests {
+        eprintln!("FAILED {node}: {message}");
+    }
+}
+
 fn build_request(patterns: &[String], sandbox: SandboxArg) -> String {
     let repo = std::env::var("DHIB_DEBIAN_REPO").unwrap_or_default();
     format!("{patterns:?} sandbox={} repo={repo}", sandbox == SandboxArg::Bwrap)

@@ -43,6 +43,29 @@ pub struct Job<'a> {
     pub def: Arc<TargetDef>,
     pub key: Key,
     pub deps: Vec<(String, &'a NodeId, Arc<ActionResult>)>,
+    /// For attestations: every node the image was built from.
+    pub closure: Vec<Material<'a>>,
+    /// For `#vex`: the components the image ships and was built with.
+    pub vex: Option<Arc<super::attest::VexFacts>>,
+}
+
+/// A node an image was built from, with its result and its own dependencies.
+pub struct Material<'a> {
+    pub id: &'a NodeId,
+    pub def: Option<Arc<TargetDef>>,
+    pub result: Arc<ActionResult>,
+    pub deps: Vec<(String, &'a NodeId)>,
+}
+
+/// Whether `r` is the result of a test that failed.
+pub fn is_failed_test(r: &ActionResult) -> bool {
+    r.metadata.get("test_status").is_some_and(|s| s == "failed")
+}
+
+/// Whether `r` reports a failure: a failed test, or a test report with
+/// failed tests or checks.
+pub fn reports_failure(r: &ActionResult) -> bool {
+    is_failed_test(r) || r.metadata.get("failed").is_some_and(|n| n != "0")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +106,7 @@ fn single_file(store: &Store, name: &str, digest: Digest, size: u64) -> Result<A
 }
 
 /// The one file of a single-file result.
-fn the_file(store: &Store, r: &ActionResult) -> Result<(String, Digest), BuildError> {
+pub(crate) fn the_file(store: &Store, r: &ActionResult) -> Result<(String, Digest), BuildError> {
     let manifest = r.outputs.get("file").ok_or_else(|| BuildError::Invalid("an input has no file output".into()))?;
     let tree = store.get_tree(manifest)?;
     match tree.into_iter().next() {
@@ -99,8 +122,9 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
         Kind::Image if job.deps.iter().any(|(role, ..)| role == "platform") => image_index(cx, job),
+        _ if job.id.facet.is_some() => super::attest::attest(cx, job),
         Kind::Image | Kind::Customization => image(cx, job, work),
-        other => Err(BuildError::Invalid(format!("building {other} nodes is not implemented yet"))),
+        Kind::Test => super::test::test(cx, job, work),
     }
 }
 
@@ -203,7 +227,7 @@ fn prepare_root(root: &Path) -> Result<(), BuildError> {
 
 /// Debian 12's merged /usr: `bin`, `lib`, `lib64` and `sbin` link into `usr/`,
 /// so packages' files land where Debian itself puts them.
-fn merged_usr(root: &Path) -> Result<(), BuildError> {
+pub(crate) fn merged_usr(root: &Path) -> Result<(), BuildError> {
     for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")] {
         fs::create_dir_all(root.join(target)).map_err(io(root.join(target).display()))?;
         if root.join(link).symlink_metadata().is_err() {
@@ -605,6 +629,7 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     // Layers of OCI layouts, each named by its index.json (whose content,
     // keyed, pins every blob by digest) or by a registry reference pinned by
     // digest, pulled into a layout first.
+    let mut imported_layers = Vec::new();
     if let Some(Value::List(items)) = def.attrs.get("layers_from") {
         let arch = oci_arch(job.id.platform.as_deref().unwrap_or("linux/amd64"));
         for (i, item) in items.iter().enumerate() {
@@ -622,6 +647,8 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
                 _ => continue,
             };
             let imported = oci::import_layout(cx.store, &dir, arch).map_err(|e| BuildError::Invalid(format!("{shown}: {e}")))?;
+            let digests: Vec<String> = imported.iter().map(|l| l.digest.hex()).collect();
+            imported_layers.push(serde_json::json!({"reference": shown, "layers": digests}));
             layers.extend(imported);
         }
     }
@@ -677,6 +704,10 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     let layout = oci::layout_tree(cx.store, &manifest, size, "latest")?;
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
     r.metadata.insert("manifest".into(), manifest.hex());
+    // Which layers came from other images, for the SBOM.
+    if !imported_layers.is_empty() {
+        r.metadata.insert("imported_layers".into(), serde_json::Value::from(imported_layers).to_string());
+    }
     if let Some(u) = run.user {
         r.metadata.insert("user".into(), u);
     }

@@ -3,6 +3,7 @@
 //! processes and the network live; analysis never calls into it.
 
 pub mod archive;
+pub mod attest;
 pub mod build;
 pub mod deb;
 pub mod fetch;
@@ -11,6 +12,7 @@ pub mod run;
 pub mod sandbox;
 pub mod scheduler;
 pub mod snapshot;
+pub mod test;
 
 use std::path::PathBuf;
 
@@ -76,10 +78,17 @@ pub fn build(
 /// `out`, one directory per label (`out/DIR/NAME`), and `out/index.json`
 /// naming them all. Each layout is written beside its final place and renamed
 /// in, so a reader never sees half an image.
+///
+/// The documents of the image's attestations that `summary` holds go to
+/// `out/DIR/NAME.attestations/`; with a `signer`, each statement is signed
+/// into a DSSE envelope, the image gets a cosign signature, and both are
+/// attached to the layout (see [`crate::oci::attach`]).
 pub fn write_images(
     store_dir: &std::path::Path,
     out: &std::path::Path,
     summary: &Summary,
+    signer: Option<&crate::attest::keys::SigningKey>,
+    source_date_epoch: u64,
 ) -> Result<Vec<(String, PathBuf)>, Diag> {
     let fail = |e: String| Diag::plain("E0505", format!("cannot write images to {}: {e}", out.display()));
     let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
@@ -106,6 +115,18 @@ pub fn write_images(
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| fail(e.to_string()))?;
         store.materialize(layout, &tmp).map_err(|e| fail(e.to_string()))?;
+        let docs = out.join(&id.label.pkg).join(format!("{name}.attestations"));
+        let envelopes = write_attestations(&store, summary, node, &docs, signer).map_err(fail)?;
+        if let Some(key) = signer {
+            let payload = crate::attest::cosign::simple_signing_payload(&id.label.pkg, &format!("sha256:{manifest}"));
+            use base64::Engine;
+            let signature = crate::oci::attach::Signature {
+                signature_b64: base64::engine::general_purpose::STANDARD.encode(key.sign(&payload)),
+                payload,
+            };
+            crate::oci::attach::attach(&tmp, "latest", &signature, &envelopes, &crate::oci::rfc3339(source_date_epoch))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::create_dir_all(dest.parent().unwrap_or(out)).map_err(|e| fail(e.to_string()))?;
         std::fs::rename(&tmp, &dest).map_err(|e| fail(e.to_string()))?;
@@ -117,6 +138,35 @@ pub fn write_images(
         std::fs::write(out.join("index.json"), text + "\n").map_err(|e| fail(e.to_string()))?;
     }
     Ok(written)
+}
+
+/// Writes the documents and statements of `node`'s attestations into
+/// `dir` (replacing it), and with a signer each statement as a DSSE
+/// envelope, which it returns.
+fn write_attestations(
+    store: &Store,
+    summary: &Summary,
+    node: &str,
+    dir: &std::path::Path,
+    signer: Option<&crate::attest::keys::SigningKey>,
+) -> Result<Vec<crate::oci::attach::Attestation>, String> {
+    let _ = std::fs::remove_dir_all(dir);
+    let mut envelopes = Vec::new();
+    for facet in crate::graph::ATTESTATIONS {
+        let Some(result) = summary.keys.get(&format!("{node}#{facet}")).and_then(|k| store.ac_get(k)) else { continue };
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        for (name, digest) in &result.outputs {
+            let bytes = store.get(digest).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(name), &bytes).map_err(|e| e.to_string())?;
+            let (Some(key), Some(stem)) = (signer, name.strip_suffix(".intoto.json")) else { continue };
+            let (_, predicate_type, _) = crate::attest::statement::read(&bytes)?;
+            let envelope = crate::attest::dsse::Envelope::sign(crate::attest::dsse::IN_TOTO_PAYLOAD, &bytes, key);
+            let json = envelope.to_json();
+            std::fs::write(dir.join(format!("{stem}.dsse.json")), &json).map_err(|e| e.to_string())?;
+            envelopes.push(crate::oci::attach::Attestation { envelope: json, predicate_type });
+        }
+    }
+    Ok(envelopes)
 }
 
 /// Builds the one image (or customization) `text` names, for `dhib run`;
@@ -174,6 +224,32 @@ pub fn build_one_image(
     Ok((store, manifest))
 }
 
+/// The resolved dependencies the graph gives the image `node` (as its
+/// provenance names them, by name → sha256), from the results in the store;
+/// `None` when something it depends on was never built into this store.
+pub fn expected_dependencies(
+    analysis: &Analysis,
+    analyzed: &Analyzed,
+    store: &Store,
+    node: &crate::graph::NodeId,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    use crate::graph::query::Targets;
+    let index = *analyzed.graph.index.get(node)?;
+    let repo = std::env::var("DHIB_DEBIAN_REPO").ok().or_else(|| analysis.build.debian_repo.clone());
+    let mut out = std::collections::BTreeMap::new();
+    for n in query::reach(&analyzed.graph, &NodeSet::from([index]), None, true) {
+        let id = analyzed.graph.node(n);
+        if id.label == node.label {
+            continue;
+        }
+        let result = store.ac_get(&analyzed.keys.get(id)?)?;
+        if let Some(d) = attest::dependency(id, analysis.target(&id.label).as_deref(), &result, repo.as_deref()) {
+            out.insert(d.name, d.sha256);
+        }
+    }
+    Some(out)
+}
+
 /// A node whose outputs differ between two builds from the same inputs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Difference {
@@ -225,4 +301,84 @@ pub fn check_reproducible(
         }
     }
     Ok(differences)
+}
+
+/// The `#test-report` nodes of what `requested` names: of each image and
+/// customization, and of the image of each test.
+pub fn test_reports_of(analyzed: &Analyzed, requested: &NodeSet) -> Vec<NodeIndex> {
+    use crate::graph::{NodeId, NodeKind};
+    use crate::lang::schema::Kind;
+    let g = &analyzed.graph;
+    let mut out = std::collections::BTreeSet::new();
+    for n in requested {
+        let id = g.node(*n);
+        let image = match g.kind(*n) {
+            Some(NodeKind::Target(Kind::Image | Kind::Customization)) if id.facet.is_none() => id.label.clone(),
+            Some(NodeKind::Target(Kind::Test)) => {
+                let Some(img) = g.dependencies(*n).next() else { continue };
+                g.node(img).label.clone()
+            }
+            Some(NodeKind::Attestation) if id.facet.as_deref() == Some("test-report") => id.label.clone(),
+            _ => continue,
+        };
+        let report = NodeId { label: image, platform: None, facet: Some("test-report".into()) };
+        if let Some(i) = g.index.get(&report) {
+            out.insert(*i);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One image's test report as `dhib test` wrote it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestReportFile {
+    pub image: String,
+    pub path: PathBuf,
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    /// (status, name, message) of each test and check.
+    pub rows: Vec<(String, String, String)>,
+}
+
+/// Writes the CTRF report of each built `#test-report` node in `reports`
+/// to `out/DIR/NAME.ctrf.json`.
+pub fn write_test_reports(store_dir: &std::path::Path, out: &std::path::Path, analyzed: &Analyzed, reports: &[NodeIndex]) -> Result<Vec<TestReportFile>, Diag> {
+    let fail = |e: String| Diag::plain("E0505", format!("cannot write test reports to {}: {e}", out.display()));
+    let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
+    let mut written = Vec::new();
+    for n in reports {
+        let id = analyzed.graph.node(*n);
+        let Some(result) = analyzed.keys.get(id).and_then(|k| store.ac_get(&k)) else { continue };
+        let Some(digest) = result.outputs.get("test-report.ctrf.json") else { continue };
+        let bytes = store.get(digest).map_err(|e| fail(e.to_string()))?;
+        let report: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| fail(e.to_string()))?;
+        let dir = out.join(&id.label.pkg);
+        std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+        let path = dir.join(format!("{}.ctrf.json", id.label.name));
+        std::fs::write(&path, &bytes).map_err(|e| fail(e.to_string()))?;
+        let summary = &report["results"]["summary"];
+        let count = |k: &str| summary[k].as_u64().unwrap_or(0);
+        let rows = report["results"]["tests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let s = |k: &str| t[k].as_str().unwrap_or_default().to_string();
+                (s("status"), s("name"), s("message"))
+            })
+            .collect();
+        written.push(TestReportFile { image: id.label.to_string(), path, passed: count("passed"), failed: count("failed"), skipped: count("skipped"), rows });
+    }
+    Ok(written)
+}
+
+/// The layout `dhib build` wrote for `node`, from `out/index.json`.
+pub fn written_layout(out: &std::path::Path, node: &str) -> Result<PathBuf, Diag> {
+    let index_path = out.join("index.json");
+    let missing = || Diag::plain("E0514", format!("{node} is not among the images in {}", out.display())).with_help(format!("build it first: dhib build {node}"));
+    let text = std::fs::read_to_string(&index_path).map_err(|_| missing())?;
+    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| Diag::plain("E0703", format!("{}: {e}", index_path.display())))?;
+    let rel = index["images"][node]["layout"].as_str().ok_or_else(missing)?;
+    Ok(out.join(rel))
 }

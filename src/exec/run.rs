@@ -14,7 +14,7 @@ use crate::oci::{self, Compression};
 use crate::store::{Digest, Store};
 
 /// The PATH of images that set none (the one container runtimes use).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -77,7 +77,7 @@ pub fn run_image(store: &Store, manifest: &Digest, opts: &RunOptions) -> Result<
         argv,
         rootfs: rootfs.path().to_path_buf(),
         mounts: Vec::new(),
-        workdir: config.workdir.clone().unwrap_or_else(|| "/".into()),
+        workdir: workdir(rootfs.path(), config.workdir.as_deref())?,
         env,
         // A program the user runs by hand is stopped by the user.
         limits: Limits { timeout: Duration::from_secs(u64::MAX / 4), ..Limits::default() },
@@ -88,12 +88,23 @@ pub fn run_image(store: &Store, manifest: &Digest, opts: &RunOptions) -> Result<
     Ok(outcome.code.unwrap_or(128 + libc::SIGKILL))
 }
 
+/// The image's working directory, made in `rootfs` when the layers lack it,
+/// as container runtimes do.
+pub(crate) fn workdir(rootfs: &Path, workdir: Option<&str>) -> Result<String, RunError> {
+    let dir = workdir.filter(|w| !w.is_empty()).unwrap_or("/");
+    let path = rootfs.join(dir.trim_start_matches('/'));
+    if !path.exists() {
+        fs::create_dir_all(&path).map_err(|e| RunError::Io(path.display().to_string(), e))?;
+    }
+    Ok(dir.to_string())
+}
+
 /// Extracts the layers in order onto `dest`, each with the safe extractor
 /// into its own directory and then moved over the ones below, and adds the
 /// mount points the sandbox needs. Layers that delete files of earlier ones
 /// (whiteouts) are refused rather than applied wrongly: dhib never writes
 /// them.
-fn unpack(store: &Store, manifest: &Digest, dest: &Path) -> Result<(), RunError> {
+pub(crate) fn unpack(store: &Store, manifest: &Digest, dest: &Path) -> Result<(), RunError> {
     let io = |p: &Path| {
         let shown = p.display().to_string();
         move |e| RunError::Io(shown, e)
@@ -155,7 +166,7 @@ fn unpack(store: &Store, manifest: &Digest, dest: &Path) -> Result<(), RunError>
 /// `uid[:gid]`, numeric or by name from the image's `/etc/passwd` and
 /// `/etc/group`; a numeric uid alone runs with the gid of the same number,
 /// as dhib's images define their user.
-fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32), RunError> {
+pub(crate) fn resolve_user(rootfs: &Path, spec: &str) -> Result<(u32, u32), RunError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),

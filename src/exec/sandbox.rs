@@ -160,6 +160,13 @@ pub fn run(step: &Step, mode: Mode, env: &BTreeMap<String, String>, log: &File) 
     spawn_and_wait(step, mode, env, [Stdio::null(), out.into(), err.into()])
 }
 
+/// Runs a step, sending its stdout to `out` and its stderr to `err`.
+pub fn run_split(step: &Step, mode: Mode, env: &BTreeMap<String, String>, out: &File, err: &File) -> Result<Outcome, SandboxError> {
+    let out = out.try_clone().map_err(SandboxError::Spawn)?;
+    let err = err.try_clone().map_err(SandboxError::Spawn)?;
+    spawn_and_wait(step, mode, env, [Stdio::null(), out.into(), err.into()])
+}
+
 /// Runs a step on this process's stdin, stdout and stderr (`dhib run`).
 pub fn run_attached(step: &Step, mode: Mode, env: &BTreeMap<String, String>) -> Result<Outcome, SandboxError> {
     spawn_and_wait(step, mode, env, [Stdio::inherit(), Stdio::inherit(), Stdio::inherit()])

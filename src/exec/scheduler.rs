@@ -9,18 +9,17 @@ use petgraph::stable_graph::NodeIndex;
 use serde::Serialize;
 
 use crate::analysis::KeyTable;
+use crate::exec::attest;
 use crate::exec::build::{self, BuildError, Context, Job};
 use crate::exec::sandbox::Mode;
 use crate::graph::query::{reach, NodeSet, Targets};
 use crate::graph::{BuildGraph, NodeId, NodeKind};
 use crate::lang::eval::TargetDef;
-use crate::lang::schema::Kind;
 use crate::store::{ActionResult, StoreError};
 
-/// Node kinds this stage can execute; the others (images, tests,
-/// attestations) belong to later stages and are reported as skipped.
+/// Whether a node has an action (every kind has, once its definition is known).
 fn executable(kind: Option<NodeKind>) -> bool {
-    matches!(kind, Some(NodeKind::Target(Kind::Source | Kind::Deb | Kind::Env | Kind::Package | Kind::Image | Kind::Customization)))
+    kind.is_some()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,8 +52,11 @@ pub struct Summary {
     pub cached: Vec<String>,
     pub failed: Vec<String>,
     pub not_run: Vec<String>,
-    /// Requested nodes this stage cannot build yet, by kind.
+    /// Requested nodes that have no action (their definition is missing).
     pub skipped: Vec<String>,
+    /// Tests that ran and failed, and test reports with failed tests or
+    /// standard checks (also in `built` or `cached`).
+    pub failed_tests: Vec<(String, String)>,
     #[serde(skip)]
     pub errors: Vec<(NodeId, BuildError)>,
     /// The key of every built or cached node.
@@ -64,8 +66,16 @@ pub struct Summary {
 
 impl Summary {
     pub fn ok(&self) -> bool {
-        self.failed.is_empty() && self.not_run.is_empty()
+        self.failed.is_empty() && self.not_run.is_empty() && self.failed_tests.is_empty()
     }
+}
+
+/// What the actions read besides their dependencies' results, fetched
+/// before the workers start because the analysis database is not shared
+/// across threads.
+struct Defs {
+    defs: HashMap<NodeIndex, Arc<TargetDef>>,
+    vex: HashMap<NodeIndex, Arc<attest::VexFacts>>,
 }
 
 struct State {
@@ -109,6 +119,12 @@ pub fn execute(
     // shared across threads.
     let defs: HashMap<NodeIndex, Arc<TargetDef>> =
         nodes.iter().filter_map(|n| targets.target(&g.node(*n).label).map(|d| (*n, d))).collect();
+    let vex: HashMap<NodeIndex, Arc<attest::VexFacts>> = nodes
+        .iter()
+        .filter(|n| g.node(**n).facet.as_deref() == Some("vex"))
+        .map(|n| (*n, Arc::new(attest::vex_facts(targets, &g.node(*n).label))))
+        .collect();
+    let defs = Defs { defs, vex };
     let state = Mutex::new(State { waiting_on, ready, results: HashMap::new(), running: 0, stop: false, summary });
     let wake = Condvar::new();
     std::thread::scope(|s| {
@@ -131,7 +147,7 @@ pub fn execute(
 fn worker(
     cx: &Context<'_>,
     g: &BuildGraph,
-    defs: &HashMap<NodeIndex, Arc<TargetDef>>,
+    defs: &Defs,
     keys: &KeyTable,
     nodes: &BTreeSet<NodeIndex>,
     opts: &Options,
@@ -140,7 +156,7 @@ fn worker(
     wake: &Condvar,
 ) {
     loop {
-        let (n, deps) = {
+        let (n, deps, closure) = {
             let mut st = state.lock().expect("lock");
             loop {
                 if st.stop && st.running == 0 {
@@ -157,7 +173,14 @@ fn worker(
                                 st.results.get(&e.target()).map(|r| (e.weight().clone(), e.target(), r.clone()))
                             })
                             .collect();
-                        break (n, deps);
+                        // An attestation reads everything its image was built from.
+                        let closure: Vec<(NodeIndex, Arc<ActionResult>)> = if g.kind(n) == Some(NodeKind::Attestation) {
+                            let all = reach(g, &NodeSet::from([n]), None, true);
+                            all.iter().filter(|d| **d != n).filter_map(|d| st.results.get(d).map(|r| (*d, r.clone()))).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        break (n, deps, closure);
                     }
                 }
                 if st.running == 0 && (st.ready.is_empty() || st.stop) {
@@ -166,7 +189,7 @@ fn worker(
                 st = wake.wait(st).expect("lock");
             }
         };
-        let outcome = run_node(cx, g, defs, keys, n, &deps, on_event);
+        let outcome = run_node(cx, g, defs, keys, n, &deps, &closure, on_event);
         let mut st = state.lock().expect("lock");
         st.running -= 1;
         let id = g.node(n).to_string();
@@ -174,6 +197,12 @@ fn worker(
             Ok((result, cached)) => {
                 if let Some(k) = keys.get(g.node(n)) {
                     st.summary.keys.insert(id.clone(), k);
+                }
+                if build::reports_failure(&result) {
+                    let message = result.metadata.get("message").cloned().unwrap_or_else(|| {
+                        format!("{} tests or checks failed; dhib test shows which", result.metadata.get("failed").map_or("some", String::as_str))
+                    });
+                    st.summary.failed_tests.push((id.clone(), message));
                 }
                 if cached {
                     st.summary.cached.push(id);
@@ -210,10 +239,11 @@ fn worker(
 fn run_node(
     cx: &Context<'_>,
     g: &BuildGraph,
-    defs: &HashMap<NodeIndex, Arc<TargetDef>>,
+    defs: &Defs,
     keys: &KeyTable,
     n: NodeIndex,
     deps: &[(String, NodeIndex, Arc<ActionResult>)],
+    closure: &[(NodeIndex, Arc<ActionResult>)],
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<(ActionResult, bool), BuildError> {
     let id = g.node(n);
@@ -227,7 +257,7 @@ fn run_node(
         }
         cx.store.ac_evict(&key);
     }
-    let def = defs.get(&n).cloned().ok_or_else(|| BuildError::Invalid(format!("{id} has no definition")))?;
+    let def = defs.defs.get(&n).cloned().ok_or_else(|| BuildError::Invalid(format!("{id} has no definition")))?;
     let _lock = cx.store.lock_key(&key)?;
     // Another process may have built it while we waited for the lock.
     if let Some(hit) = cx.store.ac_get(&key).filter(|_| cache) {
@@ -243,6 +273,19 @@ fn run_node(
             def: def.clone(),
             key,
             deps: deps.iter().map(|(role, d, r)| (role.clone(), g.node(*d), r.clone())).collect(),
+            closure: closure
+                .iter()
+                .map(|(d, r)| build::Material {
+                    id: g.node(*d),
+                    def: defs.defs.get(d).cloned(),
+                    result: r.clone(),
+                    deps: g.graph.edges_directed(*d, petgraph::Direction::Outgoing).map(|e| {
+                        use petgraph::visit::EdgeRef;
+                        (e.weight().clone(), g.node(e.target()))
+                    }).collect(),
+                })
+                .collect(),
+            vex: defs.vex.get(&n).cloned(),
         };
         let work = cx.store.root().join("work").join(key.to_string());
         let _ = std::fs::remove_dir_all(&work);
@@ -252,7 +295,12 @@ fn run_node(
         match result {
             Ok(mut r) => {
                 r.metadata.insert("sandbox".into(), serde_json::to_string(&cx.sandbox).expect("modes serialize"));
-                if cache {
+                // When it was built, for provenance; never part of an output.
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                r.metadata.insert("started_on".into(), (now.saturating_sub(start.elapsed().as_secs())).to_string());
+                r.metadata.insert("finished_on".into(), now.to_string());
+                // A failed test is a result to report, not to remember: it runs again next time.
+                if cache && !build::is_failed_test(&r) {
                     cx.store.ac_put(&key, &r)?;
                 }
                 on_event(&Event::Built { node: id.to_string(), seconds: round(start.elapsed()) });
@@ -278,7 +326,7 @@ fn run_node(
 fn rebuild_deps(
     cx: &Context<'_>,
     g: &BuildGraph,
-    defs: &HashMap<NodeIndex, Arc<TargetDef>>,
+    defs: &Defs,
     keys: &KeyTable,
     deps: &[(String, NodeIndex, Arc<ActionResult>)],
     on_event: &(dyn Fn(&Event) + Sync),
@@ -297,7 +345,7 @@ fn rebuild_deps(
                 cx.store.ac_get(&k).map(|r| (e.weight().clone(), e.target(), Arc::new(r)))
             })
             .collect();
-        let (r, _) = run_node(cx, g, defs, keys, *d, &inner, on_event)?;
+        let (r, _) = run_node(cx, g, defs, keys, *d, &inner, &[], on_event)?;
         out.push((role.clone(), *d, Arc::new(r)));
     }
     Ok(out)

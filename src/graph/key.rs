@@ -34,6 +34,9 @@ impl Serialize for Key {
     }
 }
 
+/// Attributes that change an image's attestations but not what is built.
+const ATTESTATION_ONLY: [&str; 3] = ["vex", "skip_checks", "size_budget_mb"];
+
 /// Bump when the meaning of a key changes, so old caches are not trusted.
 const CONTEXT: &str = "dhib node key v1";
 
@@ -44,8 +47,9 @@ fn recipe_version(kind: Option<NodeKind>) -> u32 {
     match kind {
         Some(NodeKind::Target(Kind::Env)) => 3,
         Some(NodeKind::Target(Kind::Deb)) => 2,
-        Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 5,
+        Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 6,
         Some(NodeKind::Target(Kind::Source)) => 2,
+        Some(NodeKind::Attestation) => 2,
         _ => 1,
     }
 }
@@ -78,7 +82,9 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
         h.field("source_date_epoch", &lookup.source_date_epoch().to_le_bytes());
     }
     if let (Some(def), None) = (def, &id.facet) {
-        for (name, value) in &def.attrs {
+        // What only an attestation reads is part of that attestation's key,
+        // so that changing it re-attests without rebuilding.
+        for (name, value) in def.attrs.iter().filter(|(name, _)| !ATTESTATION_ONLY.contains(&name.as_str())) {
             h.field(name, &value.canonical_bytes());
             let mut files = Vec::new();
             value.files(&mut files);
@@ -89,6 +95,23 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
             }
         }
         h.field("dev", &[def.dev as u8]);
+    }
+    if let (Some(def), Some(facet)) = (def, &id.facet) {
+        match facet.as_str() {
+            "test-report" => {
+                for name in ["skip_checks", "size_budget_mb"] {
+                    if let Some(v) = def.attrs.get(name) {
+                        h.field(name, &v.canonical_bytes());
+                    }
+                }
+            }
+            "vex" => {
+                for (label, bytes) in super::vex_inputs(lookup, &def.label) {
+                    h.field(&label, &bytes);
+                }
+            }
+            _ => {}
+        }
     }
     let mut sorted: Vec<(String, &str, Key)> =
         dep_keys.iter().map(|(d, k)| (d.node.to_string(), d.role.as_str(), *k)).collect();

@@ -1,6 +1,7 @@
 //! The build graph: nodes configured per platform, dependency edges with the
 //! span that declared them, cycle reporting, and the node key.
 
+pub mod components;
 pub mod key;
 pub mod query;
 
@@ -58,6 +59,22 @@ impl fmt::Display for NodeKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// What an image's VEX document is made from, as (component, bytes) pairs
+/// for its key: the image's own statements, and the statements and
+/// versions of every component it ships or was built with.
+pub fn vex_inputs(lookup: &Lookup<'_>, image: &Label) -> Vec<(String, Vec<u8>)> {
+    let get = |l: &Label| lookup.target(l);
+    let found = components::components(&get, lookup.all_labels(), image);
+    let place = |l: &Label| found.elsewhere.get(l).map_or("in the image", String::as_str).as_bytes().to_vec();
+    let mut out = Vec::new();
+    for label in std::iter::once(image).chain(&found.in_image).chain(found.elsewhere.keys()) {
+        let Some(def) = get(label) else { continue };
+        let attr = |name: &str| def.attrs.get(name).map(Value::canonical_bytes).unwrap_or_default();
+        out.push((label.to_string(), [attr("vex"), attr("version"), place(label)].join(&0u8)));
+    }
+    out
 }
 
 /// The attestations every image and customization gets, one node each.
@@ -224,6 +241,9 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
         let subject = NodeId::target(id.label.clone());
         out.deps.push(Dep { node: subject, role: "subject".into() });
         if facet == "test-report" {
+            // The report says whether the SBOM accounts for every file.
+            let sbom = NodeId { facet: Some("sbom".into()), ..id.clone() };
+            out.deps.push(Dep { node: sbom, role: "sbom".into() });
             for t in lookup.tests_of(&id.label) {
                 out.deps.push(Dep { node: NodeId::target(t), role: "tests".into() });
             }
@@ -328,6 +348,31 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
         }
         out.deps.push(Dep { node, role: r.attr.clone() });
     }
+    // A package's runtime dependencies go into every image it goes into.
+    if matches!(def.kind, Kind::Image | Kind::Customization) {
+        let mut seen: BTreeSet<Label> = out.deps.iter().map(|d| d.node.label.clone()).collect();
+        let is_package = |l: &Label| lookup.target(l).is_some_and(|t| t.kind == Kind::Package);
+        let mut queue: VecDeque<Label> =
+            out.deps.iter().filter(|d| d.role == "packages" && is_package(&d.node.label)).map(|d| d.node.label.clone()).collect();
+        while let Some(label) = queue.pop_front() {
+            let Some(package) = lookup.target(&label) else { continue };
+            for r in package.refs.iter().filter(|r| r.attr == "runtime_deps") {
+                // An unknown label is reported for the package itself.
+                let Some(dep_def) = lookup.target(&r.label) else { continue };
+                let (dep, dep_def) = deb_for_arch(lookup, &r.label, dep_def, arch_of(&platform));
+                if !seen.insert(dep.clone()) {
+                    continue;
+                }
+                let node = if dep_def.kind == Kind::Package {
+                    queue.push_back(dep.clone());
+                    NodeId { label: dep, platform: configured(&platform), facet: None }
+                } else {
+                    NodeId::target(dep)
+                };
+                out.deps.push(Dep { node, role: "packages".into() });
+            }
+        }
+    }
     // Installing a deb installs what it depends on: environments and images
     // depend on the whole closure. Debian has dependency cycles, so the
     // closure is walked here with a visited set rather than made of edges.
@@ -407,7 +452,7 @@ pub fn edge_span(lookup: &Lookup<'_>, from: &NodeId, to: &NodeId, role: &str) ->
     let Some(def) = lookup.target(&from.label) else { return Default::default() };
     let span = match role {
         "platform" => def.attr_span("platforms"),
-        "subject" | "tests" => def.span,
+        "subject" | "tests" | "sbom" => def.span,
         _ => def.refs.iter().find(|r| r.attr == role && r.label == to.label).map_or(def.attr_span(role), |r| r.span),
     };
     (def.file.clone(), span)

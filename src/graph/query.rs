@@ -225,6 +225,8 @@ pub type NodeSet = BTreeSet<NodeIndex>;
 /// Gives queries the definitions behind nodes, for `attr()` and `tests()`.
 pub trait Targets {
     fn target(&self, label: &Label) -> Option<Arc<TargetDef>>;
+    /// Every target of the workspace, with its kind.
+    fn all_labels(&self) -> Arc<Vec<(Label, crate::lang::schema::Kind)>>;
 }
 
 /// Evaluates a query against the graph.

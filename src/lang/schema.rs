@@ -135,6 +135,23 @@ const fn opt(name: &'static str, ty: Ty) -> Field {
 }
 
 const STRS: Ty = Ty::List(&Ty::Str);
+/// Vulnerability statements (OpenVEX) by vulnerability id.
+const VEX: Ty = Ty::Map(&Ty::Record(VEX_STATEMENT));
+const VEX_STATEMENT: &[Field] = &[
+    req("status", Ty::OneOf(&["not_affected", "affected", "fixed", "under_investigation"]), "\"not_affected\""),
+    opt(
+        "justification",
+        Ty::OneOf(&[
+            "component_not_present",
+            "vulnerable_code_not_present",
+            "vulnerable_code_not_in_execute_path",
+            "vulnerable_code_cannot_be_controlled_by_adversary",
+            "inline_mitigations_already_exist",
+        ]),
+    ),
+    opt("impact", Ty::Str),
+    opt("action", Ty::Str),
+];
 const STR_MAP: Ty = Ty::Map(&Ty::Str);
 const PKG_LABELS: Ty = Ty::List(&Ty::Label(&[Kind::Package, Kind::Deb]));
 const IMAGE_KINDS: &[Kind] = &[Kind::Image, Kind::Customization];
@@ -164,6 +181,7 @@ const PACKAGE: &[Field] = &[
     opt("description", Ty::Str),
     opt("homepage", Ty::Str),
     opt("supplier", Ty::Str),
+    opt("vex", VEX),
 ];
 
 const DEB: &[Field] = &[
@@ -176,6 +194,7 @@ const DEB: &[Field] = &[
     opt("for_arch", Ty::Map(&Ty::Label(&[Kind::Deb]))),
     opt("license", Ty::Str),
     opt("upstream", Ty::Monitor),
+    opt("vex", VEX),
 ];
 
 const ENV: &[Field] = &[
@@ -207,6 +226,8 @@ const IMAGE: &[Field] = &[
     opt("ca_certificates", Ty::Bool),
     opt("max_layers", Ty::Int),
     opt("skip_checks", STR_MAP),
+    opt("size_budget_mb", Ty::Int),
+    opt("vex", VEX),
 ];
 
 const CUSTOMIZATION: &[Field] = &[
@@ -224,6 +245,9 @@ const CUSTOMIZATION: &[Field] = &[
     opt("labels", STR_MAP),
     opt("annotations", STR_MAP),
     opt("description", Ty::Str),
+    opt("skip_checks", STR_MAP),
+    opt("size_budget_mb", Ty::Int),
+    opt("vex", VEX),
 ];
 
 const EXPECT: &[Field] = &[
@@ -234,9 +258,17 @@ const EXPECT: &[Field] = &[
     opt("exit", Ty::Int),
 ];
 
+const FILE_EXPECT: &[Field] = &[
+    opt("exists", Ty::Bool),
+    opt("mode", Ty::Int),
+    opt("owner", Ty::Str),
+    opt("executable", Ty::Bool),
+];
+
 const TEST: &[Field] = &[
     req("image", Ty::Label(IMAGE_KINDS), ":NAME"),
     opt("run", STRS),
+    opt("files", Ty::Map(&Ty::Record(FILE_EXPECT))),
     opt("expect", Ty::Record(EXPECT)),
     opt("timeout", Ty::Int),
     opt("env", STR_MAP),

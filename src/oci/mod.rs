@@ -5,7 +5,9 @@
 //! JSON is written with `serde_json` maps, whose keys are sorted, so the same
 //! image always serializes to the same bytes and digest.
 
+pub mod attach;
 pub mod registry;
+pub mod rootfs;
 
 use std::io::Write;
 
@@ -392,6 +394,35 @@ pub fn image_config(store: &Store, manifest: &Digest) -> Result<(RunConfig, Stri
         ports: cfg["ExposedPorts"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default(),
     };
     Ok((run, c["architecture"].as_str().unwrap_or("amd64").to_string()))
+}
+
+/// The image manifests below a stored manifest or index, each with its
+/// platform (`linux/amd64`): the manifest itself, or the index's entries.
+pub fn platform_manifests(store: &Store, digest: &Digest) -> Result<Vec<(Digest, String)>, StoreError> {
+    let top = stored_json(store, digest)?;
+    if top["mediaType"] != INDEX_TYPE {
+        let arch = image_config(store, digest)?.1;
+        return Ok(vec![(*digest, format!("linux/{arch}"))]);
+    }
+    let entries = top["manifests"].as_array().cloned().unwrap_or_default();
+    entries
+        .iter()
+        .map(|m| {
+            let d = m["digest"].as_str().and_then(Digest::parse).ok_or_else(|| StoreError::BadManifest(*digest, "an entry without digest".into()))?;
+            let p = &m["platform"];
+            let mut platform = format!("{}/{}", p["os"].as_str().unwrap_or("linux"), p["architecture"].as_str().unwrap_or("amd64"));
+            if let Some(v) = p["variant"].as_str() {
+                platform = format!("{platform}/{v}");
+            }
+            Ok((d, platform))
+        })
+        .collect()
+}
+
+/// The annotations of a stored manifest or index.
+pub fn annotations(store: &Store, digest: &Digest) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+    let m = stored_json(store, digest)?;
+    Ok(m["annotations"].as_object().map(|a| a.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()).unwrap_or_default())
 }
 
 /// The layers a stored manifest lists.

@@ -1,0 +1,209 @@
+//! `dhib verify`: checks a signed image layout against a public key, each
+//! check passing or failing on its own with a message naming what failed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::keys::PublicKey;
+use super::{cosign, dsse, provenance, sbom, statement};
+use crate::oci::{self, attach, rootfs};
+use crate::store::{Digest, Store};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn check(name: &str, result: Result<String, String>) -> Check {
+    match result {
+        Ok(detail) => Check { name: name.to_string(), ok: true, detail },
+        Err(detail) => Check { name: name.to_string(), ok: false, detail },
+    }
+}
+
+/// Verifies the image of the layout at `layout`. `expected` are the
+/// resolved dependencies the workspace's graph gives the image (name →
+/// sha256), when the image is one of the workspace's.
+pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String, String>>) -> Vec<Check> {
+    let mut checks = Vec::new();
+    // Every blob into a scratch store, each checked against its name.
+    let scratch = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return vec![check("layout", Err(e.to_string()))],
+    };
+    let store = match Store::open(scratch.path()) {
+        Ok(s) => s,
+        Err(e) => return vec![check("layout", Err(e.to_string()))],
+    };
+    checks.push(check("blobs", import_blobs(layout, &store)));
+    let signed = match attach::read(layout) {
+        Ok(s) => s,
+        Err(e) => {
+            checks.push(check("layout", Err(e)));
+            return checks;
+        }
+    };
+    let image = signed.image;
+    let hex = image.hex();
+
+    checks.push(check(
+        "signature",
+        match &signed.signature {
+            None => Err(format!("no signature (no sha256-{hex}.sig tag)")),
+            Some(sig) => verify_signature(key, sig, &image),
+        },
+    ));
+
+    let mut predicates: BTreeMap<String, Value> = BTreeMap::new();
+    if signed.attestations.is_empty() {
+        checks.push(check("attestations", Err(format!("no attestations (no sha256-{hex}.att tag)"))));
+    }
+    for (i, bytes) in signed.attestations.iter().enumerate() {
+        let name = format!("attestation {}", i + 1);
+        let outcome = (|| -> Result<(String, Value), String> {
+            let env = dsse::Envelope::from_json(bytes).map_err(|e| e.to_string())?;
+            let payload = env.payload_bytes().map_err(|e| e.to_string())?;
+            let (subjects, ty, predicate) = statement::read(&payload)?;
+            env.verify(key).map_err(|e| format!("{ty}: the DSSE signature does not verify: {e}"))?;
+            if !subjects.iter().any(|s| *s == hex) {
+                return Err(format!("{ty}: its subject is sha256:{}, not the image sha256:{hex}", subjects.join(", sha256:")));
+            }
+            Ok((ty, predicate))
+        })();
+        match outcome {
+            Ok((ty, predicate)) => {
+                checks.push(check(&name, Ok(format!("{ty}: signed, about the image"))));
+                predicates.insert(ty, predicate);
+            }
+            Err(e) => checks.push(check(&name, Err(e))),
+        }
+    }
+    for (ty, what) in [
+        (statement::SPDX, "SPDX SBOM"),
+        (statement::CYCLONEDX, "CycloneDX SBOM"),
+        (statement::SLSA_PROVENANCE, "provenance"),
+        (statement::OPENVEX, "VEX"),
+        (statement::CTRF, "test report"),
+    ] {
+        if !predicates.contains_key(ty) {
+            checks.push(check(what, Err(format!("no valid {what} attestation ({ty})"))));
+        }
+    }
+    if let Some(spdx) = predicates.get(statement::SPDX) {
+        checks.push(check("SBOM matches the layers", sbom_matches(&store, &image, spdx)));
+    }
+    if let Some(report) = predicates.get(statement::CTRF) {
+        let failed = super::ctrf::failed(report);
+        checks.push(check("test report", if failed == 0 { Ok("no test failed".into()) } else { Err(format!("{failed} tests failed")) }));
+    }
+    if let (Some(p), Some(expected)) = (predicates.get(statement::SLSA_PROVENANCE), expected) {
+        checks.push(check("provenance matches the graph", provenance_matches(p, expected)));
+    }
+    checks
+}
+
+fn import_blobs(layout: &Path, store: &Store) -> Result<String, String> {
+    let dir = layout.join("blobs/sha256");
+    let mut count = 0;
+    let mut bad = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
+        if Digest::parse(&name) != Some(Digest::of(&bytes)) {
+            bad.push(format!("sha256:{name}"));
+            continue;
+        }
+        store.put_bytes(&bytes).map_err(|e| e.to_string())?;
+        count += 1;
+    }
+    if bad.is_empty() {
+        Ok(format!("{count} blobs match their digests"))
+    } else {
+        Err(format!("blob {} does not match its digest (changed after it was written)", bad.join(", ")))
+    }
+}
+
+fn verify_signature(key: &PublicKey, sig: &attach::Signature, image: &Digest) -> Result<String, String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(&sig.signature_b64).map_err(|e| format!("the signature is not base64: {e}"))?;
+    key.verify(&sig.payload, &raw).map_err(|e| format!("the signature does not verify with the key: {e}"))?;
+    cosign::check_payload(&sig.payload, &format!("sha256:{image}")).map_err(|e| format!("the signature is for another image: {e}"))?;
+    Ok(format!("cosign signature over sha256:{image} verifies"))
+}
+
+/// The SBOM lists exactly what the layers hold: every regular file of each
+/// platform's root file system with its content, and every Debian package
+/// whose dpkg record is there.
+fn sbom_matches(store: &Store, image: &Digest, spdx: &Value) -> Result<String, String> {
+    let listed = sbom::spdx_summary(&serde_json::to_vec(spdx).expect("json")).map_err(|e| format!("unreadable SPDX document: {e}"))?;
+    let files: BTreeMap<&str, &str> = listed.iter().flat_map(|p| p.files.iter().map(|(path, sha)| (path.as_str(), sha.as_str()))).collect();
+    let debs_listed: BTreeSet<(String, String)> = listed
+        .iter()
+        .filter(|p| p.purl.as_deref().is_some_and(|u| u.starts_with("pkg:deb/")))
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    let mut problems = Vec::new();
+    let mut debs_present = BTreeSet::new();
+    let manifests = oci::platform_manifests(store, image).map_err(|e| e.to_string())?;
+    for (manifest, platform) in &manifests {
+        let view = rootfs::rootfs(store, manifest).map_err(|e| e.to_string())?;
+        for (path, node) in view.iter().filter(|(_, n)| n.kind == rootfs::Kind::File) {
+            match files.get(format!("/{path}").as_str()) {
+                None => problems.push(format!("/{path} ({platform}) is in no package of the SBOM")),
+                Some(sha) if *sha != node.sha256 => problems.push(format!("/{path} ({platform}) differs from the SBOM's checksum")),
+                _ => {}
+            }
+        }
+        for layer in oci::manifest_layers(store, manifest).map_err(|e| e.to_string())? {
+            let records = oci::layer_files(store, &layer, |p| p.starts_with("var/lib/dpkg/status.d/")).map_err(|e| e.to_string())?;
+            for (_, text) in records {
+                let text = String::from_utf8_lossy(&text);
+                let field = |f: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{f}: "))).map(str::to_string);
+                if let (Some(name), Some(version)) = (field("Package"), field("Version")) {
+                    debs_present.insert((name, version));
+                }
+            }
+        }
+    }
+    for (name, version) in debs_present.difference(&debs_listed) {
+        problems.push(format!("Debian package {name} {version} is installed but not in the SBOM"));
+    }
+    for (name, version) in debs_listed.difference(&debs_present) {
+        problems.push(format!("the SBOM lists Debian package {name} {version}, which is not installed"));
+    }
+    if problems.is_empty() {
+        Ok(format!("{} packages, {} files, {} platforms", listed.len(), files.len(), manifests.len()))
+    } else {
+        let n = problems.len();
+        problems.truncate(5);
+        Err(format!("{n} differences: {}", problems.join("; ")))
+    }
+}
+
+fn provenance_matches(predicate: &Value, expected: &BTreeMap<String, String>) -> Result<String, String> {
+    let claimed: BTreeMap<String, String> = provenance::dependencies(predicate).into_iter().map(|d| (d.name, d.sha256)).collect();
+    let mut problems = Vec::new();
+    for (name, sha) in expected {
+        match claimed.get(name) {
+            None => problems.push(format!("{name} is missing")),
+            Some(c) if c != sha => problems.push(format!("{name} has sha256 {c}, the graph {sha}")),
+            _ => {}
+        }
+    }
+    for name in claimed.keys().filter(|n| !expected.contains_key(*n)) {
+        problems.push(format!("{name} is not in the graph"));
+    }
+    if problems.is_empty() {
+        Ok(format!("{} resolved dependencies, as the graph has them", claimed.len()))
+    } else {
+        let n = problems.len();
+        problems.truncate(5);
+        Err(format!("{n} differences: {}", problems.join("; ")))
+    }
+}
