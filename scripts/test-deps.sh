@@ -24,6 +24,15 @@ cargo build -q --release --locked --manifest-path "$root/tests/conformance/cosig
     --target-dir "$root/target/conformance"
 log "present target/conformance/release/cosign-key-verify"
 
+# A registry with the OCI 1.1 referrers API (Debian's docker-registry has
+# none), for the publish tests; a few minutes to compile, so only once.
+if [[ -x $root/target/tools/bin/ferro-oci-server ]]; then
+    log "already present target/tools/bin/ferro-oci-server"
+else
+    cargo install -q --locked --root "$root/target/tools" ferro-oci-server@1.0.0
+    log "installed target/tools/bin/ferro-oci-server"
+fi
+
 requirements=(
     spdx-tools
     'cyclonedx-python-lib[validation]'

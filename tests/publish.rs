@@ -64,6 +64,35 @@ impl Registry {
         std::thread::spawn(move || lines.for_each(drop));
         Registry { child, port, _dir: dir }
     }
+
+    /// ferro-oci-server, which has the OCI 1.1 referrers API. It does not
+    /// say which port it got, so it is given a free one.
+    fn start_ferro() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/target/tools/bin/ferro-oci-server"))
+            .env("FERRO_OCI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FERRO_OCI_STORAGE_DIR", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ferro-oci-server is installed (scripts/test-deps.sh)");
+        let registry = Registry { child, port, _dir: dir };
+        for _ in 0..100 {
+            if http_get(&format!("http://127.0.0.1:{port}/v2/"), "application/json").0 == 200 {
+                return registry;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("ferro-oci-server does not answer on port {port}");
+    }
+}
+
+/// GET `url` accepting `accept`: the status (0 when nothing answers) and the body.
+fn http_get(url: &str, accept: &str) -> (u16, Vec<u8>) {
+    let out = Command::new("curl").args(["-s", "-H", &format!("Accept: {accept}"), "-w", "%{http_code}", url]).output().unwrap();
+    let (body, status) = out.stdout.split_at(out.stdout.len().saturating_sub(3));
+    (text(status).parse().unwrap_or(0), body.to_vec())
 }
 
 impl Drop for Registry {
@@ -146,28 +175,41 @@ fn layout_workspace() -> (tempfile::TempDir, String) {
     let ws = tempfile::tempdir().unwrap();
     write(ws.path(), "dhi.toml", b"[workspace]\nname = \"t\"\n");
     let out = ws.path().join("dhib-out");
-    let blob = |bytes: &[u8]| {
-        let d = sha256(bytes);
-        write(&out, &format!("images/x/blobs/sha256/{d}"), bytes);
-        (format!("sha256:{d}"), bytes.len())
-    };
-    let (layer, layer_size) = blob(b"not really a tar, the registry does not look");
-    let (config, config_size) = blob(br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#);
+    let layout = out.join("images/x");
+    let layer = blob(&layout, "application/vnd.oci.image.layer.v1.tar+gzip", b"not really a tar, the registry does not look");
+    let config = blob(
+        &layout,
+        "application/vnd.oci.image.config.v1+json",
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
     let manifest = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": layer_size}],
+        "mediaType": MANIFEST,
+        "config": config,
+        "layers": [layer],
     });
-    let (manifest, size) = blob(&serde_json::to_vec(&manifest).unwrap());
-    let layout_index = serde_json::json!({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest, "size": size,
-        "annotations": {"org.opencontainers.image.ref.name": "x"}}]});
-    write(&out, "images/x/index.json", &serde_json::to_vec(&layout_index).unwrap());
-    write(&out, "images/x/oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    let index = serde_json::json!({"images": {"//images:x": {"layout": "images/x", "manifest": manifest}}});
+    let mut manifest = json_blob(&layout, MANIFEST, &manifest);
+    manifest["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "x"});
+    write(&layout, "index.json", &serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [manifest]})).unwrap());
+    write(&layout, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let digest = manifest["digest"].as_str().unwrap().to_string();
+    let index = serde_json::json!({"images": {"//images:x": {"layout": "images/x", "manifest": digest}}});
     write(&out, "index.json", &serde_json::to_vec(&index).unwrap());
-    (ws, manifest)
+    (ws, digest)
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Writes `bytes` into the layout's blobs; returns their descriptor.
+fn blob(layout: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    let d = sha256(bytes);
+    write(layout, &format!("blobs/sha256/{d}"), bytes);
+    serde_json::json!({"mediaType": media_type, "digest": format!("sha256:{d}"), "size": bytes.len()})
+}
+
+fn json_blob(layout: &Path, media_type: &str, value: &serde_json::Value) -> serde_json::Value {
+    blob(layout, media_type, &serde_json::to_vec(value).unwrap())
 }
 
 /// A registry that fails its first `failures` requests with 503, then asks
@@ -345,4 +387,174 @@ fn a_customization_pulls_layers_pinned_by_digest_from_a_registry() {
     assert!(text(&refused.stderr).contains("name it in DHIB_INSECURE_REGISTRIES"), "{}", text(&refused.stderr));
     let out = run(&host);
     assert_eq!(text(&out.stdout), "agent 3.0\n", "{}", text(&out.stderr));
+}
+
+/// Adds to the layout what signing its image leaves next to it: cosign's
+/// signature tagged `sha256-<hex>.sig`, an OCI 1.1 artifact of
+/// `artifact_type` whose subject is the image, and the referrers fallback
+/// index tagged `sha256-<hex>` listing it. Returns the artifact's digest.
+fn sign_layout(layout: &Path, artifact_type: &str) -> String {
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut image = index["manifests"][0].clone();
+    image.as_object_mut().unwrap().remove("annotations");
+    let fallback = image["digest"].as_str().unwrap().replace(':', "-");
+    let tagged = |mut descriptor: serde_json::Value, tag: &str| {
+        descriptor["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": tag});
+        descriptor
+    };
+
+    let payload = serde_json::json!({"critical": {
+        "identity": {"docker-reference": "127.0.0.1/ns/images"},
+        "image": {"docker-manifest-digest": image["digest"]},
+        "type": "cosign container image signature"}, "optional": null});
+    let mut payload = json_blob(layout, "application/vnd.dev.cosign.simplesigning.v1+json", &payload);
+    payload["annotations"] = serde_json::json!({"dev.cosignproject.cosign/signature": "bm90IGEgcmVhbCBzaWduYXR1cmU="});
+    let config = serde_json::json!({"architecture": "", "os": "", "rootfs": {"type": "layers", "diff_ids": [payload["digest"]]}});
+    let config = json_blob(layout, "application/vnd.oci.image.config.v1+json", &config);
+    let signature = serde_json::json!({"schemaVersion": 2, "mediaType": MANIFEST, "config": config, "layers": [payload]});
+    let signature = json_blob(layout, MANIFEST, &signature);
+
+    let empty = blob(layout, "application/vnd.oci.empty.v1+json", b"{}");
+    assert_eq!(empty["digest"], "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+    let envelope = serde_json::json!({"payload": "e30=", "payloadType": "application/vnd.in-toto+json", "signatures": []});
+    let envelope = json_blob(layout, "application/vnd.dsse.envelope.v1+json", &envelope);
+    let annotations = serde_json::json!({"org.opencontainers.image.created": "2024-01-01T00:00:00Z"});
+    let artifact = serde_json::json!({"schemaVersion": 2, "mediaType": MANIFEST, "artifactType": artifact_type,
+        "config": empty, "layers": [envelope], "subject": image, "annotations": annotations});
+    let artifact = json_blob(layout, MANIFEST, &artifact);
+    let mut listed = artifact.clone();
+    listed["artifactType"] = artifact_type.into();
+    listed["annotations"] = annotations;
+    let referrers = json_blob(layout, INDEX, &serde_json::json!({"schemaVersion": 2, "mediaType": INDEX, "manifests": [listed]}));
+
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    manifests.push(tagged(signature, &format!("{fallback}.sig")));
+    manifests.push(artifact.clone());
+    manifests.push(tagged(referrers, &fallback));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    artifact["digest"].as_str().unwrap().to_string()
+}
+
+/// The `pushed` event of a `--output json` publish.
+fn pushed_event(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().find(|l| l.contains("\"pushed\"")).unwrap_or_else(|| panic!("no pushed event in {stdout}"));
+    serde_json::from_str(line).unwrap()
+}
+
+/// The digests an image index lists, and their artifact types.
+fn listed(index: &[u8]) -> Vec<(String, String)> {
+    let index: serde_json::Value = serde_json::from_slice(index).unwrap_or_else(|_| panic!("not JSON: {}", text(index)));
+    assert_eq!(index["mediaType"], INDEX);
+    let entries = index["manifests"].as_array().unwrap().iter();
+    entries.map(|m| (m["digest"].as_str().unwrap().to_string(), m["artifactType"].as_str().unwrap_or("").to_string())).collect()
+}
+
+/// Pulls the image with its signature and referrers back, checks the layout
+/// with the independent OCI schema checker (and, when it is pulled by `tag`,
+/// the cosign and referrers structure checker), and returns its index.json.
+fn pull_and_check(reference: &str, tag: Option<&str>, host: &str, image: &str) -> serde_json::Value {
+    let pulled = tempfile::tempdir().unwrap();
+    let digest = dhib::oci::registry::pull_signed_layout(reference, &[host.to_string()], pulled.path()).unwrap();
+    assert_eq!(format!("sha256:{digest}"), image);
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let schema = Command::new(format!("{repo}/.venv/bin/python"))
+        .arg(format!("{repo}/tests/conformance/oci_schema_check.py"))
+        .arg(format!("{repo}/tests/conformance/schemas/oci-image-spec-1.1"))
+        .arg(pulled.path())
+        .output()
+        .unwrap();
+    assert!(schema.status.success(), "{}{}", text(&schema.stdout), text(&schema.stderr));
+    if let Some(tag) = tag {
+        let envelopes = tempfile::tempdir().unwrap();
+        let refs = Command::new(format!("{repo}/.venv/bin/python"))
+            .arg(format!("{repo}/tests/conformance/layout_refs.py"))
+            .arg(pulled.path())
+            .arg(tag)
+            .arg(envelopes.path())
+            .output()
+            .unwrap();
+        assert!(refs.status.success(), "{}{}", text(&refs.stdout), text(&refs.stderr));
+    }
+    serde_json::from_slice(&std::fs::read(pulled.path().join("index.json")).unwrap()).unwrap()
+}
+
+/// What a layout's index.json lists: each digest with its tag ("" when untagged).
+fn ref_names(index: &serde_json::Value) -> Vec<(String, String)> {
+    let entries = index["manifests"].as_array().unwrap().iter();
+    entries
+        .map(|m| {
+            let tag = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or("");
+            (m["digest"].as_str().unwrap().to_string(), tag.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn without_a_referrers_api_the_referrers_go_to_the_fallback_tag_and_merge() {
+    let registry = Registry::start();
+    let host = format!("127.0.0.1:{}", registry.port);
+    let publish = |ws: &Path| dhib(ws, &["publish", "//images:x", "--registry", &format!("{host}/ns"), "--insecure", "--output", "json"]);
+    let (ws, image) = layout_workspace();
+    let sbom = sign_layout(&ws.path().join("dhib-out/images/x"), "application/spdx+json");
+    let fallback = image.replace(':', "-");
+
+    let event = pushed_event(&publish(ws.path()));
+    assert_eq!((event["referrers"].as_u64(), event["referrers_via"].as_str()), (Some(1), Some("tag fallback")), "{event}");
+    assert_eq!(event["tags"], serde_json::json!([format!("{fallback}.sig")]));
+    let manifests = format!("http://{host}/v2/ns/images/manifests");
+    let (status, index) = http_get(&format!("{manifests}/{fallback}"), INDEX);
+    assert_eq!(status, 200, "{}", text(&index));
+    assert_eq!(listed(&index), [(sbom.clone(), "application/spdx+json".to_string())]);
+    assert_eq!(http_get(&format!("{manifests}/{fallback}.sig"), MANIFEST).0, 200);
+    assert_eq!(http_get(&format!("http://{host}/v2/ns/images/referrers/{image}"), INDEX).0, 404, "docker-registry has no referrers API");
+
+    // Another build of the same image, with another referrer: both are listed.
+    let (ws2, image2) = layout_workspace();
+    assert_eq!(image2, image);
+    let vex = sign_layout(&ws2.path().join("dhib-out/images/x"), "application/openvex+json");
+    let event = pushed_event(&publish(ws2.path()));
+    assert_eq!(event["referrers_via"], "tag fallback");
+    let (_, index) = http_get(&format!("{manifests}/{fallback}"), INDEX);
+    let both = [(sbom.clone(), "application/spdx+json".to_string()), (vex.clone(), "application/openvex+json".to_string())];
+    assert_eq!(listed(&index), both);
+    // Publishing again adds nothing.
+    pushed_event(&publish(ws2.path()));
+    assert_eq!(listed(&http_get(&format!("{manifests}/{fallback}"), INDEX).1), both);
+
+    let pulled = pull_and_check(&format!("{host}/ns/images:x"), Some("x"), &host, &image);
+    let names = ref_names(&pulled);
+    for want in [(image.clone(), "x".to_string()), (sbom, String::new()), (vex, String::new())] {
+        assert!(names.contains(&want), "{want:?} in {names:?}");
+    }
+    assert!(names.iter().any(|(_, tag)| *tag == format!("{fallback}.sig")), "{names:?}");
+    assert!(names.iter().any(|(_, tag)| *tag == fallback), "{names:?}");
+}
+
+#[test]
+fn with_a_referrers_api_the_registry_lists_the_referrers_itself() {
+    let registry = Registry::start_ferro();
+    let host = format!("127.0.0.1:{}", registry.port);
+    let (ws, image) = layout_workspace();
+    let sbom = sign_layout(&ws.path().join("dhib-out/images/x"), "application/spdx+json");
+    let fallback = image.replace(':', "-");
+
+    let out = dhib(ws.path(), &["publish", "//images:x", "--registry", &format!("{host}/ns"), "--insecure"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = format!("pushed //images:x as {host}/ns/images:x@{image}, 1 referrers (referrers API), {fallback}.sig");
+    assert!(stdout.contains(&line), "{stdout}");
+    let (status, index) = http_get(&format!("http://{host}/v2/ns/images/referrers/{image}"), INDEX);
+    assert_eq!(status, 200, "{}", text(&index));
+    assert_eq!(listed(&index), [(sbom.clone(), "application/spdx+json".to_string())]);
+    let manifests = format!("http://{host}/v2/ns/images/manifests");
+    assert_eq!(http_get(&format!("{manifests}/{fallback}"), INDEX).0, 404, "no fallback tag next to the API");
+    assert_eq!(http_get(&format!("{manifests}/{fallback}.sig"), MANIFEST).0, 200);
+
+    let pulled = pull_and_check(&format!("{host}/ns/images@{image}"), None, &host, &image);
+    let names = ref_names(&pulled);
+    assert!(names.contains(&(sbom, String::new())), "{names:?}");
+    assert!(names.iter().any(|(_, tag)| *tag == format!("{fallback}.sig")), "{names:?}");
 }

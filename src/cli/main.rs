@@ -469,9 +469,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let json = output == Progress::Json;
             let counts = registry::publish(&target, &images, &|p| {
                 let line = if json {
-                    serde_json::json!({"event": "pushed", "node": p.node, "reference": p.reference, "digest": p.digest}).to_string()
+                    let mut event = serde_json::to_value(p).expect("json serializes");
+                    event["event"] = "pushed".into();
+                    event.to_string()
                 } else {
-                    format!("pushed {} as {}@{}", p.node, p.reference, p.digest)
+                    let mut line = format!("pushed {} as {}@{}", p.node, p.reference, p.digest);
+                    if let Some(via) = p.referrers_via {
+                        line += &format!(", {} referrers ({via})", p.referrers);
+                    }
+                    for tag in &p.tags {
+                        line += &format!(", {tag}");
+                    }
+                    line
                 };
                 let _ = writeln!(std::io::stdout().lock(), "{line}");
             })
@@ -479,8 +488,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if json {
                 let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::json!({"event": "summary", "summary": counts}));
             } else {
+                let extras = if counts.referrers + counts.tags > 0 {
+                    format!("; {} referrers, {} signature and attestation tags", counts.referrers, counts.tags)
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "published {} images to {}: {} blobs uploaded, {} mounted, {} skipped (already there)",
+                    "published {} images to {}: {} blobs uploaded, {} mounted, {} skipped (already there){extras}",
                     counts.images, target.host, counts.uploaded, counts.mounted, counts.skipped
                 );
             }

@@ -1,9 +1,11 @@
 //! Publishing image layouts to a registry over the OCI distribution API:
 //! blobs (skipped when present, mounted from a repository pushed earlier in
 //! the same run, uploaded otherwise), then manifests by digest with their
-//! exact bytes, then tags. Credentials come from docker's `config.json`,
-//! answered to Basic and Bearer challenges. And the reverse for one image
-//! pinned by digest: pulled into a layout, every blob checked.
+//! exact bytes, then tags; then what the layout holds next to the image
+//! (signatures, attestations: see `referrers`). Credentials come from
+//! docker's `config.json`, answered to Basic and Bearer challenges. And the
+//! reverse: an image pulled into a layout (alone, or with its signatures and
+//! referrers), every blob checked.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,9 @@ use crate::graph::NodeId;
 use crate::lang::diag::Diag;
 use crate::lang::label::Pattern;
 use crate::store::Digest;
+
+mod referrers;
+pub use referrers::{pull_signed_layout, ReferrersVia};
 
 /// Attempts per request when the registry answers 5xx or the connection
 /// fails, with the delay doubling from `FIRST_DELAY` between them.
@@ -71,56 +76,129 @@ impl Registry {
 /// or an index) into a new OCI image layout at `dest`, checking every blob
 /// against its digest. Plain http only for the hosts in `insecure_hosts`.
 pub fn pull_layout(reference: &str, insecure_hosts: &[String], dest: &Path) -> Result<(), Diag> {
-    let bad = |why: &str| Diag::plain("E0706", format!("cannot pull `{reference}`: {why}"));
-    let (name, hex) = reference.split_once("@sha256:").ok_or_else(|| bad("it is not pinned by digest"))?;
-    let digest = Digest::parse(hex).ok_or_else(|| bad("the digest is not 64 hex digits"))?;
-    let (host, repo) = name.split_once('/').ok_or_else(|| bad("it names no repository"))?;
-    let registry = Registry { host: host.to_string(), namespace: String::new(), insecure: insecure_hosts.iter().any(|h| h == host) };
-    let mut client = Client::new(&registry)?;
-    let write = |d: &Digest, bytes: &[u8]| -> Result<(), Diag> {
-        let path = super::layout_blob(dest, d);
-        std::fs::create_dir_all(path.parent().expect("blobs/sha256")).map_err(|e| bad(&e.to_string()))?;
-        std::fs::write(&path, bytes).map_err(|e| bad(&e.to_string()))
-    };
-    let top = client.get(repo, "manifests", &digest).map_err(|d| {
-        if registry.insecure {
-            d
-        } else {
-            bad(&format!("{d} (if {host} serves plain http, name it in DHIB_INSECURE_REGISTRIES)"))
+    let (mut pull, wanted) = Pull::open(reference, insecure_hosts, dest, false)?;
+    let (_, descriptor) = pull.image(&wanted)?;
+    pull.finish(vec![descriptor])
+}
+
+/// What to pull: a manifest by digest, or the one a tag names.
+enum Wanted {
+    Digest(Digest),
+    Tag(String),
+}
+
+/// A repository being read into a new OCI image layout, every blob checked
+/// against its digest and written once.
+struct Pull<'a> {
+    client: Client,
+    repo: String,
+    insecure: bool,
+    reference: &'a str,
+    dest: &'a Path,
+    written: HashSet<Digest>,
+}
+
+impl<'a> Pull<'a> {
+    /// Reads `HOST[:PORT]/REPO@sha256:HEX`, or `HOST[:PORT]/REPO:TAG` when
+    /// `tags` allows them.
+    fn open(reference: &'a str, insecure_hosts: &[String], dest: &'a Path, tags: bool) -> Result<(Pull<'a>, Wanted), Diag> {
+        let bad = |why: &str| Diag::plain("E0706", format!("cannot pull `{reference}`: {why}"));
+        let (host, path) = reference.split_once('/').ok_or_else(|| bad("it names no repository"))?;
+        let (repo, wanted) = match path.split_once("@sha256:") {
+            Some((repo, hex)) => (repo, Wanted::Digest(Digest::parse(hex).ok_or_else(|| bad("the digest is not 64 hex digits"))?)),
+            None if !tags => return Err(bad("it is not pinned by digest")),
+            None => {
+                let (repo, tag) = path.rsplit_once(':').ok_or_else(|| bad("it names neither a tag nor a digest"))?;
+                if !valid_tag(tag) {
+                    return Err(bad(&format!("`{tag}` is not a valid tag")));
+                }
+                (repo, Wanted::Tag(tag.to_string()))
+            }
+        };
+        if !valid_repository(repo) {
+            return Err(bad(&format!("`{repo}` is not a valid repository name")));
         }
-    })?;
-    write(&digest, &top)?;
-    let top_json: Value = serde_json::from_slice(&top).map_err(|e| bad(&e.to_string()))?;
-    let media_type = top_json["mediaType"].as_str().unwrap_or(super::MANIFEST_TYPE).to_string();
-    let digests = |v: &Value, key: &str| -> Vec<Digest> {
-        v[key].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().and_then(Digest::parse)).collect()
-    };
-    let manifests = if top_json["manifests"].is_array() {
-        let children = digests(&top_json, "manifests");
-        let mut parsed = Vec::new();
-        for child in children {
-            let bytes = client.get(repo, "manifests", &child)?;
-            write(&child, &bytes)?;
-            parsed.push(serde_json::from_slice::<Value>(&bytes).map_err(|e| bad(&e.to_string()))?);
-        }
-        parsed
-    } else {
-        vec![top_json]
-    };
-    for m in &manifests {
-        let config = m["config"]["digest"].as_str().and_then(Digest::parse);
-        for blob in config.into_iter().chain(digests(m, "layers")) {
-            let bytes = client.get(repo, "blobs", &blob)?;
-            write(&blob, &bytes)?;
-        }
+        let insecure = insecure_hosts.iter().any(|h| h == host);
+        let client = Client::new(&Registry { host: host.to_string(), namespace: String::new(), insecure })?;
+        Ok((Pull { client, repo: repo.to_string(), insecure, reference, dest, written: HashSet::new() }, wanted))
     }
-    std::fs::write(dest.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(|e| bad(&e.to_string()))?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": super::INDEX_TYPE,
-        "manifests": [{"mediaType": media_type, "digest": format!("sha256:{digest}"), "size": top.len()}],
-    });
-    std::fs::write(dest.join("index.json"), index.to_string()).map_err(|e| bad(&e.to_string()))
+
+    fn bad(&self, why: impl std::fmt::Display) -> Diag {
+        Diag::plain("E0706", format!("cannot pull `{}`: {why}", self.reference))
+    }
+
+    /// The manifest or index `wanted` names, with everything below it: its
+    /// digest and descriptor. It is the first request, so a failure hints at
+    /// plain http.
+    fn image(&mut self, wanted: &Wanted) -> Result<(Digest, Value), Diag> {
+        let fetched = match wanted {
+            Wanted::Digest(d) => self.client.get(&self.repo, "manifests", d).map(|bytes| Some((*d, bytes))),
+            Wanted::Tag(tag) => self.client.get_tagged(&self.repo, tag),
+        };
+        let fetched = fetched.map_err(|d| {
+            if self.insecure {
+                d
+            } else {
+                self.bad(format!("{d} (if {} serves plain http, name it in DHIB_INSECURE_REGISTRIES)", self.client.host))
+            }
+        })?;
+        let (digest, bytes) = fetched.ok_or_else(|| self.bad(format!("{} has no such tag", self.repo)))?;
+        let (descriptor, _) = self.below(digest, bytes)?;
+        Ok((digest, descriptor))
+    }
+
+    /// Manifest `digest`, fetched, with everything below it.
+    fn manifest(&mut self, digest: Digest) -> Result<(Value, Value), Diag> {
+        let bytes = self.client.get(&self.repo, "manifests", &digest)?;
+        self.below(digest, bytes)
+    }
+
+    /// Writes manifest `digest` (its `bytes`) and everything below it: an
+    /// index's manifests, a manifest's config and layers. Returns its
+    /// descriptor and its parsed content.
+    fn below(&mut self, digest: Digest, bytes: Vec<u8>) -> Result<(Value, Value), Diag> {
+        let manifest: Value =
+            serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("manifest sha256:{digest} is not JSON: {e}")))?;
+        let descriptor = descriptor(&digest, &bytes, &manifest);
+        self.write(&digest, &bytes)?;
+        let digests = |key: &str| -> Vec<Digest> {
+            manifest[key].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().and_then(Digest::parse)).collect()
+        };
+        for child in digests("manifests") {
+            self.manifest(child)?;
+        }
+        let config = manifest["config"]["digest"].as_str().and_then(Digest::parse);
+        for blob in config.into_iter().chain(digests("layers")) {
+            if !self.written.contains(&blob) {
+                let bytes = self.client.get(&self.repo, "blobs", &blob)?;
+                self.write(&blob, &bytes)?;
+            }
+        }
+        Ok((descriptor, manifest))
+    }
+
+    fn write(&mut self, digest: &Digest, bytes: &[u8]) -> Result<(), Diag> {
+        let path = super::layout_blob(self.dest, digest);
+        std::fs::create_dir_all(path.parent().expect("blobs/sha256")).map_err(|e| self.bad(e))?;
+        std::fs::write(&path, bytes).map_err(|e| self.bad(e))?;
+        self.written.insert(*digest);
+        Ok(())
+    }
+
+    /// Writes `oci-layout` and an `index.json` listing `manifests`.
+    fn finish(self, manifests: Vec<Value>) -> Result<(), Diag> {
+        std::fs::write(self.dest.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(|e| self.bad(e))?;
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": super::INDEX_TYPE, "manifests": manifests});
+        std::fs::write(self.dest.join("index.json"), index.to_string()).map_err(|e| self.bad(e))
+    }
+}
+
+/// The descriptor of manifest `digest`: its media type (a manifest unless it
+/// says or lists manifests), digest and size.
+fn descriptor(digest: &Digest, bytes: &[u8], manifest: &Value) -> Value {
+    let fallback = if manifest["manifests"].is_array() { super::INDEX_TYPE } else { super::MANIFEST_TYPE };
+    let media_type = manifest["mediaType"].as_str().unwrap_or(fallback);
+    serde_json::json!({"mediaType": media_type, "digest": format!("sha256:{digest}"), "size": bytes.len()})
 }
 
 /// One built image to publish, and where it goes.
@@ -133,21 +211,39 @@ pub struct Image {
     pub tag: String,
 }
 
-/// One image as pushed.
+/// One image as pushed, with what its layout held besides it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Pushed {
     pub node: String,
     pub reference: String,
     pub digest: String,
+    /// Manifests whose `subject` is the image (signatures, attestations).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub referrers: usize,
+    /// How the registry lists them, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers_via: Option<ReferrersVia>,
+    /// cosign's tags: `sha256-<hex>.sig`, `sha256-<hex>.att`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
-/// What happened to the blobs, each counted once per repository.
+/// What happened to the blobs, each counted once per repository, and to
+/// the manifests that go with the images.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Counts {
     pub images: usize,
     pub uploaded: usize,
     pub mounted: usize,
     pub skipped: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub referrers: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tags: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The images under `out` (written by `dhib build`, named by
@@ -214,29 +310,27 @@ pub fn select(out: &Path, patterns: &[String], registry: &Registry, tag: Option<
 }
 
 /// Pushes `images`, reporting each through `on_pushed` once its tag is set.
+/// What each layout lists besides its image goes after it: referrers by
+/// digest, then cosign's tags, then the referrers tag fallback where the
+/// registry has no referrers API.
 pub fn publish(registry: &Registry, images: &[Image], on_pushed: &dyn Fn(&Pushed)) -> Result<Counts, Diag> {
     let mut client = Client::new(registry)?;
     client.ping()?;
     let mut counts = Counts::default();
     for img in images {
-        let mut blobs = Vec::new();
-        let mut manifests = Vec::new();
-        collect(&img.layout, img.manifest, None, &mut blobs, &mut manifests)?;
-        for digest in &blobs {
-            client.push_blob(&img.repository, &img.layout, digest, &mut counts)?;
-        }
-        for (digest, media_type) in &manifests {
-            let bytes = read_blob(&img.layout, digest)?;
-            client.put_manifest(&img.repository, &format!("sha256:{digest}"), media_type, &bytes, digest)?;
-        }
-        let (top, media_type) = manifests.last().expect("the image's own manifest is collected last");
-        client.put_manifest(&img.repository, &img.tag, media_type, &read_blob(&img.layout, top)?, top)?;
+        let extras = referrers::Extras::read(&img.layout, &img.manifest)?;
+        let (media_type, _) = client.push_tree(&img.repository, &img.layout, img.manifest, &mut counts)?;
+        client.put_manifest(&img.repository, &img.tag, &media_type, &read_blob(&img.layout, &img.manifest)?, &img.manifest)?;
         client.pushed_repositories.insert(img.repository.clone());
+        let referrers_via = extras.publish(&mut client, img, &mut counts)?;
         counts.images += 1;
         on_pushed(&Pushed {
             node: img.node.clone(),
             reference: format!("{}/{}:{}", registry.host, img.repository, img.tag),
-            digest: format!("sha256:{top}"),
+            digest: format!("sha256:{}", img.manifest),
+            referrers: extras.referrers.len(),
+            referrers_via,
+            tags: extras.tagged.iter().map(|(tag, _)| tag.clone()).collect(),
         });
     }
     Ok(counts)
@@ -348,21 +442,35 @@ impl Client {
     /// A manifest or blob by digest, checked against it.
     fn get(&mut self, repo: &str, what: &str, digest: &Digest) -> Result<Vec<u8>, Diag> {
         let url = format!("{}/v2/{repo}/{what}/sha256:{digest}", self.base);
-        let accept = [super::MANIFEST_TYPE, super::INDEX_TYPE].join(", ");
-        let resp = self.send(repo, "GET", &url, &[("accept", accept.as_str())], None)?;
-        if !resp.status().is_success() {
-            return Err(self.refused("GET", &url, resp.status(), resp));
-        }
-        let bytes = resp
-            .into_body()
-            .with_config()
-            .limit(u64::MAX)
-            .read_to_vec()
-            .map_err(|e| Diag::plain("E0704", format!("GET {url}: {e}")))?;
+        let bytes = self
+            .get_optional(repo, &url, &manifest_types())?
+            .ok_or_else(|| Diag::plain("E0704", format!("GET {url}: the registry answered 404 Not Found")))?;
         if Digest::of(&bytes) != *digest {
             return Err(Diag::plain("E0704", format!("{url} answered content that is not sha256:{digest}")));
         }
         Ok(bytes)
+    }
+
+    /// The manifest `tag` names and its digest, or None when there is no such tag.
+    fn get_tagged(&mut self, repo: &str, tag: &str) -> Result<Option<(Digest, Vec<u8>)>, Diag> {
+        let url = format!("{}/v2/{repo}/manifests/{tag}", self.base);
+        Ok(self.get_optional(repo, &url, &manifest_types())?.map(|bytes| (Digest::of(&bytes), bytes)))
+    }
+
+    /// The body `url` answers, or None for a 404.
+    fn get_optional(&mut self, repo: &str, url: &str, accept: &str) -> Result<Option<Vec<u8>>, Diag> {
+        let resp = self.send(repo, "GET", url, &[("accept", accept)], None)?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => resp
+                .into_body()
+                .with_config()
+                .limit(u64::MAX)
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| Diag::plain("E0704", format!("GET {url}: {e}"))),
+            s => Err(self.refused("GET", url, s, resp)),
+        }
     }
 
     /// Checks that the host speaks the distribution API before anything is
@@ -435,19 +543,47 @@ impl Client {
         Ok(false)
     }
 
-    fn put_manifest(&mut self, repo: &str, reference: &str, media_type: &str, bytes: &[u8], digest: &Digest) -> Result<(), Diag> {
+    /// Pushes manifest `digest` of `layout` with everything below it:
+    /// blobs, then manifests by digest (an index's children before it).
+    /// Returns its media type and the `OCI-Subject` the registry answered.
+    fn push_tree(&mut self, repo: &str, layout: &Path, digest: Digest, counts: &mut Counts) -> Result<(String, Option<String>), Diag> {
+        let mut blobs = Vec::new();
+        let mut manifests = Vec::new();
+        collect(layout, digest, None, &mut blobs, &mut manifests)?;
+        for blob in &blobs {
+            self.push_blob(repo, layout, blob, counts)?;
+        }
+        let mut subject = None;
+        for (d, media_type) in &manifests {
+            subject = self.put_manifest(repo, &format!("sha256:{d}"), media_type, &read_blob(layout, d)?, d)?;
+        }
+        let (_, media_type) = manifests.pop().expect("the manifest itself is collected last");
+        Ok((media_type, subject))
+    }
+
+    /// PUTs a manifest, checking the registry kept its bytes; returns the
+    /// `OCI-Subject` header, which registries with the referrers API answer
+    /// to a manifest with a `subject`.
+    fn put_manifest(
+        &mut self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        digest: &Digest,
+    ) -> Result<Option<String>, Diag> {
         let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
         let resp = self.send(repo, "PUT", &url, &[("content-type", media_type)], Some(Payload::Bytes(bytes)))?;
         if !resp.status().is_success() {
             return Err(self.refused("PUT", &url, resp.status(), resp));
         }
-        let echoed = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string);
-        match echoed {
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        match header("docker-content-digest") {
             Some(d) if d != format!("sha256:{digest}") => Err(Diag::plain(
                 "E0704",
                 format!("the registry stored {repo}:{reference} as {d}, not sha256:{digest}: it rewrote the manifest"),
             )),
-            _ => Ok(()),
+            _ => Ok(header("oci-subject")),
         }
     }
 
@@ -597,6 +733,11 @@ impl Client {
         let code = if matches!(status.as_u16(), 401 | 403) { "E0705" } else { "E0704" };
         Diag::plain(code, format!("{method} {url}: the registry answered {status}{why}"))
     }
+}
+
+/// What a GET of a manifest accepts.
+fn manifest_types() -> String {
+    [super::MANIFEST_TYPE, super::INDEX_TYPE].join(", ")
 }
 
 /// A response's JSON body, or null when it has none (errors may come as HTML).
