@@ -9,7 +9,11 @@ cargo build --release --locked
 dhib=./target/release/dhib
 echo "== dhib check: every .dhi file of the workspace"
 $dhib check
-echo "== dhib build //examples/...: zlib, Lua and SQLite from source, in the sandbox"
+if [[ ! -f cosign.key ]]; then
+    echo "== dhib keygen: the key pair dhib signs images and attestations with (cosign.key, cosign.pub)"
+    $dhib keygen
+fi
+echo "== dhib build //examples/...: zlib, Lua and SQLite from source, in the sandbox; tested, attested, signed"
 $dhib build //examples/...
 echo "== again: nothing to do"
 $dhib build //examples/...
@@ -19,3 +23,7 @@ echo "== the images among them"
 $dhib query 'kind(image, rdeps(//..., //examples/pkgs/zlib))'
 echo "== run the Lua image (its entrypoint, in the sandbox, as its user)"
 $dhib run //examples/images/lua:lua -- -e 'print("hello from " .. _VERSION .. " in the image")'
+echo "== the images' tests and standard checks (CTRF reports in dhib-out/)"
+$dhib test //examples/...
+echo "== verify the Lua image: signature, attestations, SBOM against its layers, provenance against the graph"
+$dhib verify //examples/images/lua:lua

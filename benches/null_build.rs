@@ -17,8 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dhib::analysis::Analysis;
-use dhib::graph::{NodeKind};
-use dhib::lang::schema::Kind;
+use dhib::graph::NodeKind;
 use dhib::store::{ActionResult, Store};
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -31,7 +30,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn executable(k: Option<NodeKind>) -> bool {
-    matches!(k, Some(NodeKind::Target(Kind::Source | Kind::Deb | Kind::Env | Kind::Package)))
+    k.is_some()
 }
 
 fn main() {

@@ -414,14 +414,15 @@ impl Failure {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     // Needs no workspace; `-C DIR` still says where a relative PREFIX is.
-    if let Command::Keygen { output, force } = &cli.command {
-        let prefix = cli.directory.as_ref().map_or_else(|| output.clone(), |d| d.join(output));
-        return keygen(&prefix, *force);
+    // As if started in DIR: every relative path (--out, --key, PREFIX, ...)
+    // is relative to it.
+    if let Some(d) = &cli.directory {
+        std::env::set_current_dir(d).map_err(|e| Failure::plain(Diag::plain("E0001", format!("cannot open {}: {e}", d.display()))))?;
     }
-    let start = match cli.directory {
-        Some(d) => d,
-        None => std::env::current_dir().map_err(|e| Failure::plain(Diag::plain("E0001", format!("no current directory: {e}"))))?,
-    };
+    if let Command::Keygen { output, force } = &cli.command {
+        return keygen(output, *force);
+    }
+    let start = std::env::current_dir().map_err(|e| Failure::plain(Diag::plain("E0001", format!("no current directory: {e}"))))?;
     let root = analysis::find_root(&start).map_err(Failure::plain)?;
     let store_dir = cli.store.clone().unwrap_or_else(|| root.join(".dhib"));
     match cli.command {
@@ -665,7 +666,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 (PathBuf::from(&reference), None)
             } else {
                 let hosts: Vec<String> = if insecure { vec![reference.split('/').next().unwrap_or_default().to_string()] } else { Vec::new() };
-                let _ = (&hosts, &scratch); return Err(Failure::plain(Diag::plain("E0", "MERGE-PENDING")));
+                dhib::oci::registry::pull_signed_layout(&reference, &hosts, scratch.path()).map_err(Failure::plain)?;
                 (scratch.path().to_path_buf(), None)
             };
             let checks = dhib::attest::verify::verify(&layout, &public, expected.as_ref());

@@ -86,9 +86,11 @@ pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErro
             statement_of(cx.store, &mut r, "provenance", &about, statement::SLSA_PROVENANCE, &serde_json::to_vec(&predicate).expect("json"))?;
         }
         Some("vex") => {
-            let doc = vex_document(cx, job, &about)?;
-            store(cx.store, &mut r, "vex.openvex.json", &doc)?;
-            statement_of(cx.store, &mut r, "vex", &about, statement::OPENVEX, &doc)?;
+            // OpenVEX has no empty document: with no statement there is none.
+            if let Some(doc) = vex_document(cx, job, &about)? {
+                store(cx.store, &mut r, "vex.openvex.json", &doc)?;
+                statement_of(cx.store, &mut r, "vex", &about, statement::OPENVEX, &doc)?;
+            }
         }
         Some("test-report") => {
             let report = test_report(cx, job, &top)?;
@@ -493,7 +495,7 @@ fn component_purl(label: &Label, def: &TargetDef, defs: &BTreeMap<Label, Arc<Tar
     })
 }
 
-fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Vec<u8>, BuildError> {
+fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Option<Vec<u8>>, BuildError> {
     let facts = job.vex.as_deref().ok_or_else(|| BuildError::Invalid(format!("{} has no components", job.id)))?;
     let first = oci::platform_manifests(cx.store, &about.digest)?.into_iter().next().map(|(d, _)| d).unwrap_or(about.digest);
     let distro = distro(cx.store, &first);
@@ -510,7 +512,10 @@ fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Vec<
     for s in &statements {
         vex::validate(s).map_err(|e| BuildError::Invalid(format!("{}: VEX statement on {}: {e}", job.id, s.vulnerability)))?;
     }
-    Ok(vex::document(&format!("https://dhib.dev/vex/{}-{}", job.id.label.name, about.digest), "dhib", cx.source_date_epoch, &statements))
+    if statements.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(vex::document(&format!("https://dhib.dev/vex/{}-{}", job.id.label.name, about.digest), "dhib", cx.source_date_epoch, &statements)))
 }
 
 fn test_report(cx: &Context<'_>, job: &Job<'_>, top: &Digest) -> Result<Json, BuildError> {

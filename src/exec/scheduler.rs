@@ -236,6 +236,7 @@ fn worker(
 /// Looks the node up in the action cache, or runs it. A dependency's blob
 /// that proves corrupt while this node uses it evicts that dependency's
 /// result; the dependency is rebuilt once and the node retried.
+#[allow(clippy::too_many_arguments)]
 fn run_node(
     cx: &Context<'_>,
     g: &BuildGraph,

@@ -51,7 +51,9 @@ pub fn test(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult
             if let Value::Map(expect) = expect {
                 failures.extend(check_file(&rootfs, path, expect));
                 if let (Some(Value::Str(want)), Some(view)) = (expect.get("owner"), &view) {
-                    if let Some(n) = view.get(path.trim_start_matches('/')) {
+                    // The path with its links resolved, as the layers hold it.
+                    let real = resolve_in_root(&rootfs, path).and_then(|p| p.strip_prefix(&rootfs).ok().map(|r| r.to_string_lossy().into_owned()));
+                    if let Some(n) = real.and_then(|r| view.get(&r)) {
                         let owner = format!("{}:{}", n.uid, n.gid);
                         if owner != *want {
                             failures.push(format!("{path} is owned by {owner}, expected {want}"));

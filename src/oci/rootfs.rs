@@ -54,8 +54,8 @@ pub fn of_layers(layers: &[Layer], read: &dyn Fn(&Digest) -> Result<Vec<u8>, Sto
 fn apply(bytes: &[u8], layer: &Layer, index: usize, out: &mut BTreeMap<String, Node>) -> Result<(), StoreError> {
     let bad = |e: std::io::Error| StoreError::BadManifest(layer.digest, format!("unreadable layer: {e}"));
     let reader: Box<dyn Read> = match layer.compression {
-        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(&bytes[..])),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(&bytes[..]).map_err(bad)?),
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(bytes)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(bytes).map_err(bad)?),
     };
     let clean = |p: &std::path::Path| p.to_string_lossy().trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string();
     let mut archive = tar::Archive::new(reader);

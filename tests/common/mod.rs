@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod registry;
+
 /// The real busybox-static .deb, downloaded once into target/ with apt.
 pub fn busybox_deb() -> (PathBuf, String, String) {
     debian_deb("busybox-static")
