@@ -12,7 +12,7 @@ use serde_json::Value;
 
 mod common;
 use common::registry::Registry;
-use common::{busybox_deb, stderr, stdout, Ws};
+use common::{busybox_deb, copy_tree, stderr, stdout, Ws};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -151,17 +151,6 @@ fn attestations(layout: &Path) -> Vec<(String, Value)> {
         .collect()
 }
 
-fn copy_layout(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let dest = to.join(e.path().strip_prefix(from).unwrap());
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 #[test]
 fn signed_images_pass_independent_checkers_and_verify_names_every_tamper() {
@@ -217,7 +206,7 @@ fn signed_images_pass_independent_checkers_and_verify_names_every_tamper() {
     let tampered = |name: &str, change: &dyn Fn(&Path), expect: &str| {
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join(name);
-        copy_layout(&bb, &copy);
+        copy_tree(&bb, &copy);
         change(&copy);
         let (ok, said) = verify(&ws, copy.to_str().unwrap());
         assert!(!ok, "{name}: verify passed:\n{said}");
@@ -258,7 +247,7 @@ fn signed_images_pass_independent_checkers_and_verify_names_every_tamper() {
         "swapped",
         &|l| {
             let other = layout(&ws, "other");
-            copy_layout(&other.join("blobs"), &l.join("blobs"));
+            copy_tree(&other.join("blobs"), &l.join("blobs"));
             let (theirs, j) = tagged(&other, ".sig");
             let (mut ours, i) = tagged(l, ".sig");
             let name = ours["manifests"][i]["annotations"].clone();
