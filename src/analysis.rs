@@ -5,7 +5,7 @@
 //! This is the only analysis code that touches the file system; everything
 //! it calls is pure.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use salsa::{Durability, Setter};
 use serde::Deserialize;
 
 use crate::db::{self, Database, LocalFile, Node, SourceFile, Workspace};
-use crate::graph::query::Targets;
+use crate::graph::query::{NodeSet, Targets};
 use crate::graph::{BuildGraph, Key, NodeId};
 use crate::lang::eval::TargetDef;
 use crate::lang::label::Label;
@@ -409,6 +409,47 @@ impl Analysis {
     /// The `.dhi` files of the workspace with their texts, as loaded.
     pub fn texts(&self) -> Vec<(String, String)> {
         self.workspace_files().iter().map(|f| (f.path(&self.db).clone(), f.text(&self.db).to_string())).collect()
+    }
+
+    /// The nodes whose keys may change when `files` (workspace-relative)
+    /// change: the targets defined in them or in files that load them, the
+    /// targets that read them with `file(...)`, and everything downstream.
+    /// A change to dhi.toml affects everything.
+    pub fn affected_by_files(&self, analyzed: &Analyzed, files: &[String]) -> NodeSet {
+        let g = &analyzed.graph;
+        if files.iter().any(|f| f == ROOT_MARKER) {
+            return g.graph.node_indices().collect();
+        }
+        // Files loading a changed file change with it, transitively.
+        let texts = self.texts();
+        let mut changed: BTreeSet<String> = files.iter().cloned().collect();
+        loop {
+            let before = changed.len();
+            for (path, text) in &texts {
+                let Ok(parsed) = crate::lang::syntax::parse(path, text) else { continue };
+                let loads_changed = parsed.items.iter().any(|item| match item {
+                    crate::lang::syntax::Item::Load(l) => changed.contains(l.path.value.trim_start_matches("//")),
+                    _ => false,
+                });
+                if loads_changed {
+                    changed.insert(path.clone());
+                }
+            }
+            if changed.len() == before {
+                break;
+            }
+        }
+        let start: NodeSet = g
+            .graph
+            .node_indices()
+            .filter(|n| {
+                let Some(def) = self.target(&g.node(*n).label) else { return false };
+                let mut read = Vec::new();
+                def.attrs.values().for_each(|v| v.files(&mut read));
+                changed.contains(&def.file) || read.iter().any(|f| changed.contains(&f.file))
+            })
+            .collect();
+        crate::graph::query::reach(g, &start, None, false)
     }
 
     /// The key of one node, computed (or reused) on demand.

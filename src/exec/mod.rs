@@ -13,6 +13,7 @@ pub mod sandbox;
 pub mod scheduler;
 pub mod snapshot;
 pub mod test;
+pub mod vcs;
 
 use std::path::PathBuf;
 
