@@ -8,6 +8,7 @@
 //! image. Prints attestations per second, on all cores and on one.
 
 #[path = "support/catalog.rs"]
+#[allow(dead_code)] // the other benches use the rest
 mod catalog;
 
 use std::path::PathBuf;

@@ -115,6 +115,13 @@ pub fn debian_config(root: &Path) -> Result<DebianConfig, Diag> {
         .map_err(|e| Diag::plain("E0006", format!("invalid {ROOT_MARKER}: {}", e.message())))
 }
 
+/// The `[sign] key` of dhi.toml, read without analysing the workspace (for
+/// the null-build shortcut, which re-signs when the key changes).
+pub fn sign_key(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join(ROOT_MARKER)).ok()?;
+    toml::from_str::<Config>(&text).ok()?.sign.key
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WorkspaceConfig {

@@ -472,7 +472,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Build { ref patterns, sandbox: SandboxArg::Bwrap, output, check_reproducible: false, .. } => {
             // The null-build shortcut: nothing analysed if nothing changed.
             let texts = analysis::discover(&root, &analysis::excluded_dirs(&root)).map_err(Failure::plain)?;
-            let request = build_request(patterns, SandboxArg::Bwrap);
+            let request = build_request(&root, patterns, SandboxArg::Bwrap);
             if let Ok(store) = Store::open(&store_dir) {
                 let inputs = exec::snapshot::Inputs { root: &root, texts: &texts, referenced: &[], request: &request };
                 if let Some(count) = exec::snapshot::up_to_date(&store, &inputs) {
@@ -567,7 +567,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { patterns, jobs, keep_going, sandbox, output, out, check_reproducible } => {
-            let request = build_request(&patterns, sandbox);
+            let request = build_request(&root, &patterns, sandbox);
             let mut requested = dhib::graph::query::NodeSet::new();
             for p in &patterns {
                 let set = exec::resolve(&analysis, &analyzed, p)
@@ -956,7 +956,12 @@ fn report_failed_tests(summary: &exec::Summary) {
     }
 }
 
-fn build_request(patterns: &[String], sandbox: SandboxArg) -> String {
+/// What else a build's outcome depends on besides the workspace's files:
+/// the patterns, the sandbox, the Debian repository and the signing key
+/// (a new key must re-sign what is written out).
+fn build_request(root: &Path, patterns: &[String], sandbox: SandboxArg) -> String {
     let repo = std::env::var("DHIB_DEBIAN_REPO").unwrap_or_default();
-    format!("{patterns:?} sandbox={} repo={repo}", sandbox == SandboxArg::Bwrap)
+    let key = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis::sign_key(root));
+    let key = key.and_then(|k| std::fs::read(root.join(k)).ok()).map(|bytes| blake3::hash(&bytes).to_hex().to_string()).unwrap_or_default();
+    format!("{patterns:?} sandbox={} repo={repo} key={key}", sandbox == SandboxArg::Bwrap)
 }
