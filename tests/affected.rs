@@ -85,3 +85,90 @@ fn files_list_what_depends_on_them() {
     let rows: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert!(rows.as_array().unwrap().iter().any(|r| r["node"] == "//images/b:b" && r["kind"] == "image" && r["key"].is_string()), "{rows}");
 }
+
+/// A package in a base image, an image on the base, a customization of that
+/// image and an unrelated image, signed; the package changes.
+fn cascade_workspace() -> Ws {
+    let (deb_dir, file, sha) = common::busybox_deb();
+    let ws = Ws::empty();
+    ws.write(
+        "dhi.toml",
+        &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n\n[sign]\nkey = \"cosign.key\"\n", deb_dir.display()),
+    );
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{file}\"\n  sha256 = \"{sha}\"\n}}\n\n\
+             env \"bb\" {{\n  packages = [:busybox-static]\n}}\n"
+        ),
+    );
+    ws.write("pkgs/BUILD.dhi", &motd("1"));
+    let shell = "  skip_checks = { no_shell = \"busybox is the point\" }\n  user = 65532\n";
+    ws.write(
+        "images/BUILD.dhi",
+        &format!(
+            "image \"base\" {{\n  packages = [//pkgs:motd, //debian:busybox-static]\n  description = \"base\"\n{shell}}}\n\n\
+             image \"app\" {{\n  base = :base\n  env = {{ APP = \"1\" }}\n  description = \"app\"\n{shell}}}\n\n\
+             customization \"custom\" {{\n  base = :app\n  labels = {{ team = \"t\" }}\n  description = \"custom\"\n  \
+             skip_checks = {{ no_shell = \"busybox is the point\" }}\n}}\n\n\
+             image \"unrelated\" {{\n  packages = [//debian:busybox-static]\n  description = \"unrelated\"\n{shell}}}\n\n\
+             test \"custom-motd\" {{\n  image = :custom\n  run = [\"/bin/busybox\", \"cat\", \"/etc/motd\"]\n}}\n"
+        ),
+    );
+    let keygen = ws.dhib(&["keygen"]);
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    ws
+}
+
+fn motd(version: &str) -> String {
+    format!(
+        "package \"motd\" {{\n  version = \"{version}\"\n  env = //debian:bb\n  \
+         build = {{ steps = [\"mkdir -p $DESTDIR/etc\", \"echo motd {version} > $DESTDIR/etc/motd\"] }}\n  \
+         outputs {{\n    runtime = [\"etc/**\"]\n  }}\n}}\n"
+    )
+}
+
+fn digests(ws: &Ws) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(ws.path().join("dhib-out/index.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_change_to_a_base_package_rebuilds_and_resigns_exactly_what_is_affected() {
+    let ws = cascade_workspace();
+    let first = ws.dhib(&["build", "//..."]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before = digests(&ws);
+    git(&ws, &["init", "-q"]);
+    git(&ws, &["-c", "user.email=t@example.com", "-c", "user.name=t", "add", "."]);
+    git(&ws, &["-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "one"]);
+
+    ws.write("pkgs/BUILD.dhi", &motd("2"));
+    let affected = lines(&ws.dhib(&["affected", "--since", "HEAD"]));
+    for node in ["//pkgs:motd", "//images:base", "//images:app", "//images:custom", "//images:custom-motd", "//images:custom#test-report", "//images:app#sbom", "//images:base#provenance"] {
+        assert!(affected.contains(&node.to_string()), "{node} not in {affected:?}");
+    }
+    assert!(!affected.iter().any(|n| n.contains("unrelated") || n.contains("debian")), "{affected:?}");
+
+    // Building everything rebuilds exactly those.
+    let second = ws.dhib(&["build", "//...", "--output", "json"]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let mut built: Vec<String> = stdout(&second)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
+    built.sort();
+    let mut expected = affected.clone();
+    expected.sort();
+    assert_eq!(built, expected);
+    let after = digests(&ws);
+    for image in ["//images:base", "//images:app", "//images:custom"] {
+        assert_ne!(before["images"][image]["manifest"], after["images"][image]["manifest"], "{image} did not change");
+        let verified = ws.dhib(&["verify", image]);
+        assert!(verified.status.success(), "{image}: {}", stdout(&verified));
+    }
+    assert_eq!(before["images"]["//images:unrelated"]["manifest"], after["images"]["//images:unrelated"]["manifest"]);
+    let run = ws.dhib(&["test", "//images:custom"]);
+    assert!(run.status.success() && stdout(&run).contains("passed   //images:custom-motd"), "{}", stdout(&run));
+}
