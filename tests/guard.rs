@@ -12,7 +12,10 @@ fn corpus() -> PathBuf {
 }
 
 fn guard(old: &Path, new: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dhib")).arg("guard").arg(old).arg(new).args(extra).output().expect("dhib runs")
+    // Outside any workspace: guard needs none.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhib"));
+    cmd.current_dir(std::env::temp_dir()).arg("guard").arg(old).arg(new).args(extra);
+    cmd.output().expect("dhib runs")
 }
 
 /// Runs a pair of the corpus with JSON output: exit code and report.

@@ -400,3 +400,68 @@ fn rust_discarded(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules found when `file` goes from `old` to `new`.
+    fn rules(file: &str, old: &str, new: &str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        check(file, old, new, &mut out);
+        out.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn inversions_of_a_condition_are_found_and_other_edits_are_not() {
+        let c = |old: &str, new: &str| rules("a.c", &format!("int f(void)\n{{\n{old}\n\t\treturn -1;\n}}\n"), &format!("int f(void)\n{{\n{new}\n\t\treturn -1;\n}}\n"));
+        for (old, new) in [
+            ("\tif (p == NULL)", "\tif (p != NULL)"),
+            ("\tif (!p)", "\tif (p)"),
+            ("\tif (rc != 0)", "\tif (rc == 0)"),
+            ("\tif (n <= 0)", "\tif (n > 0)"),
+            ("\twhile (read(fd, b, 1) < 0)", "\twhile (read(fd, b, 1) >= 0)"),
+        ] {
+            assert_eq!(c(old, new), ["c.inverted-error-check"], "{old} -> {new}");
+        }
+        for (old, new) in [("\tif (ret < 0)", "\tif (ret < -1)"), ("\tif (ret < 0)", "\tif (ret > 0)"), ("\tif (ret < 0) // bad", "\tif (ret < 0) // failed")] {
+            assert!(c(old, new).is_empty(), "{old} -> {new}");
+        }
+        assert_eq!(rules("m.go", "\tif err != nil {\n", "\tif err == nil {\n"), ["go.inverted-error-check"]);
+        assert_eq!(rules("m.rs", "    if v.is_some() {\n", "    if v.is_none() {\n"), ["rust.inverted-check"]);
+    }
+
+    #[test]
+    fn dropped_checks_of_assignments_in_conditions_are_found() {
+        let old = "\tif ((r = setuid(uid)) != 0)\n\t\tabort();\n";
+        assert_eq!(rules("a.c", old, "\tsetuid(uid);\n"), ["c.dropped-return-check"]);
+        assert_eq!(rules("a.c", old, "\t(void)setuid(uid);\n"), ["c.dropped-return-check"]);
+        assert!(rules("a.c", old, "\tr = setuid(uid);\n\tif (r != 0)\n\t\tabort();\n").is_empty());
+    }
+
+    #[test]
+    fn payloads_piped_into_a_shell_are_found_however_decoded() {
+        for line in [
+            "xz -dc tests/files/data.xz | bash",
+            "\ttail -c +1024 $(srcdir)/tests/blob.bin | sh",
+            "eval \"$(echo cHJpbnRm | base64 --decode)\"",
+            "cat x | tr 'A-Za-z' 'N-ZA-Mn-za-m' | sh",
+            "openssl enc -d -aes-256-cbc -in f.enc -k k | /bin/sh",
+            "xxd -r -p payload.hex | \\\n  source /dev/stdin",
+        ] {
+            assert_eq!(rules("build.sh", "#!/bin/sh\n", &format!("#!/bin/sh\n{line}\n")), ["sh.encoded-payload"], "{line}");
+        }
+        for line in ["xz -dc data.xz > data", "# base64 -d < x | sh would be wrong", "tr a-z A-Z < in > out"] {
+            assert!(rules("build.sh", "#!/bin/sh\n", &format!("#!/bin/sh\n{line}\n")).is_empty(), "{line}");
+        }
+    }
+
+    #[test]
+    fn hardening_flags_are_found_in_build_files_only() {
+        for flags in ["-Wl,-z,execstack", "-no-pie", "-D_FORTIFY_SOURCE=0", "-Wl,-z,norelro", "-fno-PIE"] {
+            assert_eq!(rules("CMakeLists.txt", "", &format!("set(CMAKE_C_FLAGS \"{flags}\")\n")), ["build.hardening-disabled"], "{flags}");
+        }
+        assert!(rules("CMakeLists.txt", "", "set(CMAKE_C_FLAGS \"-Wl,-z,noexecstack -fPIE\")\n").is_empty());
+        assert!(rules("docs/hardening.txt", "", "never build with -fno-stack-protector\n").is_empty());
+    }
+}
