@@ -176,3 +176,56 @@ fn bad_input_exits_2_with_a_diagnostic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("E0902") && err.contains("cannot extract"), "{err}");
 }
+
+/// Runs git in `dir` as `author`, failing the test on error.
+fn git(dir: &Path, author: &str, args: &[&str]) {
+    let email = format!("{author}@example.invalid");
+    let status = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", &format!("user.name={author}"), "-c", &format!("user.email={email}"), "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn build_files_changed_by_authors_new_since_the_previous_tag_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let write = |file: &str, text: &str| std::fs::write(repo.join(file), text).unwrap();
+    git(&repo, "alice", &["init", "-q"]);
+    write("configure.ac", "AC_INIT([tiny], [1.0])\nAC_OUTPUT\n");
+    write("main.c", "int main(void) { return 0; }\n");
+    git(&repo, "alice", &["add", "."]);
+    git(&repo, "alice", &["commit", "-qm", "1.0"]);
+    git(&repo, "alice", &["tag", "v1.0"]);
+    let old = tmp.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    for f in ["configure.ac", "main.c"] {
+        std::fs::copy(repo.join(f), old.join(f)).unwrap();
+    }
+    write("main.c", "int main(void) { return 1; }\n");
+    git(&repo, "alice", &["commit", "-qam", "exit 1"]);
+    write("configure.ac", "AC_INIT([tiny], [1.1])\nAC_OUTPUT\n");
+    git(&repo, "mallory", &["commit", "-qam", "1.1"]);
+    git(&repo, "alice", &["tag", "v1.1"]);
+
+    let out = guard(&old, &repo, &["--output", "json", "--vcs", repo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "new authors are for review, not blocking");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let named: Vec<&Value> = report["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "supply.new-author").collect();
+    assert_eq!(named.len(), 1, "{report:#}");
+    assert_eq!(named[0]["file"], "configure.ac");
+    assert!(named[0]["explanation"].as_str().unwrap().contains("mallory@example.invalid, who has no commit before v1.0"));
+
+    // The same release by a known author names no one.
+    git(&repo, "alice", &["commit", "-q", "--amend", "--reset-author", "--no-edit"]);
+    git(&repo, "alice", &["tag", "-f", "v1.1"]);
+    let out = guard(&old, &repo, &["--output", "json", "--vcs", repo.to_str().unwrap()]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!rules(&report).contains(&"supply.new-author"), "{report:#}");
+}

@@ -118,7 +118,10 @@ pub fn guard(old: &Path, new: &Path, vcs: Option<&Path>) -> Result<Report, Guard
     }
     let removed = old_files.difference(&new_files).count();
     let not_in_vcs = match &vcs {
-        Some(vcs) => Some(supply::not_in_vcs(&old, &old_files, &new, &new_files, &vcs.files()?, &mut findings)?),
+        Some(vcs) => {
+            supply::new_authors(&vcs.root, &mut findings);
+            Some(supply::not_in_vcs(&old, &old_files, &new, &new_files, &vcs.files()?, &mut findings)?)
+        }
         None => None,
     };
     supply::blobs(&new, &new_files, &blobs, &mut findings)?;

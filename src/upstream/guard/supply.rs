@@ -2,6 +2,8 @@
 //! control, opaque blobs the build reads, and changed build scripts.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
 
 use super::{read, text, Confidence, Finding, GuardError, Severity, SourceTree};
 
@@ -124,5 +126,39 @@ pub(super) fn build_scripts(changed: &[String], out: &mut Vec<Finding>) {
             lines: (0, 0),
             explanation: why.to_string(),
         });
+    }
+}
+
+/// Build files changed since the previous tag by authors with no commit
+/// before it, when `vcs` is a git checkout whose HEAD has a tag before it.
+/// Anything git cannot answer (not a repository, no earlier tag, no git)
+/// is no finding: this signal is a hint, not a gate.
+pub(super) fn new_authors(vcs: &Path, out: &mut Vec<Finding>) {
+    let git = |args: &[&str]| -> Option<String> {
+        let safe = format!("safe.directory={}", vcs.display());
+        let output = Command::new("git").arg("-C").arg(vcs).args(["-c", &safe]).args(args).output().ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let Some(previous) = git(&["describe", "--tags", "--abbrev=0", "HEAD^"]) else { return };
+    let previous = previous.trim();
+    let Some(before) = git(&["log", "--format=%aE", previous]) else { return };
+    let known: BTreeSet<&str> = before.lines().collect();
+    let Some(log) = git(&["log", "--reverse", "--format=%x00%h %aE", "--name-only", &format!("{previous}..HEAD")]) else { return };
+    for commit in log.split('\0').skip(1) {
+        let mut lines = commit.lines();
+        let Some((hash, author)) = lines.next().and_then(|l| l.split_once(' ')) else { continue };
+        if known.contains(author) {
+            continue;
+        }
+        for file in lines.filter(|f| is_build_script(f)) {
+            out.push(Finding {
+                rule: "supply.new-author",
+                severity: Severity::Medium,
+                confidence: Confidence::Medium,
+                file: file.to_string(),
+                lines: (0, 0),
+                explanation: format!("changed in commit {hash} by {author}, who has no commit before {previous}"),
+            });
+        }
     }
 }
