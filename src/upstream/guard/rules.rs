@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::supply::is_build_script;
+use super::supply::{is_autotools_output, is_build_script};
 use super::{Confidence, Finding, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +92,15 @@ pub(super) fn check(file: &str, old: &str, new: &str, out: &mut Vec<Finding>) {
         return;
     }
     let ctx = Ctx { file, lang, new_lines: new.lines().collect(), old_lines: old.lines().map(collapse).collect() };
-    let patch = diffy::create_patch(old, new);
-    for change in changes(&patch) {
+    let old_set: HashSet<&str> = old.lines().collect();
+    let patch;
+    let all = if new.lines().filter(|l| !old_set.contains(l)).nth(REWRITE_LINES).is_some() {
+        vec![rewrite(old, new)]
+    } else {
+        patch = diffy::create_patch(old, new);
+        changes(&patch)
+    };
+    for change in all {
         match lang {
             Lang::C => {
                 inverted_check(&ctx, &change, "c.inverted-error-check", out);
@@ -118,6 +125,20 @@ pub(super) fn check(file: &str, old: &str, new: &str, out: &mut Vec<Finding>) {
         if lang == Lang::Shell || build {
             hardening(&ctx, &change, out);
         }
+    }
+}
+
+/// Lines of NEW that OLD lacks beyond which a file counts as rewritten:
+/// diffing costs time proportional to the size times the edit distance.
+const REWRITE_LINES: usize = 2000;
+
+/// A rewritten file as one change: OLD's lines that NEW lacks against NEW's
+/// lines that OLD lacks.
+fn rewrite<'a>(old: &'a str, new: &'a str) -> Change<'a> {
+    let (old_set, new_set): (HashSet<&str>, HashSet<&str>) = (old.lines().collect(), new.lines().collect());
+    Change {
+        removed: old.lines().filter(|l| !new_set.contains(l)).collect(),
+        added: new.lines().enumerate().filter(|(_, l)| !old_set.contains(l)).map(|(i, l)| (i + 1, l)).collect(),
     }
 }
 
@@ -293,6 +314,10 @@ static BENIGN_FAILURE: LazyLock<Regex> =
     LazyLock::new(|| re(r"^\s*(-?@?\s*)?(\$\((RM|RMDIR)\)|rm|rmdir|unlink|kill|pkill|killall|grep|test|\[|which|command\s+-v|type|diff|cmp|mkdir\s+-p|ln)\b"));
 
 fn shell(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
+    // Generated scripts (configure, Makefile.in, ltmain.sh) change wholesale
+    // with the autotools version and are full of `|| :` and `eval`: only
+    // payloads are worth reporting there.
+    let generated = is_autotools_output(ctx.file);
     for (first, last, line) in logical_lines(&change.added) {
         if ctx.is_comment(&line) || !ctx.is_new(&line) {
             continue;
@@ -300,11 +325,11 @@ fn shell(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
         if DECODER.is_match(&line) && EXEC_SINK.is_match(&line) {
             let why = "decodes or unpacks data at build time and runs the result as shell code: a hidden payload executes during the build".to_string();
             out.push(ctx.finding("sh.encoded-payload", Severity::High, Confidence::High, (first, last), why));
-        } else if EVAL_SUBST.is_match(&line) {
+        } else if EVAL_SUBST.is_match(&line) && !generated {
             let why = "evaluates the output of a command substitution as shell code: whatever that command prints runs in the build".to_string();
             out.push(ctx.finding("sh.eval-substitution", Severity::Medium, Confidence::Medium, (first, last), why));
         }
-        if SUPPRESS.is_match(&line) && !BENIGN_FAILURE.is_match(&line) {
+        if SUPPRESS.is_match(&line) && !BENIGN_FAILURE.is_match(&line) && !generated {
             let why = format!("`{}` now ignores a failure that stopped the build before", line.trim());
             out.push(ctx.finding("sh.error-suppressed", Severity::Medium, Confidence::High, (first, last), why));
         }
@@ -454,6 +479,16 @@ mod tests {
         for line in ["xz -dc data.xz > data", "# base64 -d < x | sh would be wrong", "tr a-z A-Z < in > out"] {
             assert!(rules("build.sh", "#!/bin/sh\n", &format!("#!/bin/sh\n{line}\n")).is_empty(), "{line}");
         }
+    }
+
+    #[test]
+    fn rewritten_files_are_judged_without_a_diff_and_generated_ones_only_for_payloads() {
+        let lines = |seed: &str| (0..REWRITE_LINES + 10).map(|i| format!("ac_{seed}_{i}=$ac_{i} || true\n")).collect::<String>();
+        let new = format!("{}cat x.b64 | base64 -d | sh\n", lines("new"));
+        let found = rules("build.sh", &lines("old"), &new);
+        assert_eq!(found.iter().filter(|r| **r == "sh.error-suppressed").count(), REWRITE_LINES + 10);
+        assert!(found.contains(&"sh.encoded-payload"));
+        assert_eq!(rules("configure", &lines("old"), &new), ["sh.encoded-payload"]);
     }
 
     #[test]

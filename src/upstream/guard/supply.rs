@@ -19,7 +19,7 @@ pub(super) fn is_build_script(path: &str) -> bool {
 
 /// Files autotools generates into every release and no VCS holds: missing
 /// from the VCS tree is expected, so they are reported but do not block.
-fn is_autotools_output(path: &str) -> bool {
+pub(super) fn is_autotools_output(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(
         name,
