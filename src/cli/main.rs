@@ -292,7 +292,8 @@ added lines of every change next to the lines they replaced: inverted or
 dropped error checks, swallowed errors, disabled hardening or sandboxing,
 payloads decoded and run at build time, binary test files read by build
 scripts. With --vcs, release files absent from the VCS checkout of the new
-tag are reported too. The rules are listed in docs/guard.md.
+tag are reported too, and, for a git checkout, build files changed by
+authors new since the previous tag. The rules are listed in docs/guard.md.
 
 A finding of high severity and high confidence blocks: the exit status is 1
 until it is approved with --approve RULE_ID@FILE. Exit status 2 is bad input.",
@@ -314,6 +315,7 @@ Examples:
         /// Accept a blocking finding after review (repeatable).
         #[arg(long, value_name = "RULE_ID@FILE")]
         approve: Vec<String>,
+        /// How to print the report.
         #[arg(long, short, value_enum, default_value = "text")]
         output: GuardOutput,
     },

@@ -298,6 +298,15 @@ fn logical_lines(added: &[(usize, &str)]) -> Vec<(usize, usize, String)> {
     joined
 }
 
+/// A line as quoted in an explanation: trimmed, and cut after 100 characters.
+fn excerpt(line: &str) -> String {
+    let line = line.trim();
+    match line.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
 static DECODER: LazyLock<Regex> = LazyLock::new(|| {
     re(r"(?x)
         \bbase(64|32)\s+(-\w*d|--decode) | \bxxd\s+(-\w+\s+)*-r | \bopenssl\s+(enc|base64)\b.*\s-d\b | \buudecode\b
@@ -323,14 +332,14 @@ fn shell(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
             continue;
         }
         if DECODER.is_match(&line) && EXEC_SINK.is_match(&line) {
-            let why = "decodes or unpacks data at build time and runs the result as shell code: a hidden payload executes during the build".to_string();
+            let why = format!("`{}` decodes or unpacks data at build time and runs the result as shell code: a hidden payload executes during the build", excerpt(&line));
             out.push(ctx.finding("sh.encoded-payload", Severity::High, Confidence::High, (first, last), why));
         } else if EVAL_SUBST.is_match(&line) && !generated {
-            let why = "evaluates the output of a command substitution as shell code: whatever that command prints runs in the build".to_string();
+            let why = format!("`{}` evaluates the output of a command substitution as shell code: whatever that command prints runs in the build", excerpt(&line));
             out.push(ctx.finding("sh.eval-substitution", Severity::Medium, Confidence::Medium, (first, last), why));
         }
         if SUPPRESS.is_match(&line) && !BENIGN_FAILURE.is_match(&line) && !generated {
-            let why = format!("`{}` now ignores a failure that stopped the build before", line.trim());
+            let why = format!("`{}` now ignores a failure that stopped the build before", excerpt(&line));
             out.push(ctx.finding("sh.error-suppressed", Severity::Medium, Confidence::High, (first, last), why));
         }
     }

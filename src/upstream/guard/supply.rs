@@ -94,7 +94,7 @@ pub(super) fn blobs(new: &SourceTree, new_files: &BTreeSet<String>, blobs: &[(St
                 "blob.used-by-build",
                 Severity::High,
                 Confidence::High,
-                format!("a binary test file ({} bytes, {bits:.1} bits/byte) is read by the build script {script}: tests data has no business in the build", bytes.len()),
+                format!("a binary test file ({} bytes, {bits:.1} bits/byte) is read by the build script {script}: test data has no business in the build", bytes.len()),
             )),
             _ => out.push(finding(
                 "blob.new-binary",
