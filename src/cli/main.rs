@@ -67,6 +67,14 @@ enum Output {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum GuardOutput {
+    /// One block per finding, then a summary.
+    Text,
+    /// The whole report as one JSON object.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum SandboxArg {
     /// bubblewrap: no network, only declared inputs, read-only environment.
     Bwrap,
@@ -293,6 +301,44 @@ Examples:
         #[arg(long)]
         force: bool,
     },
+    /// Diff two upstream source trees and check the changed code before trusting it.
+    #[command(
+        long_about = "\
+Diff two upstream source trees and check the changed code before trusting it.
+
+OLD and NEW are directories or source archives (tar.gz, tar.xz, tar.bz2,
+tar.zst, zip; a single top-level directory is stripped). Rules look at the
+added lines of every change next to the lines they replaced: inverted or
+dropped error checks, swallowed errors, disabled hardening or sandboxing,
+payloads decoded and run at build time, binary test files read by build
+scripts. With --vcs, release files absent from the VCS checkout of the new
+tag are reported too, and, for a git checkout, build files changed by
+authors new since the previous tag. The rules are listed in docs/guard.md.
+
+A finding of high severity and high confidence blocks: the exit status is 1
+until it is approved with --approve RULE_ID@FILE. Exit status 2 is bad input.",
+        after_help = "\
+Examples:
+  dhib guard zlib-1.3.tar.gz zlib-1.3.1.tar.gz
+  dhib guard xz-5.6.0.tar.gz xz-5.6.1.tar.gz --vcs ~/src/xz     with the tag v5.6.1 checked out
+  dhib guard old/ new/ --approve c.inverted-error-check@src/inflate.c
+  dhib guard old/ new/ --output json | jq '.findings[] | .rule'"
+    )]
+    Guard {
+        /// The release already trusted: a directory or an archive.
+        old: PathBuf,
+        /// The release to check: a directory or an archive.
+        new: PathBuf,
+        /// A checkout of NEW's tag in version control.
+        #[arg(long, value_name = "DIR")]
+        vcs: Option<PathBuf>,
+        /// Accept a blocking finding after review (repeatable).
+        #[arg(long, value_name = "RULE_ID@FILE")]
+        approve: Vec<String>,
+        /// How to print the report.
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: GuardOutput,
+    },
     /// Answer questions about the build graph.
     #[command(after_help = "\
 Expressions:
@@ -441,6 +487,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     if let Command::Keygen { output, force } = &cli.command {
         return keygen(output, *force);
+    }
+    if let Command::Guard { old, new, vcs, approve, output } = &cli.command {
+        return Ok(guard(old, new, vcs.as_deref(), approve, *output));
     }
     let start = std::env::current_dir().map_err(|e| Failure::plain(Diag::plain("E0001", format!("no current directory: {e}"))))?;
     let root = analysis::find_root(&start).map_err(Failure::plain)?;
@@ -794,7 +843,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         | Command::Gc { .. }
         | Command::Lock { .. }
         | Command::Publish { .. }
-        | Command::Keygen { .. } => {
+        | Command::Keygen { .. }
+        | Command::Guard { .. } => {
             unreachable!("handled above")
         }
     }
@@ -817,6 +867,59 @@ fn keygen(prefix: &Path, force: bool) -> Result<ExitCode, Failure> {
         None => eprintln!("the private key is encrypted with an empty password (set DHIB_KEY_PASSWORD or COSIGN_PASSWORD to choose one)"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn guard(old: &Path, new: &Path, vcs: Option<&Path>, approved: &[String], output: GuardOutput) -> ExitCode {
+    use dhib::upstream::guard;
+    let report = match guard::guard(old, new, vcs) {
+        Ok(r) => r,
+        Err(e) => {
+            let (code, help) = match e {
+                guard::GuardError::Missing(_) => ("E0901", "name existing directories or archives: dhib guard OLD NEW [--vcs DIR]"),
+                guard::GuardError::Extract { .. } => ("E0902", "OLD and NEW are directories or tar (gz, xz, bz2, zst) or zip archives"),
+                guard::GuardError::Io { .. } => ("E0903", "check the permissions of the trees"),
+            };
+            Failure::plain(Diag::plain(code, e.to_string()).with_help(help)).print();
+            return ExitCode::from(2);
+        }
+    };
+    let blocking = guard::blocking(&report, approved);
+    match output {
+        GuardOutput::Json => {
+            let blocking: Vec<String> = blocking.iter().map(|f| f.approval_id()).collect();
+            let mut json = serde_json::to_value(&report).expect("reports serialize");
+            json["blocking"] = serde_json::json!(blocking);
+            println!("{}", serde_json::to_string_pretty(&json).expect("values serialize"));
+        }
+        GuardOutput::Text => {
+            for f in &report.findings {
+                let at = match f.lines {
+                    (0, 0) => f.file.clone(),
+                    (a, b) if a == b => format!("{}:{a}", f.file),
+                    (a, b) => format!("{}:{a}-{b}", f.file),
+                };
+                let severity = f.severity.to_string().to_uppercase();
+                println!("{severity}/{}  {}  {at}\n    {}", f.confidence, f.rule, f.explanation);
+            }
+            println!(
+                "{} added, {} changed, {} removed files; {} findings, {} blocking",
+                report.files_added,
+                report.files_changed,
+                report.files_removed,
+                report.findings.len(),
+                blocking.len()
+            );
+            if let Some(n) = report.files_not_in_vcs {
+                println!("{n} files of NEW are not in the VCS tree");
+            }
+            if !blocking.is_empty() {
+                println!("after reviewing them, approve the blocking findings with:");
+                let flags: Vec<String> = blocking.iter().map(|f| format!("--approve {}", f.approval_id())).collect();
+                println!("  {}", flags.join(" "));
+            }
+        }
+    }
+    if blocking.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn run_query(analysis: &Analysis, analyzed: &Analyzed, expr: &str, output: Output) -> Result<ExitCode, Failure> {

@@ -1,0 +1,3 @@
+//! Upstream: monitors, updates and the upstream-diff guardrail.
+
+pub mod guard;

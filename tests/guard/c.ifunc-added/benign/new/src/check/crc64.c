@@ -1,0 +1,10 @@
+#include "crc.h"
+
+/* No ifunc here: the table is portable and fast enough. */
+
+uint64_t crc64_generic(const uint8_t *buf, size_t size, uint64_t crc)
+{
+	while (size--)
+		crc = table[(crc ^ *buf++) & 0xff] ^ (crc >> 8);
+	return crc;
+}

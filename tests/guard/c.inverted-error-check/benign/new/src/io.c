@@ -1,0 +1,14 @@
+#include <stdio.h>
+#include "io.h"
+
+int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t ret = write(fd, buf, len);
+	if (ret >= 0) {
+		stats.written += ret;
+		return 0;
+	} else {
+		log_error("write failed");
+		return -1;
+	}
+}

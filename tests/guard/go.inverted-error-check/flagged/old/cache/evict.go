@@ -1,0 +1,11 @@
+package cache
+
+import "os"
+
+func (c *Cache) Evict(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	c.size--
+	return nil
+}

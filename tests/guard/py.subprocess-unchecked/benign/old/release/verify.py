@@ -1,0 +1,5 @@
+import subprocess
+
+
+def verify(tarball, sig):
+    subprocess.run(["gpgv", sig, tarball], check=True)

@@ -1,0 +1,18 @@
+use std::fs;
+use std::io;
+use std::path::Path;
+
+pub fn unlock(lock: &Path) -> io::Result<()> {
+    fs::remove_file(lock)?;
+    // Waking waiters is best effort: one may have gone away.
+    let _ = notify_waiters(lock);
+    Ok(())
+}
+
+pub fn is_fresh(stamp: &Path) -> bool {
+    let res = fs::metadata(stamp);
+    if res.is_ok() {
+        return true;
+    }
+    false
+}

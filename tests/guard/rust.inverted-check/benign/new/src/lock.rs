@@ -1,0 +1,12 @@
+use std::fs;
+use std::io;
+use std::path::Path;
+
+pub fn unlock(lock: &Path) -> io::Result<()> {
+    fs::remove_file(lock)?;
+    Ok(())
+}
+
+pub fn is_fresh(stamp: &Path) -> bool {
+    fs::metadata(stamp).is_ok()
+}

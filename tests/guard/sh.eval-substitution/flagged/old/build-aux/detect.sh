@@ -1,0 +1,5 @@
+#!/bin/sh
+set -e
+if command -v pkg-config >/dev/null; then
+    cflags=$(pkg-config --cflags zlib)
+fi

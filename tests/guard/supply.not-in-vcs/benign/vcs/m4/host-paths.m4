@@ -1,0 +1,3 @@
+AC_DEFUN([gl_HOST_PATHS], [
+  gl_host_bindir=$bindir
+])
