@@ -14,3 +14,4 @@ pub mod graph;
 pub mod lang;
 pub mod oci;
 pub mod store;
+pub mod upstream;

@@ -1,0 +1,4 @@
+//! Upstream: monitors, updates and the upstream-diff guardrail.
+
+pub mod monitor;
+pub mod update;
