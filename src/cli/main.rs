@@ -36,6 +36,7 @@ Examples:
   dhib query 'kind(image, //...)' --output json
   dhib graph //images/lua:lua | dot -Tsvg > lua.svg
   dhib key //images/lua:lua
+  dhib upstream check                         newer releases of sources and debs
   dhib log //pkgs/zlib:zlib                   the build log of a node
   dhib run //images/lua:lua -- -e 'print(1)'  build an image and run it in the sandbox
   dhib publish //images/... --registry ghcr.io/acme
@@ -374,7 +375,9 @@ github_releases reads GITHUB_TOKEN (sent as a bearer token) when set.")]
     /// Move sources in PATTERN to their newest version: fetch the new URL,
     /// write its version and sha256 into the .dhi file (nothing else of the
     /// file changes), and list every node whose key changes. Newer debs are
-    /// listed for `dhib lock`.
+    /// listed for `dhib lock`. Exits 1 when a source with a newer version
+    /// could not be updated (its url does not use `{version}`, the fetch or
+    /// its monitor failed).
     #[command(after_help = "\
 Examples:
   dhib upstream update //examples/pkgs/zlib --dry-run     what would change, nothing written
