@@ -67,7 +67,7 @@ fn since_a_revision_lists_exactly_the_nodes_whose_keys_changed() {
 
     let bad = ws.dhib(&["affected", "--since", "no-such-rev"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("E0901") && stderr(&bad).contains("--since takes a revision"), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("E0911") && stderr(&bad).contains("--since takes a revision"), "{}", stderr(&bad));
 }
 
 #[test]

@@ -36,6 +36,7 @@ Examples:
   dhib query 'kind(image, //...)' --output json
   dhib graph //images/lua:lua | dot -Tsvg > lua.svg
   dhib key //images/lua:lua
+  dhib upstream check                         newer releases of sources and debs
   dhib log //pkgs/zlib:zlib                   the build log of a node
   dhib run //images/lua:lua -- -e 'print(1)'  build an image and run it in the sandbox
   dhib publish //images/... --registry ghcr.io/acme
@@ -195,6 +196,10 @@ Examples:
         #[arg(long, short, value_enum, default_value = "label")]
         output: Output,
     },
+    /// Where new releases of sources and debs appear (their `upstream`
+    /// monitors): list what is newer, or move sources to it.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Build an image and run it: its entrypoint, user, environment and working
     /// directory, in the sandbox, without network unless --net. Exits with the
     /// program's exit code.
@@ -388,6 +393,52 @@ Examples:
         check: bool,
         /// Files to format (default: every .dhi file of the workspace).
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum UpstreamCommand {
+    /// Ask every monitor in PATTERN for a newer version than the pinned one.
+    /// A monitor that fails is reported and makes the exit code 1.
+    #[command(after_help = "\
+Examples:
+  dhib upstream check                                     every source and deb with `upstream`
+  dhib upstream check //examples/pkgs/... --output json
+
+github_releases reads GITHUB_TOKEN (sent as a bearer token) when set.")]
+    Check {
+        #[arg(default_value = "//...")]
+        pattern: String,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Format,
+    },
+    /// Move sources in PATTERN to their newest version: fetch the new URL,
+    /// write its version and sha256 into the .dhi file (nothing else of the
+    /// file changes), and list every node whose key changes. Newer debs are
+    /// listed for `dhib lock`. Exits 1 when a source with a newer version
+    /// could not be updated (its url does not use `{version}`, the fetch or
+    /// its monitor failed).
+    #[command(after_help = "\
+Examples:
+  dhib upstream update //examples/pkgs/zlib --dry-run     what would change, nothing written
+  dhib upstream update //examples/pkgs/lua --to 5.4.7")]
+    Update {
+        #[arg(default_value = "//...")]
+        pattern: String,
+        /// Move to VERSION instead of the newest the monitor finds.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// Fetch and compute everything, but write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Format,
     },
 }
 
@@ -671,10 +722,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Some(rev) => {
                     let (_tree, then) = exec::vcs::checkout(&root, &rev).map_err(Failure::plain)?;
                     let mut before = Analysis::load(&then).map_err(|diags| {
-                        Failure::plain(Diag::plain("E0902", format!("the workspace at {rev} does not analyse ({} problems)", diags.len())))
+                        Failure::plain(Diag::plain("E0912", format!("the workspace at {rev} does not analyse ({} problems)", diags.len())))
                     })?;
                     let before = before.analyze().map_err(|diags| {
-                        Failure::plain(Diag::plain("E0902", format!("the workspace at {rev} does not analyse ({} problems)", diags.len())))
+                        Failure::plain(Diag::plain("E0912", format!("the workspace at {rev} does not analyse ({} problems)", diags.len())))
                     })?;
                     analyzed.keys.changed_since(&before.keys).iter().filter_map(|id| analyzed.graph.index.get(id).copied()).collect()
                 }
@@ -692,6 +743,41 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             print_nodes(&analyzed, &set, output);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Upstream(UpstreamCommand::Check { pattern, output }) => {
+            let watched = dhib::upstream::monitor::watched(&analysis, &analyzed, &pattern)
+                .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: &pattern }))?;
+            let results = dhib::upstream::monitor::check_all(&watched, &root);
+            let mut updates = Vec::new();
+            let mut failed = 0;
+            for (label, result) in results {
+                match result {
+                    Ok(Some(u)) => updates.push(u),
+                    Ok(None) => {}
+                    Err(why) => {
+                        failed += 1;
+                        eprintln!("error: {label}: {why}");
+                    }
+                }
+            }
+            let mut stdout = std::io::stdout().lock();
+            if output == Format::Json {
+                let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&updates).expect("updates serialize"));
+            } else {
+                for u in &updates {
+                    let _ = writeln!(stdout, "{}  {} \u{2192} {}  ({}, {})", u.label, u.current, u.latest, u.kind, u.signal);
+                }
+                eprintln!("{} of {} monitored targets have a newer version{}", updates.len(), watched.len(),
+                    if failed > 0 { format!("; {failed} monitors failed") } else { String::new() });
+            }
+            Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Upstream(UpstreamCommand::Update { pattern, to, dry_run, output }) => {
+            let opts = dhib::upstream::update::Options { pattern: &pattern, to: to.as_deref(), dry_run };
+            let outcome = dhib::upstream::update::update(&mut analysis, &analyzed, &opts)
+                .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: &pattern }))?;
+            print_update(&outcome, output == Format::Json);
+            Ok(if outcome.not_updated.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Test { patterns, jobs, output, out } => {
             let mut requested = dhib::graph::query::NodeSet::new();
@@ -847,6 +933,42 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         | Command::Guard { .. } => {
             unreachable!("handled above")
         }
+    }
+}
+
+/// The sources moved, the debs to re-lock, what could not be updated, and
+/// the nodes whose keys change, by kind.
+fn print_update(outcome: &dhib::upstream::update::Outcome, json: bool) {
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(outcome).expect("outcome serializes"));
+        return;
+    }
+    let verb = if outcome.written { "updated" } else { "would update" };
+    for f in &outcome.updated {
+        let _ = writeln!(stdout, "{verb} {}  {} \u{2192} {}  ({}, sha256 {})", f.label, f.from, f.to, f.file, f.sha256);
+    }
+    for u in &outcome.debs {
+        let _ = writeln!(stdout, "deb {}  {} \u{2192} {}  ({}): run `dhib lock` to re-pin it", u.label, u.current, u.latest, u.signal);
+    }
+    for n in &outcome.not_updated {
+        let _ = writeln!(stdout, "not updated {}: {}", n.label, n.reason);
+    }
+    // Kinds in graph order, not alphabetical.
+    let order = ["sources", "packages", "debs", "envs", "images", "customizations", "tests", "attestations"];
+    let mut groups: Vec<_> = outcome.cascade.iter().collect();
+    groups.sort_by_key(|(k, _)| order.iter().position(|o| o == k));
+    if !groups.is_empty() {
+        let _ = writeln!(stdout, "keys that change:");
+    }
+    for (kind, nodes) in groups {
+        let _ = writeln!(stdout, "  {kind} ({}):", nodes.len());
+        for n in nodes {
+            let _ = writeln!(stdout, "    {n}");
+        }
+    }
+    if outcome.updated.is_empty() && outcome.debs.is_empty() && outcome.not_updated.is_empty() {
+        eprintln!("everything is at its newest version");
     }
 }
 

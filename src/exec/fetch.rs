@@ -92,14 +92,20 @@ pub fn fetch(store: &Store, url: &str, pin: &str, root: &Path) -> Result<Digest,
     if store.has(&expected) && store.verify(&expected).is_ok() {
         return Ok(expected);
     }
-    let bytes = if let Some(path) = local_path(url, root) {
-        std::fs::read(&path).map_err(|source| FetchError::Read { path, source })?
-    } else if url.starts_with("http://") || url.starts_with("https://") {
-        http_get(url)?
-    } else {
-        return Err(FetchError::Scheme(url.to_string()));
-    };
+    let bytes = fetch_bytes(url, root)?;
     check_and_store(store, url, expected, &bytes)
+}
+
+/// The bytes at `url`, unchecked: for learning the pin of a new version,
+/// never for building.
+pub fn fetch_bytes(url: &str, root: &Path) -> Result<Vec<u8>, FetchError> {
+    if let Some(path) = local_path(url, root) {
+        std::fs::read(&path).map_err(|source| FetchError::Read { path, source })
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        http_get(url)
+    } else {
+        Err(FetchError::Scheme(url.to_string()))
+    }
 }
 
 fn http_get(url: &str) -> Result<Vec<u8>, FetchError> {

@@ -9,7 +9,7 @@ use crate::lang::diag::Diag;
 /// returns it with the workspace's place inside it (the workspace may be a
 /// subdirectory of the repository).
 pub fn checkout(root: &Path, rev: &str) -> Result<(tempfile::TempDir, PathBuf), Diag> {
-    let fail = |msg: String| Diag::plain("E0901", msg);
+    let fail = |msg: String| Diag::plain("E0911", msg);
     let git = |args: &[&str]| -> Result<Vec<u8>, Diag> {
         let out = Command::new("git")
             .arg("-C")

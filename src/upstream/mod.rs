@@ -1,3 +1,5 @@
 //! Upstream: monitors, updates and the upstream-diff guardrail.
 
 pub mod guard;
+pub mod monitor;
+pub mod update;
