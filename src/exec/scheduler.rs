@@ -119,9 +119,14 @@ pub fn execute(
     // shared across threads.
     let defs: HashMap<NodeIndex, Arc<TargetDef>> =
         nodes.iter().filter_map(|n| targets.target(&g.node(*n).label).map(|d| (*n, d))).collect();
+    // Only for the VEX documents that are not cached: the walk is not free.
     let vex: HashMap<NodeIndex, Arc<attest::VexFacts>> = nodes
         .iter()
         .filter(|n| g.node(**n).facet.as_deref() == Some("vex"))
+        .filter(|n| {
+            let cached = keys.get(g.node(**n)).and_then(|k| cx.store.ac_get(&k)).is_some_and(|r| r.outputs.values().all(|d| cx.store.has(d)));
+            !(cx.sandbox == Mode::Bwrap && cached)
+        })
         .map(|n| (*n, Arc::new(attest::vex_facts(targets, &g.node(*n).label))))
         .collect();
     let defs = Defs { defs, vex };

@@ -19,24 +19,29 @@ pub struct Components {
 }
 
 /// The components of `image`. `get` reads a definition; `all` lists every
-/// target (to find the image's dev variants).
+/// target, grouped by directory in order (as `db::all_labels` lists them),
+/// to find the image's dev variants.
 pub fn components(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, all: &[(Label, Kind)], image: &Label) -> Components {
     let mut out = Components { in_image: shipped(get, image), ..Default::default() };
-    // Build environments and build dependencies of what is shipped.
+    // Build environments and build dependencies of what is shipped; many
+    // packages share an environment, whose closure is walked once.
+    let mut walked: BTreeMap<Label, BTreeSet<Label>> = BTreeMap::new();
     for label in &out.in_image {
         let Some(def) = get(label) else { continue };
         for r in def.refs.iter().filter(|r| r.attr == "env" || r.attr == "deps") {
-            let place = format!("the build environment of {label}");
-            for c in closure(get, [r.label.clone()], &["packages", "deps", "env", "source", "depends"]) {
-                if !out.in_image.contains(&c) {
-                    out.elsewhere.entry(c).or_insert_with(|| place.clone());
+            let used = walked.entry(r.label.clone()).or_insert_with(|| closure(get, [r.label.clone()], &["packages", "deps", "env", "depends"]));
+            for c in used.iter() {
+                if !out.in_image.contains(c) {
+                    out.elsewhere.entry(c.clone()).or_insert_with(|| format!("the build environment of {label}"));
                 }
             }
         }
     }
     let Some(def) = get(image) else { return out };
     let base_name = def.variant_of.clone().unwrap_or_else(|| image.name.clone());
-    for (label, _) in all.iter().filter(|(l, k)| l.pkg == image.pkg && matches!(k, Kind::Image | Kind::Customization)) {
+    // `all` is grouped by directory, in order: the image's own is one slice.
+    let (from, to) = (all.partition_point(|(l, _)| l.pkg < image.pkg), all.partition_point(|(l, _)| l.pkg <= image.pkg));
+    for (label, _) in all[from..to].iter().filter(|(_, k)| matches!(k, Kind::Image | Kind::Customization)) {
         let Some(variant) = get(label) else { continue };
         if label == image || !variant.dev || variant.variant_of.as_deref() != Some(base_name.as_str()) {
             continue;
