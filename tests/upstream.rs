@@ -313,3 +313,44 @@ fn update_rewrites_only_version_and_sha256_and_lists_the_cascade() {
     assert!(shown.contains("would update //pkgs/a:a-src  1.0 \u{2192} 1.1"), "{shown}");
     assert!(shown.contains("  packages (1):\n    //pkgs/a:a\n") && shown.contains("  images (1):\n    //images/a:a\n"), "{shown}");
 }
+
+#[test]
+fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_benign_one() {
+    let ws = Ws::empty();
+    ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
+    ws.write("toolchains/BUILD.dhi", "env \"cc\" {\n  packages = []\n}\n");
+    let configure = "#!/bin/sh\necho configuring\n";
+    let old = tarball("a-1.0", &[("configure", configure), ("src/a.c", "int main(void) { return 0; }\n")]);
+    // 1.1 decodes a payload at build time and runs it.
+    let evil = tarball(
+        "a-1.1",
+        &[("configure", "#!/bin/sh\necho configuring\necho ZWNobyBwd25lZAo= | base64 -d | sh\n"), ("src/a.c", "int main(void) { return 0; }\n")],
+    );
+    // 1.2 only changes code, harmlessly.
+    let benign = tarball("a-1.2", &[("configure", configure), ("src/a.c", "int main(void) { return 1 - 1; }\n")]);
+    ws.write_bytes("dist/a-1.0.tar.gz", &old);
+    ws.write_bytes("dist/a-1.1.tar.gz", &evil);
+    ws.write_bytes("dist/a-1.2.tar.gz", &benign);
+    let original = pkg_file("1.0", &sha256(&old), &sha256(&old));
+    ws.write("pkgs/a/BUILD.dhi", &original);
+    tagged_repo(&ws, &["v1.0", "v1.1"]);
+
+    let blocked = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src"], None);
+    assert_eq!(blocked.status.code(), Some(1), "{}", stdout(&blocked));
+    let said = stdout(&blocked);
+    assert!(said.contains("guardrail //pkgs/a:a-src: high/high sh.encoded-payload configure"), "{said}");
+    assert!(said.contains("the upstream-diff guardrail blocks 1.0 → 1.1") && said.contains("--approve sh.encoded-payload@configure"), "{said}");
+    assert_eq!(std::fs::read_to_string(ws.path().join("pkgs/a/BUILD.dhi")).unwrap(), original, "nothing is rewritten");
+
+    let approved = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--approve", "sh.encoded-payload@configure", "--output", "json"], None);
+    let done: serde_json::Value = serde_json::from_str(&stdout(&approved)).unwrap();
+    assert_eq!(done["updated"][0]["to"], "1.1", "{done}");
+    let findings = done["guard"]["//pkgs/a:a-src"]["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "sh.encoded-payload" && f["lines"][0] == 3), "{done}");
+
+    // A benign change passes without approval.
+    ws.write("pkgs/a/BUILD.dhi", &original);
+    let benign_run = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--to", "1.2"], None);
+    assert!(benign_run.status.success(), "{}{}", stdout(&benign_run), stderr(&benign_run));
+    assert!(stdout(&benign_run).contains("updated //pkgs/a:a-src  1.0 \u{2192} 1.2"), "{}", stdout(&benign_run));
+}

@@ -437,6 +437,9 @@ Examples:
         /// Fetch and compute everything, but write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Accept a blocking guardrail finding (RULE_ID@FILE, as the report names it).
+        #[arg(long, value_name = "RULE_ID@FILE")]
+        approve: Vec<String>,
         #[arg(long, short, value_enum, default_value = "text")]
         output: Format,
     },
@@ -772,8 +775,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
             Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Upstream(UpstreamCommand::Update { pattern, to, dry_run, output }) => {
-            let opts = dhib::upstream::update::Options { pattern: &pattern, to: to.as_deref(), dry_run };
+        Command::Upstream(UpstreamCommand::Update { pattern, to, dry_run, approve, output }) => {
+            let opts = dhib::upstream::update::Options { pattern: &pattern, to: to.as_deref(), dry_run, approve: &approve };
             let outcome = dhib::upstream::update::update(&mut analysis, &analyzed, &opts)
                 .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: &pattern }))?;
             print_update(&outcome, output == Format::Json);
@@ -950,6 +953,11 @@ fn print_update(outcome: &dhib::upstream::update::Outcome, json: bool) {
     }
     for u in &outcome.debs {
         let _ = writeln!(stdout, "deb {}  {} \u{2192} {}  ({}): run `dhib lock` to re-pin it", u.label, u.current, u.latest, u.signal);
+    }
+    for (label, report) in &outcome.guard {
+        for f in &report.findings {
+            let _ = writeln!(stdout, "guardrail {label}: {}/{} {} {}:{}-{}: {}", f.severity, f.confidence, f.rule, f.file, f.lines.0, f.lines.1, f.explanation);
+        }
     }
     for n in &outcome.not_updated {
         let _ = writeln!(stdout, "not updated {}: {}", n.label, n.reason);

@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use super::guard;
 use super::monitor::{self, Update, Watched};
 use crate::analysis::{Analysis, Analyzed};
 use crate::exec::fetch;
@@ -81,6 +82,8 @@ pub struct Outcome {
     pub cascade: BTreeMap<String, Vec<String>>,
     /// Whether the files were written (false with `dry_run`).
     pub written: bool,
+    /// The guardrail's report on each fetched version, by source.
+    pub guard: BTreeMap<String, guard::Report>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -94,6 +97,8 @@ pub struct Options<'a> {
     /// Move to this version instead of the monitor's newest.
     pub to: Option<&'a str>,
     pub dry_run: bool,
+    /// Guardrail findings accepted as `RULE_ID@FILE`.
+    pub approve: &'a [String],
 }
 
 /// Updates the sources in `opts.pattern` to their newest (or the given)
@@ -125,7 +130,23 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     }
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for (w, version) in wanted {
-        match fetch_new(analysis, &root, &w, &version).and_then(|f| accept(&f).map(|()| f)) {
+        let vetted = fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| {
+            let report = vet(&f, &old, &new)?;
+            let blocking: Vec<String> = guard::blocking(&report, opts.approve).iter().map(|b| b.approval_id()).collect();
+            out.guard.insert(f.label.clone(), report);
+            if blocking.is_empty() {
+                Ok(f)
+            } else {
+                Err(format!(
+                    "the upstream-diff guardrail blocks {} → {}: {} (see the report; accept with --approve {})",
+                    f.from,
+                    f.to,
+                    blocking.join(", "),
+                    blocking.join(" --approve ")
+                ))
+            }
+        });
+        match vetted {
             Ok(f) => {
                 let text = match texts.get(&f.file) {
                     Some(t) => t.clone(),
@@ -167,8 +188,8 @@ fn name_of(label: &str) -> String {
     label.rsplit_once(':').map_or(label, |(_, n)| n).to_string()
 }
 
-/// The new version's URL, fetched and hashed.
-fn fetch_new(analysis: &Analysis, root: &Path, w: &Watched, version: &str) -> Result<Fetched, String> {
+/// The new version's URL, fetched and hashed, with the old and new archives.
+fn fetch_new(analysis: &Analysis, root: &Path, w: &Watched, version: &str) -> Result<(Fetched, Vec<u8>, Vec<u8>), String> {
     let label = crate::lang::label::Label::parse(&w.label, "").map_err(|e| e.to_string())?;
     let def = crate::graph::query::Targets::target(analysis, &label).ok_or("it is no longer defined")?;
     let template = w.url_template.as_deref().ok_or("its url is not a string literal in its block; update it by hand")?;
@@ -178,24 +199,41 @@ fn fetch_new(analysis: &Analysis, root: &Path, w: &Watched, version: &str) -> Re
     let url = monitor::new_url(template, version)
         .ok_or_else(|| format!("its url \"{template}\" interpolates more than {{version}}; update it by hand"))?;
     let bytes = fetch::fetch_bytes(&url, root).map_err(|e| e.to_string())?;
-    Ok(Fetched {
+    // The pinned archive too, checked against its pin, for the guardrail.
+    let current = w.current.clone().unwrap_or_default();
+    let old_url = monitor::new_url(template, &current).ok_or("its current url cannot be written out")?;
+    let old = fetch::fetch_bytes(&old_url, root).map_err(|e| format!("the pinned version: {e}"))?;
+    let pin = def.attrs.get("sha256").and_then(|v| v.as_str()).unwrap_or_default();
+    if hex(&Sha256::digest(&old)) != pin {
+        return Err(format!("the pinned archive {old_url} no longer matches its sha256, so the change cannot be vetted"));
+    }
+    let fetched = Fetched {
         label: w.label.clone(),
         file: def.file.clone(),
-        from: w.current.clone().unwrap_or_default(),
+        from: current,
         to: version.to_string(),
         sha256: hex(&Sha256::digest(&bytes)),
         url,
-    })
+    };
+    Ok((fetched, old, bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether a fetched version may replace the pinned one. Every fetched
-/// archive is accepted for now; the upstream-diff guardrail decides here.
-fn accept(_fetched: &Fetched) -> Result<(), String> {
-    Ok(())
+/// The upstream-diff guardrail's report on the change from the pinned
+/// archive to the new one (each written under its own file name, which
+/// tells the extractor its format).
+fn vet(f: &Fetched, old: &[u8], new: &[u8]) -> Result<guard::Report, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let name = f.url.rsplit('/').next().unwrap_or("source.tar.gz");
+    let (a, b) = (dir.path().join("old"), dir.path().join("new"));
+    for (d, bytes) in [(&a, old), (&b, new)] {
+        std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+        std::fs::write(d.join(name), bytes).map_err(|e| e.to_string())?;
+    }
+    guard::guard(&a.join(name), &b.join(name), None).map_err(|e| format!("the guardrail cannot compare the versions: {e}"))
 }
 
 /// `text` with the block's `version` and `sha256` values replaced, every
