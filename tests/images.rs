@@ -37,7 +37,8 @@ fn workspace() -> Ws {
     ws.write(
         "customizations/BUILD.dhi",
         "customization \"hello-acme\" {\n  base = //images:hello\n  \
-         add = [file(\"motd\", to = \"/etc/motd\", mode = 0o600)]\n  env = { REGION = \"eu\" }\n}\n",
+         add = [file(\"motd\", to = \"/etc/motd\", mode = 0o600)]\n  env = { REGION = \"eu\" }\n  \
+         description = \"hello for ACME\"\n  skip_checks = { no_shell = \"busybox is what these tests run\" }\n}\n",
     );
     ws
 }

@@ -39,10 +39,12 @@ fn image_workspace() -> tempfile::TempDir {
     );
     w(
         "images/BUILD.dhi",
-        "image \"bb\" {\n  base = scratch\n  packages = [//debian:busybox-static]\n  user = 65532\n  entrypoint = [\"/bin/busybox\"]\n}\n"
+        "image \"bb\" {\n  base = scratch\n  packages = [//debian:busybox-static]\n  user = 65532\n  entrypoint = [\"/bin/busybox\"]\n  \
+         description = \"busybox\"\n  skip_checks = { no_shell = \"busybox is the point\" }\n}\n"
             .into(),
     );
-    w("apps/BUILD.dhi", "image \"app\" {\n  base = //images:bb\n  env = { MODE = \"app\" }\n  cmd = [\"echo\", \"hi\"]\n}\n".into());
+    w("apps/BUILD.dhi", "image \"app\" {\n  base = //images:bb\n  env = { MODE = \"app\" }\n  cmd = [\"echo\", \"hi\"]\n  description = \"app\"\n  \
+         skip_checks = { no_shell = \"busybox is the point\" }\n}\n".into());
     ws
 }
 

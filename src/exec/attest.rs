@@ -164,9 +164,13 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
         }
         for img in &chain {
             let Some(def) = &img.def else { continue };
-            for (role, id) in &img.deps {
+            // Its packages and, breadth first, what they need at run time.
+            let mut queue: std::collections::VecDeque<&NodeId> =
+                img.deps.iter().filter(|(role, _)| role == "packages").map(|(_, id)| *id).collect();
+            while let Some(id) = queue.pop_front() {
                 let Some(m) = all.get(id) else { continue };
-                if role != "packages" || packages.contains_key(&id.to_string()) {
+                queue.extend(m.deps.iter().filter(|(role, _)| role == "runtime_deps").map(|(_, d)| *d));
+                if packages.contains_key(&id.to_string()) {
                     continue;
                 }
                 let p = if m.result.outputs.contains_key("file") {

@@ -564,14 +564,15 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
                 layers.extend(oci::manifest_layers(cx.store, &m)?);
                 run = oci::image_config(cx.store, &m)?.0;
             }
-            "packages" => {
-                if r.outputs.contains_key("file") {
-                    collect_debs(cx.store, r, &mut debs)?;
-                } else if let Some(t) = r.outputs.get("runtime") {
-                    trees.push(*t);
-                }
-            }
+            "packages" => {}
             other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
+        }
+    }
+    for r in shipped(job) {
+        if r.outputs.contains_key("file") {
+            collect_debs(cx.store, r, &mut debs)?;
+        } else if let Some(t) = r.outputs.get("runtime") {
+            trees.push(*t);
         }
     }
     // A deb (by name) or a stored tree, grouped into layers: one each, unless
@@ -712,6 +713,32 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         r.metadata.insert("user".into(), u);
     }
     Ok(r)
+}
+
+/// What an image installs, in order: its `packages`, then (breadth first)
+/// what they need at run time, each once.
+pub(crate) fn shipped<'j>(job: &'j Job<'_>) -> Vec<&'j ActionResult> {
+    let by_id: std::collections::HashMap<&NodeId, &Material<'_>> = job.closure.iter().map(|m| (m.id, m)).collect();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut queue: std::collections::VecDeque<(&NodeId, &ActionResult)> =
+        job.deps.iter().filter(|(role, ..)| role == "packages").map(|(_, id, r)| (*id, &**r)).collect();
+    while let Some((id, r)) = queue.pop_front() {
+        if !seen.insert(id) {
+            continue;
+        }
+        out.push(r);
+        if let Some(m) = by_id.get(id) {
+            for (role, dep) in &m.deps {
+                if role == "runtime_deps" {
+                    if let Some(d) = by_id.get(dep) {
+                        queue.push_back((d.id, &d.result));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The `file(...)`s an image (`files`) or customization (`add`) lays over

@@ -15,6 +15,7 @@ use crate::exec::sandbox::Mode;
 use crate::graph::query::{reach, NodeSet, Targets};
 use crate::graph::{BuildGraph, NodeId, NodeKind};
 use crate::lang::eval::TargetDef;
+use crate::lang::schema::Kind;
 use crate::store::{ActionResult, StoreError};
 
 /// Whether a node has an action (every kind has, once its definition is known).
@@ -178,8 +179,13 @@ fn worker(
                                 st.results.get(&e.target()).map(|r| (e.weight().clone(), e.target(), r.clone()))
                             })
                             .collect();
-                        // An attestation reads everything its image was built from.
-                        let closure: Vec<(NodeIndex, Arc<ActionResult>)> = if g.kind(n) == Some(NodeKind::Attestation) {
+                        // An attestation reads everything its image was built
+                        // from; an image, the runtime dependencies of its packages.
+                        let wants_closure = matches!(
+                            g.kind(n),
+                            Some(NodeKind::Attestation | NodeKind::Target(Kind::Image | Kind::Customization))
+                        );
+                        let closure: Vec<(NodeIndex, Arc<ActionResult>)> = if wants_closure {
                             let all = reach(g, &NodeSet::from([n]), None, true);
                             all.iter().filter(|d| **d != n).filter_map(|d| st.results.get(d).map(|r| (*d, r.clone()))).collect()
                         } else {

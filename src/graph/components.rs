@@ -23,18 +23,24 @@ pub struct Components {
 /// to find the image's dev variants.
 pub fn components(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, all: &[(Label, Kind)], image: &Label) -> Components {
     let mut out = Components { in_image: shipped(get, image), ..Default::default() };
-    // Build environments and build dependencies of what is shipped; many
-    // packages share an environment, whose closure is walked once.
-    let mut walked: BTreeMap<Label, BTreeSet<Label>> = BTreeMap::new();
+    // Build environments and build dependencies of what is shipped, in one
+    // walk, each component named after the first shipped package that
+    // needed it.
+    let mut queue: VecDeque<(Label, &Label)> = VecDeque::new();
     for label in &out.in_image {
-        let Some(def) = get(label) else { continue };
-        for r in def.refs.iter().filter(|r| r.attr == "env" || r.attr == "deps") {
-            let used = walked.entry(r.label.clone()).or_insert_with(|| closure(get, [r.label.clone()], &["packages", "deps", "env", "depends"]));
-            for c in used.iter() {
-                if !out.in_image.contains(c) {
-                    out.elsewhere.entry(c.clone()).or_insert_with(|| format!("the build environment of {label}"));
-                }
-            }
+        if let Some(def) = get(label) {
+            queue.extend(def.refs.iter().filter(|r| r.attr == "env" || r.attr == "deps").map(|r| (r.label.clone(), label)));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    while let Some((label, user)) = queue.pop_front() {
+        if !seen.insert(label.clone()) {
+            continue;
+        }
+        let Some(def) = get(&label) else { continue };
+        queue.extend(def.refs.iter().filter(|r| BUILT_WITH.contains(&r.attr.as_str())).map(|r| (r.label.clone(), user)));
+        if matches!(def.kind, Kind::Package | Kind::Deb) && !out.in_image.contains(&label) {
+            out.elsewhere.entry(label).or_insert_with(|| format!("the build environment of {user}"));
         }
     }
     let Some(def) = get(image) else { return out };
@@ -54,6 +60,9 @@ pub fn components(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, all: &[(Label,
     }
     out
 }
+
+/// The attributes through which a build environment reaches components.
+const BUILT_WITH: [&str; 5] = ["packages", "deps", "env", "depends", "runtime_deps"];
 
 /// What an image or customization ships: its packages with the debs they
 /// depend on, and its base's.

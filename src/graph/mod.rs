@@ -348,31 +348,6 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
         }
         out.deps.push(Dep { node, role: r.attr.clone() });
     }
-    // A package's runtime dependencies go into every image it goes into.
-    if matches!(def.kind, Kind::Image | Kind::Customization) {
-        let mut seen: BTreeSet<Label> = out.deps.iter().map(|d| d.node.label.clone()).collect();
-        let is_package = |l: &Label| lookup.target(l).is_some_and(|t| t.kind == Kind::Package);
-        let mut queue: VecDeque<Label> =
-            out.deps.iter().filter(|d| d.role == "packages" && is_package(&d.node.label)).map(|d| d.node.label.clone()).collect();
-        while let Some(label) = queue.pop_front() {
-            let Some(package) = lookup.target(&label) else { continue };
-            for r in package.refs.iter().filter(|r| r.attr == "runtime_deps") {
-                // An unknown label is reported for the package itself.
-                let Some(dep_def) = lookup.target(&r.label) else { continue };
-                let (dep, dep_def) = deb_for_arch(lookup, &r.label, dep_def, arch_of(&platform));
-                if !seen.insert(dep.clone()) {
-                    continue;
-                }
-                let node = if dep_def.kind == Kind::Package {
-                    queue.push_back(dep.clone());
-                    NodeId { label: dep, platform: configured(&platform), facet: None }
-                } else {
-                    NodeId::target(dep)
-                };
-                out.deps.push(Dep { node, role: "packages".into() });
-            }
-        }
-    }
     // Installing a deb installs what it depends on: environments and images
     // depend on the whole closure. Debian has dependency cycles, so the
     // closure is walked here with a visited set rather than made of edges.
