@@ -213,6 +213,22 @@ pub fn tests_by_image(db: &dyn salsa::Database, ws: Workspace) -> Arc<BTreeMap<L
     Arc::new(out)
 }
 
+/// The packages and debs that declare VEX statements (usually few): only
+/// they make an image's `#vex` key depend on its components.
+#[salsa::tracked(returns(ref))]
+pub fn vex_components(db: &dyn salsa::Database, ws: Workspace) -> Arc<std::collections::BTreeSet<Label>> {
+    let mut out = std::collections::BTreeSet::new();
+    for pkg in packages(db, ws).keys() {
+        let p = PackageName::new(db, pkg.clone());
+        for t in package_targets(db, ws, p).0.values() {
+            if matches!(t.kind, Kind::Package | Kind::Deb) && t.attrs.contains_key("vex") {
+                out.insert(t.label.clone());
+            }
+        }
+    }
+    Arc::new(out)
+}
+
 /// What the analysis layer needs from the database, so that `graph` can be
 /// written against plain functions.
 pub struct Lookup<'db> {
@@ -226,6 +242,9 @@ impl<'db> Lookup<'db> {
     }
     pub fn all_labels(&self) -> &'db Arc<Vec<(Label, Kind)>> {
         all_labels(self.db, self.ws)
+    }
+    pub fn vex_components(&self) -> &'db Arc<std::collections::BTreeSet<Label>> {
+        vex_components(self.db, self.ws)
     }
     pub fn tests_of(&self, image: &Label) -> Vec<Label> {
         tests_by_image(self.db, self.ws).get(image).cloned().unwrap_or_default()

@@ -172,3 +172,17 @@ fn a_change_to_a_base_package_rebuilds_and_resigns_exactly_what_is_affected() {
     let run = ws.dhib(&["test", "//images:custom"]);
     assert!(run.status.success() && stdout(&run).contains("passed   //images:custom-motd"), "{}", stdout(&run));
 }
+
+#[test]
+fn a_vex_statement_changes_only_vex_documents() {
+    let ws = workspace();
+    let text = std::fs::read_to_string(ws.path().join("pkgs/b/BUILD.dhi")).unwrap();
+    let with_vex = text.replace(
+        "package \"b\" {\n",
+        "package \"b\" {\n  vex = { \"CVE-2024-0001\" = { status = \"not_affected\", justification = \"vulnerable_code_not_present\" } }\n",
+    );
+    assert_ne!(text, with_vex);
+    ws.write("pkgs/b/BUILD.dhi", &with_vex);
+    let changed = lines(&ws.dhib(&["affected", "--since", "HEAD"]));
+    assert_eq!(changed, ["//images/b:b#vex"], "a statement re-makes the VEX document and rebuilds nothing");
+}

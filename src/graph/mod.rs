@@ -66,13 +66,25 @@ impl fmt::Display for NodeKind {
 /// versions of every component it ships or was built with.
 pub fn vex_inputs(lookup: &Lookup<'_>, image: &Label) -> Vec<(String, Vec<u8>)> {
     let get = |l: &Label| lookup.target(l);
-    let found = components::components(&get, lookup.all_labels(), image);
-    let place = |l: &Label| found.elsewhere.get(l).map_or("in the image", String::as_str).as_bytes().to_vec();
-    let mut out = Vec::new();
-    for label in std::iter::once(image).chain(&found.in_image).chain(found.elsewhere.keys()) {
-        let Some(def) = get(label) else { continue };
+    // The image's own statements, then the declaring components it ships or
+    // was built with (a component is named by its version, and where it is).
+    let entry = |label: &Label, place: &str| -> Option<(String, Vec<u8>)> {
+        let def = get(label)?;
         let attr = |name: &str| def.attrs.get(name).map(Value::canonical_bytes).unwrap_or_default();
-        out.push((label.to_string(), [attr("vex"), attr("version"), place(label)].join(&0u8)));
+        Some((label.to_string(), [attr("vex"), attr("version"), place.as_bytes().to_vec()].join(&0u8)))
+    };
+    let mut out: Vec<(String, Vec<u8>)> = entry(image, "the image").into_iter().collect();
+    let declaring = lookup.vex_components();
+    // With no component declaring statements, no walk is needed.
+    if declaring.is_empty() {
+        return out;
+    }
+    let found = components::components(&get, lookup.all_labels(), image);
+    for label in found.in_image.iter().filter(|l| declaring.contains(*l)) {
+        out.extend(entry(label, "in the image"));
+    }
+    for (label, place) in found.elsewhere.iter().filter(|(l, _)| declaring.contains(*l)) {
+        out.extend(entry(label, place));
     }
     out
 }
