@@ -169,7 +169,7 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                 img.deps.iter().filter(|(role, _)| role == "packages").map(|(_, id)| *id).collect();
             while let Some(id) = queue.pop_front() {
                 let Some(m) = all.get(id) else { continue };
-                queue.extend(m.deps.iter().filter(|(role, _)| role == "runtime_deps").map(|(_, d)| *d));
+                queue.extend(super::build::runtime_deps(m, &all).into_iter().map(|d| d.id));
                 if packages.contains_key(&id.to_string()) {
                     continue;
                 }

@@ -729,16 +729,29 @@ pub(crate) fn shipped<'j>(job: &'j Job<'_>) -> Vec<&'j ActionResult> {
         }
         out.push(r);
         if let Some(m) = by_id.get(id) {
-            for (role, dep) in &m.deps {
-                if role == "runtime_deps" {
-                    if let Some(d) = by_id.get(dep) {
-                        queue.push_back((d.id, &d.result));
-                    }
-                }
+            for d in runtime_deps(m, &by_id) {
+                queue.push_back((d.id, &d.result));
             }
         }
     }
     out
+}
+
+/// What a package of the closure needs at run time. The graph keeps one
+/// edge between two nodes, under the attribute that made it first (a
+/// package may name a library in `deps` and `runtime_deps`), so the
+/// definition says which dependencies are runtime ones.
+pub(crate) fn runtime_deps<'j>(
+    m: &Material<'_>,
+    by_id: &std::collections::HashMap<&NodeId, &'j Material<'j>>,
+) -> Vec<&'j Material<'j>> {
+    let wanted: BTreeSet<&crate::lang::label::Label> =
+        m.def.iter().flat_map(|d| d.refs.iter().filter(|r| r.attr == "runtime_deps").map(|r| &r.label)).collect();
+    m.deps
+        .iter()
+        .filter(|(role, dep)| role == "runtime_deps" || wanted.contains(&dep.label))
+        .filter_map(|(_, dep)| by_id.get(dep).copied())
+        .collect()
 }
 
 /// The `file(...)`s an image (`files`) or customization (`add`) lays over

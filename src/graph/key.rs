@@ -47,7 +47,7 @@ fn recipe_version(kind: Option<NodeKind>) -> u32 {
     match kind {
         Some(NodeKind::Target(Kind::Env)) => 3,
         Some(NodeKind::Target(Kind::Deb)) => 2,
-        Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 6,
+        Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 7,
         Some(NodeKind::Target(Kind::Source)) => 2,
         Some(NodeKind::Attestation) => 2,
         _ => 1,
