@@ -112,7 +112,8 @@ fn cascade_workspace() -> Ws {
              customization \"custom\" {{\n  base = :app\n  labels = {{ team = \"t\" }}\n  description = \"custom\"\n  \
              skip_checks = {{ no_shell = \"busybox is the point\" }}\n}}\n\n\
              image \"unrelated\" {{\n  packages = [//debian:busybox-static]\n  description = \"unrelated\"\n{shell}}}\n\n\
-             test \"custom-motd\" {{\n  image = :custom\n  run = [\"/bin/busybox\", \"cat\", \"/etc/motd\"]\n}}\n"
+             test \"custom-motd\" {{\n  image = :custom\n  run = [\"/bin/busybox\", \"cat\", \"/etc/greeting\", \"/etc/motd\"]\n  \
+             expect {{ stdout_regex = \"^hello\\nmotd \" }}\n}}\n"
         ),
     );
     let keygen = ws.dhib(&["keygen"]);
@@ -120,9 +121,14 @@ fn cascade_workspace() -> Ws {
     ws
 }
 
+/// `motd` needs `greeting` at run time, named in both `deps` and
+/// `runtime_deps` (the image must still install it).
 fn motd(version: &str) -> String {
     format!(
-        "package \"motd\" {{\n  version = \"{version}\"\n  env = //debian:bb\n  \
+        "package \"greeting\" {{\n  version = \"1\"\n  env = //debian:bb\n  \
+         build = {{ steps = [\"mkdir -p $DESTDIR/etc\", \"echo hello > $DESTDIR/etc/greeting\"] }}\n  \
+         outputs {{\n    runtime = [\"etc/**\"]\n  }}\n}}\n\n\
+         package \"motd\" {{\n  version = \"{version}\"\n  env = //debian:bb\n  deps = [:greeting]\n  runtime_deps = [:greeting]\n  \
          build = {{ steps = [\"mkdir -p $DESTDIR/etc\", \"echo motd {version} > $DESTDIR/etc/motd\"] }}\n  \
          outputs {{\n    runtime = [\"etc/**\"]\n  }}\n}}\n"
     )
