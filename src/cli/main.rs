@@ -41,6 +41,10 @@ Examples:
   dhib run //images/lua:lua -- -e 'print(1)'  build an image and run it in the sandbox
   dhib publish //images/... --registry ghcr.io/acme
   dhib keygen                                 cosign.key and cosign.pub for signing
+  dhib test //examples/...                    tests and standard checks, CTRF reports
+  dhib verify //examples/images/lua:lua       signature, attestations, SBOM vs layers
+  dhib affected --since origin/main           CI: what a change makes rebuild
+  dhib guard old.tar.gz new.tar.gz            vet an upstream change before trusting it
   dhib fmt --check";
 
 #[derive(Parser)]
@@ -128,7 +132,8 @@ Examples:
     /// Run the tests of images: their `test` targets (a command inside the
     /// image, expectations on its files) and the standard checks (non-root,
     /// no shell or package manager in runtime images, no setuid or
-    /// world-writable files, size budget, labels, platforms). Writes a CTRF
+    /// world-writable files, size budget, labels, platforms, every file in the
+    /// SBOM). Writes a CTRF
     /// report per image to OUT/DIR/NAME.ctrf.json and prints a table; exits 1
     /// when anything failed. Passing tests are cached by key.
     #[command(after_help = "\
