@@ -58,6 +58,7 @@ fn attest_one(img: &Image, key: &keys::SigningKey) -> usize {
         sandbox: "bwrap".into(),
         source_date_epoch: 0,
         dhib_version: "bench".into(),
+        guardrail: Vec::new(),
     });
     let declared = vex::Declared {
         vulnerability: "CVE-2000-0001".into(),

@@ -43,6 +43,30 @@ struct Config {
     debian: DebianConfig,
     #[serde(default)]
     sign: SignConfig,
+    #[serde(default)]
+    upstream: UpstreamConfig,
+}
+
+/// `[upstream]` of dhi.toml: where upstream monitors ask.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// URL prefix → replacement: monitors ask a mirror (or a local
+    /// upstream) instead of the URL the `.dhi` file names. The longest
+    /// matching prefix wins.
+    #[serde(default)]
+    pub mirrors: std::collections::BTreeMap<String, String>,
+}
+
+impl UpstreamConfig {
+    /// `url` with its longest mirrored prefix replaced.
+    pub fn mirror(&self, url: &str) -> String {
+        self.mirrors
+            .iter()
+            .filter(|(from, _)| url.starts_with(from.as_str()))
+            .max_by_key(|(from, _)| from.len())
+            .map_or_else(|| url.to_string(), |(from, to)| format!("{to}{}", &url[from.len()..]))
+    }
 }
 
 /// `[sign]` of dhi.toml: how `dhib build` signs what it writes out.
@@ -108,11 +132,19 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 /// Reads `[debian]` of dhi.toml without analysing the workspace (for `dhib
 /// lock`, which must work while the locked file is missing or stale).
 pub fn debian_config(root: &Path) -> Result<DebianConfig, Diag> {
+    read_config(root).map(|c| c.debian)
+}
+
+fn read_config(root: &Path) -> Result<Config, Diag> {
     let text = std::fs::read_to_string(root.join(ROOT_MARKER))
         .map_err(|e| Diag::plain("E0005", format!("cannot read {ROOT_MARKER}: {e}")))?;
-    toml::from_str::<Config>(&text)
-        .map(|c| c.debian)
-        .map_err(|e| Diag::plain("E0006", format!("invalid {ROOT_MARKER}: {}", e.message())))
+    toml::from_str::<Config>(&text).map_err(|e| Diag::plain("E0006", format!("invalid {ROOT_MARKER}: {}", e.message())))
+}
+
+/// Reads `[upstream]` of dhi.toml (for the monitors, which run apart from
+/// analysis).
+pub fn upstream_config(root: &Path) -> Result<UpstreamConfig, Diag> {
+    read_config(root).map(|c| c.upstream)
 }
 
 /// The `[sign] key` of dhi.toml, read without analysing the workspace (for

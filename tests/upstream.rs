@@ -89,6 +89,18 @@ fn git_tags_finds_the_newest_release_in_numeric_order_and_rcs_only_when_asked() 
     let json = updates(&dhib(&ws, &["upstream", "check", "--output", "json"], None));
     assert_eq!(json[0]["latest"], "1.2.0-rc1");
 
+    // `[upstream] mirrors` sends the monitor to a mirror: the longest
+    // matching prefix of the URL the .dhi file names is replaced.
+    let ws = source_ws("git_tags(\"https://git.example.org/a/a.git\", pattern = \"v{version}\")");
+    ws.write(
+        "dhi.toml",
+        "[workspace]\nname = \"t\"\n[upstream.mirrors]\n\"https://git.example.org/\" = \"file://nowhere/\"\n\"https://git.example.org/a/a.git\" = \"file://repo\"\n",
+    );
+    tagged_repo(&ws, &["v1.0.0", "v1.3.0"]);
+    let out = dhib(&ws, &["upstream", "check"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "//pkgs/a:a-src  1.0.0 \u{2192} 1.3.0  (minor, git tags of file://repo)\n");
+
     // At the newest version: nothing to list.
     let ws = source_ws("git_tags(\"file://repo\", pattern = \"v{version}\")");
     tagged_repo(&ws, &["v0.9.0", "v1.0.0"]);
@@ -314,43 +326,99 @@ fn update_rewrites_only_version_and_sha256_and_lists_the_cascade() {
     assert!(shown.contains("  packages (1):\n    //pkgs/a:a\n") && shown.contains("  images (1):\n    //images/a:a\n"), "{shown}");
 }
 
+/// A git repository at `repo/` of the workspace whose tags hold the
+/// given trees, one commit each.
+fn release_repo(ws: &Ws, releases: &[(&str, &[(&str, &str)])]) {
+    let dir = ws.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q"]);
+    for (tag, files) in releases {
+        for (path, text) in *files {
+            ws.write(&format!("repo/{path}"), text);
+        }
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-qm", tag, "--allow-empty"]);
+        git(&dir, &["tag", tag]);
+    }
+}
+
+/// The guardrail's record of an archive, as the store keeps it.
+fn guard_record(ws: &Ws, archive_sha: &str) -> serde_json::Value {
+    let store = ws.path().join(".dhib");
+    let digest = std::fs::read_to_string(store.join("guard").join(archive_sha)).expect("a record of the archive");
+    let blob = store.join("blobs").join(&digest[..2]).join(&digest);
+    serde_json::from_slice(&std::fs::read(blob).unwrap()).unwrap()
+}
+
 #[test]
 fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_benign_one() {
     let ws = Ws::empty();
     ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
     ws.write("toolchains/BUILD.dhi", "env \"cc\" {\n  packages = []\n}\n");
     let configure = "#!/bin/sh\necho configuring\n";
-    let old = tarball("a-1.0", &[("configure", configure), ("src/a.c", "int main(void) { return 0; }\n")]);
-    // 1.1 decodes a payload at build time and runs it.
-    let evil = tarball(
-        "a-1.1",
-        &[("configure", "#!/bin/sh\necho configuring\necho ZWNobyBwd25lZAo= | base64 -d | sh\n"), ("src/a.c", "int main(void) { return 0; }\n")],
-    );
+    let payload = "#!/bin/sh\necho configuring\necho ZWNobyBwd25lZAo= | base64 -d | sh\n";
+    let v10: &[(&str, &str)] = &[("configure", configure), ("src/a.c", "int main(void) { return 0; }\n")];
+    // 1.1 decodes a payload at build time and runs it, in the release
+    // archive and in its tag alike.
+    let v11: &[(&str, &str)] = &[("configure", payload), ("src/a.c", "int main(void) { return 0; }\n")];
     // 1.2 only changes code, harmlessly.
-    let benign = tarball("a-1.2", &[("configure", configure), ("src/a.c", "int main(void) { return 1 - 1; }\n")]);
-    ws.write_bytes("dist/a-1.0.tar.gz", &old);
-    ws.write_bytes("dist/a-1.1.tar.gz", &evil);
-    ws.write_bytes("dist/a-1.2.tar.gz", &benign);
+    let v12: &[(&str, &str)] = &[("configure", configure), ("src/a.c", "int main(void) { return 1 - 1; }\n")];
+    let old = tarball("a-1.0", v10);
+    let evil = tarball("a-1.1", v11);
+    let benign = tarball("a-1.2", v12);
+    // 1.3's archive has a build script its tag does not: only the archive
+    // was tampered with.
+    let tampered = tarball("a-1.3", &[("configure", configure), ("src/a.c", "int main(void) { return 1 - 1; }\n"), ("build-aux/prep.sh", "#!/bin/sh\nexit 0\n")]);
+    for (v, bytes) in [("1.0", &old), ("1.1", &evil), ("1.2", &benign), ("1.3", &tampered)] {
+        ws.write_bytes(&format!("dist/a-{v}.tar.gz"), bytes);
+    }
     let original = pkg_file("1.0", &sha256(&old), &sha256(&old));
     ws.write("pkgs/a/BUILD.dhi", &original);
-    tagged_repo(&ws, &["v1.0", "v1.1"]);
+    release_repo(&ws, &[("v1.0", v10), ("v1.1", v11)]);
 
     let blocked = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src"], None);
     assert_eq!(blocked.status.code(), Some(1), "{}", stdout(&blocked));
     let said = stdout(&blocked);
     assert!(said.contains("guardrail //pkgs/a:a-src: high/high sh.encoded-payload configure"), "{said}");
     assert!(said.contains("the upstream-diff guardrail blocks 1.0 → 1.1") && said.contains("--approve sh.encoded-payload@configure"), "{said}");
+    assert!(stderr(&blocked).is_empty(), "the tag's tree was compared: {}", stderr(&blocked));
     assert_eq!(std::fs::read_to_string(ws.path().join("pkgs/a/BUILD.dhi")).unwrap(), original, "nothing is rewritten");
+    // The report is kept, with the decision: still blocked.
+    let record = guard_record(&ws, &sha256(&evil));
+    assert_eq!(record["blocking"], serde_json::json!(["sh.encoded-payload@configure"]), "{record}");
+    assert_eq!(record["vcs"], "v1.1 of file://repo");
+    assert_eq!(record["report"]["files_not_in_vcs"], 0);
 
     let approved = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--approve", "sh.encoded-payload@configure", "--output", "json"], None);
     let done: serde_json::Value = serde_json::from_str(&stdout(&approved)).unwrap();
     assert_eq!(done["updated"][0]["to"], "1.1", "{done}");
     let findings = done["guard"]["//pkgs/a:a-src"]["findings"].as_array().unwrap();
     assert!(findings.iter().any(|f| f["rule"] == "sh.encoded-payload" && f["lines"][0] == 3), "{done}");
+    // The approval replaces the record; the archive is in the store.
+    let record = guard_record(&ws, &sha256(&evil));
+    assert_eq!(record["approved"], serde_json::json!(["sh.encoded-payload@configure"]), "{record}");
+    assert_eq!(record["blocking"], serde_json::json!([]));
+    assert_eq!(done["guard_records"]["//pkgs/a:a-src"].as_str().map(str::len), Some(64));
+    let evil_sha = sha256(&evil);
+    assert!(ws.path().join(".dhib/blobs").join(&evil_sha[..2]).join(&evil_sha).is_file());
 
     // A benign change passes without approval.
+    release_repo(&ws, &[("v1.2", v12)]);
     ws.write("pkgs/a/BUILD.dhi", &original);
     let benign_run = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--to", "1.2"], None);
     assert!(benign_run.status.success(), "{}{}", stdout(&benign_run), stderr(&benign_run));
     assert!(stdout(&benign_run).contains("updated //pkgs/a:a-src  1.0 \u{2192} 1.2"), "{}", stdout(&benign_run));
+    assert!(stderr(&benign_run).is_empty(), "{}", stderr(&benign_run));
+
+    // A build script only in the release archive blocks; without a tag to
+    // compare with, the update says so.
+    ws.write("pkgs/a/BUILD.dhi", &original);
+    release_repo(&ws, &[("v1.3", v12)]);
+    let out = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--to", "1.3"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("high/high supply.not-in-vcs build-aux/prep.sh"), "{}", stdout(&out));
+    ws.write_bytes("dist/a-1.4.tar.gz", &tampered);
+    let untagged = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--to", "1.4"], None);
+    assert!(untagged.status.success(), "{}", stdout(&untagged));
+    assert!(stderr(&untagged).contains("//pkgs/a:a-src: compared without the tree of its tag: git clone"), "{}", stderr(&untagged));
 }

@@ -31,6 +31,9 @@ pub struct Provenance {
     pub sandbox: String,
     pub source_date_epoch: u64,
     pub dhib_version: String,
+    /// The upstream-diff guardrail's records (`dhib upstream update`) of the
+    /// source archives built from, each with the sha256 it is stored under.
+    pub guardrail: Vec<(serde_json::Value, String)>,
 }
 
 pub fn predicate(p: &Provenance) -> Value {
@@ -52,11 +55,16 @@ pub fn predicate(p: &Provenance) -> Value {
     if let Some(rev) = &p.revision {
         external["revision"] = json!(rev);
     }
+    let mut internal = json!({"sandbox": p.sandbox, "sourceDateEpoch": p.source_date_epoch, "dhibVersion": p.dhib_version});
+    if !p.guardrail.is_empty() {
+        let records: Vec<Value> = p.guardrail.iter().map(|(r, sha)| json!({"digest": {"sha256": sha}, "record": r})).collect();
+        internal["guardrail"] = json!(records);
+    }
     json!({
         "buildDefinition": {
             "buildType": BUILD_TYPE,
             "externalParameters": external,
-            "internalParameters": {"sandbox": p.sandbox, "sourceDateEpoch": p.source_date_epoch, "dhibVersion": p.dhib_version},
+            "internalParameters": internal,
             "resolvedDependencies": resolved,
         },
         "runDetails": {

@@ -781,7 +781,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Upstream(UpstreamCommand::Update { pattern, to, dry_run, approve, output }) => {
-            let opts = dhib::upstream::update::Options { pattern: &pattern, to: to.as_deref(), dry_run, approve: &approve };
+            let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
+            let opts = dhib::upstream::update::Options { pattern: &pattern, to: to.as_deref(), dry_run, approve: &approve, store: &store };
             let outcome = dhib::upstream::update::update(&mut analysis, &analyzed, &opts)
                 .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: &pattern }))?;
             print_update(&outcome, output == Format::Json);
@@ -963,6 +964,12 @@ fn print_update(outcome: &dhib::upstream::update::Outcome, json: bool) {
         for f in &report.findings {
             let _ = writeln!(stdout, "guardrail {label}: {}/{} {} {}:{}-{}: {}", f.severity, f.confidence, f.rule, f.file, f.lines.0, f.lines.1, f.explanation);
         }
+    }
+    for (label, digest) in &outcome.guard_records {
+        let _ = writeln!(stdout, "guardrail {label}: report kept in the store as sha256:{digest}");
+    }
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
     }
     for n in &outcome.not_updated {
         let _ = writeln!(stdout, "not updated {}: {}", n.label, n.reason);

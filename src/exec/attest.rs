@@ -372,6 +372,17 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
         .filter(|m| m.id.label != job.id.label)
         .filter_map(|m| dependency(m.id, m.def.as_deref(), &m.result, cx.debian_repo.as_deref()))
         .collect();
+    // What the guardrail said of each source archive, when it vetted it.
+    let guardrail = job
+        .closure
+        .iter()
+        .filter(|m| m.id.facet.is_none() && m.def.as_ref().is_some_and(|d| d.kind == Kind::Source))
+        .filter_map(|m| Digest::parse(m.def.as_deref().and_then(|d| attr(d, "sha256"))?))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter_map(|archive| cx.store.guard_report(&archive))
+        .filter_map(|(d, bytes)| Some((serde_json::from_slice(&bytes).ok()?, d.hex())))
+        .collect();
     let definitions = definitions
         .into_iter()
         .filter_map(|f| fs::read(cx.root.join(&f)).ok().map(|bytes| (f, Digest::of(&bytes).hex())))
@@ -398,6 +409,7 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
         sandbox,
         source_date_epoch: cx.source_date_epoch,
         dhib_version: env!("CARGO_PKG_VERSION").to_string(),
+        guardrail,
     })
 }
 

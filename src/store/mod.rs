@@ -196,6 +196,29 @@ impl Store {
         Ok(d)
     }
 
+    /// Keeps the upstream-diff guardrail's report on the source archive
+    /// `archive` (a blob, named by the archive's sha256), so that what is
+    /// built from that archive can say how it was vetted. A later report on
+    /// the same archive (say, with findings approved) replaces it.
+    pub fn put_guard_report(&self, archive: &Digest, report: &[u8]) -> Result<Digest> {
+        let d = self.put_bytes(report)?;
+        let dest = self.guard_path(archive);
+        let mut tmp = self.temp()?;
+        tmp.write_all(d.hex().as_bytes()).map_err(io_err(&dest))?;
+        self.publish(tmp, &dest)?;
+        Ok(d)
+    }
+
+    /// The guardrail's report on `archive`, with its digest, if one is kept.
+    pub fn guard_report(&self, archive: &Digest) -> Option<(Digest, Vec<u8>)> {
+        let d = Digest::parse(fs::read_to_string(self.guard_path(archive)).ok()?.trim())?;
+        Some((d, self.get(&d).ok()?))
+    }
+
+    fn guard_path(&self, archive: &Digest) -> PathBuf {
+        self.root.join("guard").join(archive.hex())
+    }
+
     /// Reads a blob, verifying its content; a corrupt blob is evicted.
     pub fn get(&self, d: &Digest) -> Result<Vec<u8>> {
         let path = self.blob_path(d);
@@ -392,7 +415,7 @@ impl Store {
     /// Removes everything: blobs, results, environments, work dirs.
     pub fn clean(&self) -> Result<()> {
         let _lock = self.lock_store(true)?;
-        for sub in ["blobs", "ac", "tmp", "envs", "work", "failed"] {
+        for sub in ["blobs", "ac", "tmp", "envs", "work", "failed", "guard"] {
             let d = self.root.join(sub);
             if d.exists() {
                 make_writable(&d);
@@ -419,7 +442,8 @@ impl Store {
         }
         results.sort_by_key(|r| std::cmp::Reverse(r.0)); // newest first: they survive
         loop {
-            let live = self.live_blobs(results.iter().map(|(_, _, r)| r));
+            let mut live = self.live_blobs(results.iter().map(|(_, _, r)| r));
+            live.extend(self.guard_reports());
             self.sweep(&live, &mut report)?;
             let (bytes, _) = self.usage()?;
             report.bytes_left = bytes;
@@ -448,6 +472,12 @@ impl Store {
             }
         }
         live
+    }
+
+    /// The reports `guard/` refers to: records of decisions, never evicted.
+    fn guard_reports(&self) -> Vec<Digest> {
+        let Ok(dir) = fs::read_dir(self.root.join("guard")) else { return Vec::new() };
+        dir.filter_map(|e| Digest::parse(fs::read_to_string(e.ok()?.path()).ok()?.trim())).collect()
     }
 
     fn sweep(&self, live: &std::collections::HashSet<Digest>, report: &mut GcReport) -> Result<()> {
@@ -542,6 +572,18 @@ mod tests {
         assert_eq!(r.results_evicted, 1);
         assert!(!s.has(&used));
         assert_eq!(r.bytes_left, 0);
+    }
+
+    #[test]
+    fn guard_reports_are_found_by_archive_replaced_by_later_ones_and_kept_by_gc() {
+        let (_d, s) = store();
+        let archive = Digest::of(b"archive");
+        assert!(s.guard_report(&archive).is_none());
+        s.put_guard_report(&archive, b"{\"blocking\":1}").unwrap();
+        let approved = s.put_guard_report(&archive, b"{\"blocking\":0}").unwrap();
+        assert_eq!(s.guard_report(&archive), Some((approved, b"{\"blocking\":0}".to_vec())));
+        s.gc(0).unwrap();
+        assert_eq!(s.guard_report(&archive).map(|r| r.0), Some(approved));
     }
 
     #[test]

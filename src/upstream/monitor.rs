@@ -14,7 +14,7 @@ use std::process::Command;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::analysis::{Analysis, Analyzed};
+use crate::analysis::{Analysis, Analyzed, UpstreamConfig};
 use crate::exec::deb;
 use crate::exec::fetch::{self, agent, describe};
 use crate::graph::query::Targets as _;
@@ -109,6 +109,17 @@ impl Monitor {
             other => Err(format!("`{other}` is not an upstream monitor")),
         }
     }
+
+    /// The monitor asking `[upstream] mirrors` in place of the URLs named.
+    fn mirrored(self, cfg: &UpstreamConfig) -> Monitor {
+        match self {
+            Monitor::GitTags { url, pattern, prereleases } => Monitor::GitTags { url: cfg.mirror(&url), pattern, prereleases },
+            Monitor::GithubReleases { repo, pattern, api, prereleases, tags } => {
+                Monitor::GithubReleases { repo, pattern, api: cfg.mirror(&api), prereleases, tags }
+            }
+            Monitor::DebianIndex { repo, package, suite } => Monitor::DebianIndex { repo: cfg.mirror(&repo), package, suite },
+        }
+    }
 }
 
 /// A source or deb whose `upstream` names a monitor.
@@ -130,6 +141,10 @@ pub struct Watched {
 /// The sources and debs in `pattern` with an `upstream` monitor, by label.
 pub fn watched(analysis: &Analysis, analyzed: &Analyzed, pattern: &str) -> Result<Vec<Watched>, Diag> {
     let set = crate::exec::resolve(analysis, analyzed, pattern)?;
+    let mirrors = match analysis.root() {
+        Some(root) => crate::analysis::upstream_config(root)?,
+        None => UpstreamConfig::default(),
+    };
     let g = &analyzed.graph;
     let mut out: Vec<Watched> = Vec::new();
     for i in set {
@@ -151,7 +166,7 @@ pub fn watched(analysis: &Analysis, analyzed: &Analyzed, pattern: &str) -> Resul
             label: id.label.to_string(),
             kind,
             current: def.attr("version").and_then(Value::as_str).map(str::to_string),
-            monitor: Monitor::from_call(call),
+            monitor: Monitor::from_call(call).map(|m| m.mirrored(&mirrors)),
             arch: def.attr("arch").and_then(Value::as_str).unwrap_or("amd64").to_string(),
             name: id.label.name.clone(),
             url_template,
@@ -354,14 +369,33 @@ pub fn change_kind(from: &str, to: &str) -> ChangeKind {
 /// The tag names of the git repository at `url` (a workspace path,
 /// `file://`, or any URL git speaks).
 fn git_tags(url: &str, root: &Path) -> Result<Vec<String>, String> {
-    let target = match fetch::local_path(url, root) {
+    let out = git(&["ls-remote", "--tags", "--refs", &git_target(url, root)])?;
+    Ok(out.lines().filter_map(|l| l.split_once('\t')?.1.strip_prefix("refs/tags/").map(str::to_string)).collect())
+}
+
+/// Clones the git repository at `url` into `dest` with its history,
+/// checked out at `tag` (for the guardrail, which compares a release
+/// archive with the tree of its tag). File contents of other commits are
+/// not fetched from servers that can leave them out.
+pub fn checkout_tag(url: &str, tag: &str, root: &Path, dest: &Path) -> Result<(), String> {
+    let dest = dest.to_str().ok_or("the checkout directory is not UTF-8")?;
+    git(&["clone", "--quiet", "--filter=blob:none", "--branch", tag, &git_target(url, root), dest]).map(drop)
+}
+
+/// A workspace path or `file://` URL as a path, anything else as given.
+fn git_target(url: &str, root: &Path) -> String {
+    match fetch::local_path(url, root) {
         Some(p) => p.to_string_lossy().into_owned(),
         None => url.to_string(),
-    };
+    }
+}
+
+/// Runs git and returns its output; no host git configuration may change
+/// what it lists or fetches.
+fn git(args: &[&str]) -> Result<String, String> {
     let home = tempfile::tempdir().map_err(|e| e.to_string())?;
-    // No host git configuration may change what is listed.
     let mut cmd = Command::new("git");
-    cmd.args(["ls-remote", "--tags", "--refs", &target])
+    cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home.path())
@@ -374,12 +408,9 @@ fn git_tags(url: &str, root: &Path) -> Result<Vec<String>, String> {
     }
     let out = cmd.output().map_err(|e| format!("cannot run git: {e}"))?;
     if !out.status.success() {
-        return Err(format!("git ls-remote {url}: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!("git {}: {}", args[0], String::from_utf8_lossy(&out.stderr).trim()));
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('\t')?.1.strip_prefix("refs/tags/").map(str::to_string))
-        .collect())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The tags of the releases of `repo` that count: no drafts, and no

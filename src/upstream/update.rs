@@ -4,8 +4,9 @@
 //! The steps are: find the new version (a monitor, or `--to`), fetch the
 //! new URL and hash it ([`Fetched`]), rewrite the block's two values in the
 //! `.dhi` text (nothing else of the file changes), re-analyse and compare
-//! keys. A check of what was fetched against the old version belongs
-//! between fetching and rewriting, in [`accept`].
+//! keys. Between fetching and rewriting, the upstream-diff guardrail vets
+//! the change ([`vet`]); its report is kept in the store, where the
+//! provenance of whatever is built from the new archive finds it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,13 +15,14 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::guard;
-use super::monitor::{self, Update, Watched};
+use super::monitor::{self, Monitor, Update, Watched};
 use crate::analysis::{Analysis, Analyzed};
 use crate::exec::fetch;
 use crate::graph::NodeKind;
 use crate::lang::diag::{Diag, SourceLookup as _, Span};
 use crate::lang::schema::Kind;
 use crate::lang::syntax::{self, Entry, ExprKind, Item};
+use crate::store::{Digest, Store};
 
 /// Where a source's values are in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,30 @@ pub struct Outcome {
     pub written: bool,
     /// The guardrail's report on each fetched version, by source.
     pub guard: BTreeMap<String, guard::Report>,
+    /// Where the store keeps each report ([`GuardRecord`]): its sha256.
+    pub guard_records: BTreeMap<String, String>,
+    /// What went less well than it should have without stopping the update.
+    pub warnings: Vec<String>,
+}
+
+/// What the store keeps of a vetted upstream change, under the new
+/// archive's sha256: the guardrail's report and the decision on it. The
+/// provenance of every image built from the archive carries it.
+#[derive(Debug, Serialize)]
+pub struct GuardRecord<'a> {
+    pub source: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub url: &'a str,
+    /// Of the new archive, and of the pinned one it was compared with.
+    pub sha256: &'a str,
+    pub previous_sha256: &'a str,
+    /// The tag whose tree the archive was compared with, if any.
+    pub vcs: Option<&'a str>,
+    /// Blocking findings accepted with `--approve`, and those still blocking.
+    pub approved: Vec<String>,
+    pub blocking: Vec<String>,
+    pub report: &'a guard::Report,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,6 +125,8 @@ pub struct Options<'a> {
     pub dry_run: bool,
     /// Guardrail findings accepted as `RULE_ID@FILE`.
     pub approve: &'a [String],
+    /// Where the reports and the accepted archives are kept.
+    pub store: &'a Store,
 }
 
 /// Updates the sources in `opts.pattern` to their newest (or the given)
@@ -131,10 +159,40 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for (w, version) in wanted {
         let vetted = fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| {
-            let report = vet(&f, &old, &new)?;
+            let vcs = vcs_tree(&w, &f, &root);
+            let (tag, vcs_dir) = match &vcs {
+                Ok((tag, dir)) => (Some(tag.as_str()), Some(dir.path())),
+                Err(why) => {
+                    if let Some(why) = why {
+                        out.warnings.push(format!("{}: compared without the tree of its tag: {why}", f.label));
+                    }
+                    (None, None)
+                }
+            };
+            let report = vet(&f, &old, &new, vcs_dir)?;
             let blocking: Vec<String> = guard::blocking(&report, opts.approve).iter().map(|b| b.approval_id()).collect();
+            let record = GuardRecord {
+                source: &f.label,
+                from: &f.from,
+                to: &f.to,
+                url: &f.url,
+                sha256: &f.sha256,
+                previous_sha256: &hex(&Sha256::digest(&old)),
+                vcs: tag,
+                approved: report.findings.iter().filter(|x| x.blocks()).map(|x| x.approval_id()).filter(|id| opts.approve.contains(id)).collect(),
+                blocking: blocking.clone(),
+                report: &report,
+            };
+            let archive = Digest::parse(&f.sha256).expect("a sha256 in hex");
+            let kept = opts
+                .store
+                .put_guard_report(&archive, &serde_json::to_vec(&record).expect("the record serializes"))
+                .map_err(|e| format!("cannot keep the guardrail's report in the store: {e}"))?;
+            out.guard_records.insert(f.label.clone(), kept.hex());
             out.guard.insert(f.label.clone(), report);
             if blocking.is_empty() {
+                // The next build finds the archive instead of fetching it again.
+                opts.store.put_bytes(&new).map_err(|e| format!("cannot keep the new archive in the store: {e}"))?;
                 Ok(f)
             } else {
                 Err(format!(
@@ -222,10 +280,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The tree of the new version's tag, for a source watched by `git_tags`:
+/// the guardrail compares the release archive with it. `Err(None)` when the
+/// monitor is not a git repository; `Err(Some(why))` when the checkout fails.
+fn vcs_tree(w: &Watched, f: &Fetched, root: &Path) -> Result<(String, tempfile::TempDir), Option<String>> {
+    let Ok(Monitor::GitTags { url, pattern, .. }) = &w.monitor else { return Err(None) };
+    let tag = pattern.replace("{version}", &f.to);
+    let dir = tempfile::tempdir().map_err(|e| Some(e.to_string()))?;
+    monitor::checkout_tag(url, &tag, root, &dir.path().join("tree")).map_err(Some)?;
+    Ok((format!("{tag} of {url}"), dir))
+}
+
 /// The upstream-diff guardrail's report on the change from the pinned
 /// archive to the new one (each written under its own file name, which
 /// tells the extractor its format).
-fn vet(f: &Fetched, old: &[u8], new: &[u8]) -> Result<guard::Report, String> {
+fn vet(f: &Fetched, old: &[u8], new: &[u8], vcs: Option<&Path>) -> Result<guard::Report, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let name = f.url.rsplit('/').next().unwrap_or("source.tar.gz");
     let (a, b) = (dir.path().join("old"), dir.path().join("new"));
@@ -233,7 +302,8 @@ fn vet(f: &Fetched, old: &[u8], new: &[u8]) -> Result<guard::Report, String> {
         std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
         std::fs::write(d.join(name), bytes).map_err(|e| e.to_string())?;
     }
-    guard::guard(&a.join(name), &b.join(name), None).map_err(|e| format!("the guardrail cannot compare the versions: {e}"))
+    let vcs = vcs.map(|d| d.join("tree"));
+    guard::guard(&a.join(name), &b.join(name), vcs.as_deref()).map_err(|e| format!("the guardrail cannot compare the versions: {e}"))
 }
 
 /// `text` with the block's `version` and `sha256` values replaced, every
