@@ -422,3 +422,34 @@ fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_b
     assert!(untagged.status.success(), "{}", stdout(&untagged));
     assert!(stderr(&untagged).contains("//pkgs/a:a-src: compared without the tree of its tag: git clone"), "{}", stderr(&untagged));
 }
+
+#[test]
+fn the_packages_and_images_that_carry_a_sources_version_follow_it() {
+    let ws = Ws::empty();
+    ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
+    ws.write("toolchains/BUILD.dhi", "env \"cc\" {\n  packages = []\n}\n");
+    let files: &[(&str, &str)] = &[("src/a.c", "int main(void) { return 0; }\n")];
+    let (old, new) = (tarball("a-1.0", files), tarball("a-1.1", files));
+    ws.write_bytes("dist/a-1.0.tar.gz", &old);
+    ws.write_bytes("dist/a-1.1.tar.gz", &new);
+    release_repo(&ws, &[("v1.0", files), ("v1.1", files)]);
+    let text = format!(
+        "source \"a-src\" {{\n  version = \"1.0\"\n  url = \"file://dist/a-{{version}}.tar.gz\"\n  sha256 = \"{}\"\n  upstream = git_tags(\"file://repo\", pattern = \"v{{version}}\")\n}}\n\n\
+         package \"a\" {{\n  version = \"1.0\"  # as upstream's\n  source = :a-src\n  env = //toolchains:cc\n  build = {{ steps = [\"make\"] }}\n}}\n\n\
+         package \"b\" {{\n  version = \"1.0\"\n  env = //toolchains:cc\n  build = {{ steps = [\"true\"] }}\n}}\n\n\
+         image \"a-img\" {{\n  base = scratch\n  user = 1\n  packages = [:a]\n  version = \"1.0\"\n}}\n\n\
+         image \"b-img\" {{\n  base = scratch\n  user = 1\n  packages = [:b]\n  version = \"1.0\"\n}}\n",
+        sha256(&old)
+    );
+    ws.write("pkgs/a/BUILD.dhi", &text);
+    let out = dhib(&ws, &["upstream", "update"], None);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("updated the version of //pkgs/a:a with it"), "{}", stdout(&out));
+    let after = std::fs::read_to_string(ws.path().join("pkgs/a/BUILD.dhi")).unwrap();
+    let expected = text
+        .replacen("version = \"1.0\"\n  url", "version = \"1.1\"\n  url", 1)
+        .replace(&sha256(&old), &sha256(&new))
+        .replace("version = \"1.0\"  # as upstream's", "version = \"1.1\"  # as upstream's")
+        .replace("packages = [:a]\n  version = \"1.0\"", "packages = [:a]\n  version = \"1.1\"");
+    assert_eq!(after, expected, "package b and image b keep theirs");
+}

@@ -957,6 +957,9 @@ fn print_update(outcome: &dhib::upstream::update::Outcome, json: bool) {
     for f in &outcome.updated {
         let _ = writeln!(stdout, "{verb} {}  {} \u{2192} {}  ({}, sha256 {})", f.label, f.from, f.to, f.file, f.sha256);
     }
+    for label in &outcome.followed {
+        let _ = writeln!(stdout, "{verb} the version of {label} with it");
+    }
     for u in &outcome.debs {
         let _ = writeln!(stdout, "deb {}  {} \u{2192} {}  ({}): run `dhib lock` to re-pin it", u.label, u.current, u.latest, u.signal);
     }

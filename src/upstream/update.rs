@@ -36,15 +36,20 @@ pub struct SourceBlock {
 
 /// The block `source "name"` of a file, or why it cannot be found.
 pub fn source_block(file: &str, text: &str, name: &str) -> Result<SourceBlock, String> {
+    block(file, text, Kind::Source, name)
+}
+
+/// The literal `url`, `version` and `sha256` of the block `KIND "name"`.
+fn block(file: &str, text: &str, kind: Kind, name: &str) -> Result<SourceBlock, String> {
     let parsed = syntax::parse(file, text).map_err(|d| d.message)?;
     let block = parsed
         .items
         .iter()
         .find_map(|item| match item {
-            Item::Block(b) if b.kind.name == "source" && b.name.value == name => Some(b),
+            Item::Block(b) if b.kind.name == kind.name() && b.name.value == name => Some(b),
             _ => None,
         })
-        .ok_or_else(|| format!("{file} has no `source \"{name}\"` block (is it made by a template?)"))?;
+        .ok_or_else(|| format!("{file} has no `{} \"{name}\"` block (is it made by a template?)", kind.name()))?;
     let literal = |attr: &str| {
         block.body.entries.iter().find_map(|e| match e {
             Entry::Attr(a) if a.name.name == attr && !a.append => Some(&a.value),
@@ -78,6 +83,8 @@ pub struct Outcome {
     pub updated: Vec<Fetched>,
     /// Newer debs, which `dhib lock` re-pins.
     pub debs: Vec<Update>,
+    /// Targets whose `version` follows a moved source (see [`followers`]).
+    pub followed: Vec<String>,
     /// Sources with a newer version that could not be updated, and why.
     pub not_updated: Vec<NotUpdated>,
     /// Nodes whose keys change, by kind ("packages", "images", ...).
@@ -224,6 +231,15 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     if texts.is_empty() {
         return Ok(out);
     }
+    for (def, f) in followers(analysis, &out.updated) {
+        let text = texts.entry(def.file.clone()).or_insert_with(|| analysis.source_text(&def.file).map(|t| t.to_string()).unwrap_or_default());
+        // Found again in the text as rewritten so far, which may have moved it.
+        let span = block(&def.file, text, def.kind, &def.label.name).ok().and_then(|b| b.version);
+        if let Some(span) = span.filter(|s| text.get(s.start as usize..s.end as usize) == Some(&format!("\"{}\"", f.from))) {
+            text.replace_range(span.start as usize..span.end as usize, &format!("\"{}\"", f.to));
+            out.followed.push(def.label.to_string());
+        }
+    }
     for (file, text) in &texts {
         analysis.set_file(file, text.clone());
     }
@@ -240,6 +256,33 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
         out.written = true;
     }
     Ok(out)
+}
+
+/// The targets that carry a moved source's version and move with it:
+/// packages built from the source, then images and customizations
+/// installing such a package, whose own block writes `version` as the
+/// source's old version.
+fn followers<'f>(analysis: &Analysis, moved: &'f [Fetched]) -> Vec<(std::sync::Arc<crate::lang::eval::TargetDef>, &'f Fetched)> {
+    use crate::graph::query::Targets as _;
+    use crate::lang::value::Value;
+    let defs: Vec<_> = analysis.all_labels().iter().filter_map(|(l, _)| analysis.target(l)).filter(|d| d.variant_of.is_none()).collect();
+    let mut out = Vec::new();
+    for f in moved {
+        let packages: Vec<_> = defs
+            .iter()
+            .filter(|d| d.kind == Kind::Package && matches!(d.attr("source"), Some(Value::Label(l)) if l.to_string() == f.label))
+            .collect();
+        let installs = |d: &crate::lang::eval::TargetDef| {
+            matches!(d.attr("packages"), Some(Value::List(l)) if l.iter().any(|p| matches!(p, Value::Label(p) if packages.iter().any(|d| d.label == *p))))
+        };
+        let images = defs.iter().filter(|d| matches!(d.kind, Kind::Image | Kind::Customization) && installs(d));
+        for def in packages.iter().copied().chain(images) {
+            if def.attr("version").and_then(Value::as_str) == Some(&f.from) {
+                out.push((def.clone(), f));
+            }
+        }
+    }
+    out
 }
 
 fn name_of(label: &str) -> String {
