@@ -226,6 +226,84 @@ fn the_examples_build_from_source_reproducibly() {
         assert_eq!(index2["images"][label]["manifest"], entry["manifest"], "{label}: image digests differ between checkouts");
     }
     assert_eq!(files(other.path(), "//examples/pkgs/zlib:zlib"), zlib);
+
+    an_upstream_release_cascades_through_the_catalog(store.path(), &public, &index);
+}
+
+/// A copy of the example workspace watching a local Lua upstream
+/// (scripts/local-upstream.sh): the guardrail stops the malicious-looking
+/// release and lets the benign one through, and the build then remakes
+/// exactly what `upstream update` said would change, and nothing else.
+fn an_upstream_release_cascades_through_the_catalog(store: &Path, public: &Path, index: &serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("catalog");
+    let fixture = Command::new("bash").arg(repo().join("scripts/local-upstream.sh")).arg(&ws).output().unwrap();
+    assert!(fixture.status.success(), "{}", String::from_utf8_lossy(&fixture.stderr));
+    let dhib = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dhib")).arg("--store").arg(store).args(args).current_dir(&ws).output().unwrap()
+    };
+    let text = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+
+    let check = dhib(&["upstream", "check", "//examples/pkgs/lua/...", "--output", "json"]);
+    assert!(check.status.success(), "{}", text(&check));
+    let updates: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!((updates[0]["current"].as_str(), updates[0]["latest"].as_str()), (Some("5.4.4"), Some("5.4.4.2")), "{updates}");
+
+    let pkg = std::fs::read_to_string(ws.join("examples/pkgs/lua/BUILD.dhi")).unwrap();
+    let blocked = dhib(&["upstream", "update", "//examples/pkgs/lua:lua-src"]);
+    assert_eq!(blocked.status.code(), Some(1), "{}", text(&blocked));
+    for rule in ["supply.not-in-vcs src/host.mk", "sh.encoded-payload src/host.mk", "blob.used-by-build tests/files/bad-3-corrupt.lz"] {
+        assert!(text(&blocked).contains(&format!("high/high {rule}")), "{rule}: {}", text(&blocked));
+    }
+    assert_eq!(std::fs::read_to_string(ws.join("examples/pkgs/lua/BUILD.dhi")).unwrap(), pkg, "nothing is rewritten");
+
+    let update = dhib(&["upstream", "update", "//examples/pkgs/lua:lua-src", "--to", "5.4.4.1", "--output", "json"]);
+    assert!(update.status.success(), "{}", text(&update));
+    let outcome: serde_json::Value = serde_json::from_slice(&update.stdout).unwrap();
+    let mut cascade: Vec<String> =
+        outcome["cascade"].as_object().unwrap().values().flat_map(|v| v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string())).collect();
+    cascade.sort();
+    assert_eq!(outcome["cascade"]["customizations"], serde_json::json!(["//examples/customizations/acme:acme-lua"]), "{outcome}");
+    assert_eq!(outcome["cascade"]["images"], serde_json::json!(["//examples/images/lua:lua", "//examples/images/lua:lua-dev"]), "{outcome}");
+
+    // CI's view of the same change agrees, and the build remakes exactly it.
+    let affected = dhib(&["affected", "--since", "HEAD"]);
+    let mut named: Vec<String> = String::from_utf8_lossy(&affected.stdout).lines().map(str::to_string).collect();
+    named.sort();
+    assert_eq!(named, cascade, "{}", text(&affected));
+    let out = tempfile::tempdir().unwrap();
+    let built = dhib(&["build", "//examples/...", "--out", out.path().to_str().unwrap(), "--output", "json"]);
+    assert!(built.status.success(), "{}", text(&built));
+    let mut remade: Vec<String> = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
+    remade.sort();
+    assert_eq!(remade, cascade);
+
+    let after: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
+    for (label, entry) in index["images"].as_object().unwrap() {
+        let moved = entry["manifest"] != after["images"][label]["manifest"];
+        assert_eq!(moved, cascade.contains(label), "{label}: its digest changed: {moved}");
+    }
+    // Re-signed, and the provenance carries the guardrail's record.
+    for label in ["//examples/images/lua:lua", "//examples/customizations/acme:acme-lua"] {
+        let verified = dhib(&["verify", label, "--out", out.path().to_str().unwrap(), "--key", public.to_str().unwrap()]);
+        assert!(verified.status.success(), "{label}: {}", text(&verified));
+        assert!(text(&verified).contains("pass  guardrail"), "{label}: {}", text(&verified));
+    }
+    let dsse: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("examples/images/lua/lua.attestations/provenance.dsse.json")).unwrap()).unwrap();
+    let payload = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, dsse["payload"].as_str().unwrap()).unwrap();
+    let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    let guardrail = &statement["predicate"]["buildDefinition"]["internalParameters"]["guardrail"][0];
+    assert_eq!(guardrail["record"]["to"], "5.4.4.1", "{statement}");
+    assert_eq!(guardrail["record"]["vcs"], "v5.4.4.1 of file://upstreams/lua");
+    assert_eq!(guardrail["digest"]["sha256"], outcome["guard_records"]["//examples/pkgs/lua:lua-src"]);
+    let run = dhib(&["run", "//examples/images/lua:lua", "--", "-v"]);
+    assert!(String::from_utf8_lossy(&run.stdout).starts_with("Lua 5.4.4.1 "), "{}", text(&run));
 }
 
 /// The layer digests of the image in an OCI layout.

@@ -105,7 +105,40 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String,
     if let (Some(p), Some(expected)) = (predicates.get(statement::SLSA_PROVENANCE), expected) {
         checks.push(check("provenance matches the graph", provenance_matches(p, expected)));
     }
+    if let Some(p) = predicates.get(statement::SLSA_PROVENANCE) {
+        checks.extend(guardrail(p).into_iter().map(|outcome| check("guardrail", outcome)));
+    }
     checks
+}
+
+/// What the upstream-diff guardrail said of each source archive the
+/// provenance names: a vetted archive passes; one it still blocks (pinned
+/// by hand past it) fails, as does a record of an archive the build did
+/// not use.
+fn guardrail(predicate: &Value) -> Vec<Result<String, String>> {
+    let used: Vec<String> = provenance::dependencies(predicate).into_iter().map(|d| d.sha256).collect();
+    let records = predicate["buildDefinition"]["internalParameters"]["guardrail"].as_array().cloned().unwrap_or_default();
+    records
+        .iter()
+        .map(|entry| {
+            let r = &entry["record"];
+            let text = |v: &Value| v.as_str().unwrap_or("?").to_string();
+            let list = |v: &Value| v.as_array().map(|a| a.iter().map(text).collect::<Vec<_>>()).unwrap_or_default();
+            let what = format!("{} {} \u{2192} {}", text(&r["source"]), text(&r["from"]), text(&r["to"]));
+            if !used.contains(&text(&r["sha256"])) {
+                return Err(format!("{what}: the record is of an archive the build did not use"));
+            }
+            let blocking = list(&r["blocking"]);
+            if !blocking.is_empty() {
+                return Err(format!("{what}: built from an archive the guardrail blocks ({})", blocking.join(", ")));
+            }
+            let findings = r["report"]["findings"].as_array().map_or(0, Vec::len);
+            let against = r["vcs"].as_str().map(|v| format!(" against {v}")).unwrap_or_default();
+            let approved = list(&r["approved"]);
+            let approved = if approved.is_empty() { String::new() } else { format!(", approved: {}", approved.join(", ")) };
+            Ok(format!("{what} vetted{against}: {findings} findings{approved}"))
+        })
+        .collect()
 }
 
 fn import_blobs(layout: &Path, store: &Store) -> Result<String, String> {
@@ -206,5 +239,32 @@ fn provenance_matches(predicate: &Value, expected: &BTreeMap<String, String>) ->
         let n = problems.len();
         problems.truncate(5);
         Err(format!("{n} differences: {}", problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    fn predicate(blocking: &[&str], archive: &str) -> serde_json::Value {
+        let record = json!({
+            "source": "//pkgs/a:a-src", "from": "1.0", "to": "1.1", "sha256": archive, "vcs": "v1.1 of file://repo",
+            "approved": ["sh.encoded-payload@configure"], "blocking": blocking, "report": {"findings": [{}, {}]},
+        });
+        json!({"buildDefinition": {
+            "resolvedDependencies": [{"name": "//pkgs/a:a-src", "digest": {"sha256": "aa"}}],
+            "internalParameters": {"guardrail": [{"digest": {"sha256": "bb"}, "record": record}]},
+        }})
+    }
+
+    #[test]
+    fn a_vetted_archive_passes_and_a_blocked_or_foreign_one_fails() {
+        assert_eq!(
+            super::guardrail(&predicate(&[], "aa")),
+            [Ok("//pkgs/a:a-src 1.0 \u{2192} 1.1 vetted against v1.1 of file://repo: 2 findings, approved: sh.encoded-payload@configure".to_string())]
+        );
+        assert!(super::guardrail(&predicate(&["x@y"], "aa"))[0].as_ref().unwrap_err().contains("the guardrail blocks (x@y)"));
+        assert!(super::guardrail(&predicate(&[], "cc"))[0].as_ref().unwrap_err().contains("did not use"));
+        assert!(super::guardrail(&json!({})).is_empty());
     }
 }
