@@ -177,17 +177,20 @@ fn bad_input_exits_2_with_a_diagnostic() {
     assert!(err.contains("E0902") && err.contains("cannot extract"), "{err}");
 }
 
+/// Git in `dir` as `author`, without the host's configuration.
+fn git_cmd(dir: &Path, author: &str) -> Command {
+    let email = format!("{author}@example.invalid");
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .args(["-c", &format!("user.name={author}"), "-c", &format!("user.email={email}"), "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    cmd
+}
+
 /// Runs git in `dir` as `author`, failing the test on error.
 fn git(dir: &Path, author: &str, args: &[&str]) {
-    let email = format!("{author}@example.invalid");
-    let status = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", &format!("user.name={author}"), "-c", &format!("user.email={email}"), "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .unwrap();
+    let status = git_cmd(dir, author).args(args).status().unwrap();
     assert!(status.success(), "git {args:?}");
 }
 
@@ -228,4 +231,124 @@ fn build_files_changed_by_authors_new_since_the_previous_tag_are_named() {
     let out = guard(&old, &repo, &["--output", "json", "--vcs", repo.to_str().unwrap()]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!rules(&report).contains(&"supply.new-author"), "{report:#}");
+}
+
+/// A throwaway OpenPGP signing key in its own GNUPGHOME.
+struct Key {
+    home: tempfile::TempDir,
+    fpr: String,
+}
+
+impl Key {
+    fn new() -> Key {
+        let home = tempfile::tempdir().unwrap();
+        let gpg = |args: &[&str]| {
+            let out = Command::new("gpg").env("GNUPGHOME", home.path()).args(["--batch", "--with-colons"]).args(args).output().expect("gpg runs");
+            assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        gpg(&["--passphrase", "", "--quick-gen-key", "Test <t@example.org>", "ed25519", "sign", "never"]);
+        let keys = gpg(&["--list-secret-keys"]);
+        let fpr = keys.lines().find_map(|l| l.strip_prefix("fpr:")).unwrap().trim_matches(':').to_string();
+        Key { home, fpr }
+    }
+}
+
+impl Drop for Key {
+    /// Signing started a gpg-agent for this GNUPGHOME.
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf").env("GNUPGHOME", self.home.path()).args(["--kill", "gpg-agent"]).status();
+    }
+}
+
+/// Tags HEAD as `name`, annotated, signed with `key` or not signed.
+fn tag(repo: &Path, tagger: &str, name: &str, key: Option<&Key>) {
+    let mut cmd = git_cmd(repo, tagger);
+    match key {
+        Some(key) => cmd.env("GNUPGHOME", key.home.path()).args(["-c", "gpg.program=gpg", "-c", &format!("user.signingkey={}", key.fpr), "tag", "-f", "-s"]),
+        None => cmd.args(["tag", "-f", "-a"]),
+    };
+    let out = cmd.args([name, "-m", name]).output().unwrap();
+    assert!(out.status.success(), "tag {name}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A repository with one commit per earlier tag (v0.N, tagged by alice
+/// with the key given), then a release commit that changes `file`, not
+/// yet tagged.
+fn tagged_history(earlier: &[Option<&Key>], file: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path();
+    git(repo, "alice", &["init", "-q"]);
+    for (i, key) in earlier.iter().enumerate() {
+        std::fs::write(repo.join("configure.ac"), format!("AC_INIT([tiny], [0.{i}])\n")).unwrap();
+        std::fs::write(repo.join("main.c"), format!("int main(void) {{ return {i}; }}\n")).unwrap();
+        git(repo, "alice", &["add", "."]);
+        git(repo, "alice", &["commit", "-qm", "release"]);
+        tag(repo, "alice", &format!("v0.{i}"), *key);
+    }
+    std::fs::write(repo.join(file), "changed\n").unwrap();
+    git(repo, "alice", &["add", "."]);
+    git(repo, "alice", &["commit", "-qm", "release"]);
+    tmp
+}
+
+/// The supply.new-signer findings of the checkout `repo`. The rule reads
+/// only the git history, so the repository is OLD and NEW as well.
+fn signer_findings(repo: &Path) -> Vec<Value> {
+    let out = guard(repo, repo, &["--output", "json", "--vcs", repo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "new signers are for review, not blocking: {}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["findings"].as_array().unwrap().iter().filter(|f| f["rule"] == "supply.new-signer").cloned().collect()
+}
+
+#[test]
+fn a_release_tag_signed_by_a_new_key_is_named() {
+    let (alice, mallory) = (Key::new(), Key::new());
+    let repo = tagged_history(&[Some(&alice), Some(&alice)], "configure.ac");
+    tag(repo.path(), "alice", "v1.0", Some(&mallory));
+    let found = signer_findings(repo.path());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["file"], "configure.ac");
+    assert_eq!((found[0]["severity"].as_str(), found[0]["confidence"].as_str()), (Some("medium"), Some("medium")));
+    let why = found[0]["explanation"].as_str().unwrap();
+    let expected = format!("the release tag v1.0 is signed by OpenPGP key {}, which signed none of the 2 earlier tags: v0.1 is signed by OpenPGP key {}", mallory.fpr, alice.fpr);
+    assert_eq!(why, expected);
+}
+
+#[test]
+fn a_release_tag_signed_by_a_key_that_signed_an_earlier_tag_is_not() {
+    let (alice, bob) = (Key::new(), Key::new());
+    let repo = tagged_history(&[Some(&alice), Some(&bob)], "configure.ac");
+    tag(repo.path(), "alice", "v1.0", Some(&bob));
+    assert_eq!(signer_findings(repo.path()), Vec::<Value>::new(), "the previous tag's key");
+    tag(repo.path(), "alice", "v1.0", Some(&alice));
+    assert_eq!(signer_findings(repo.path()), Vec::<Value>::new(), "an older tag's key");
+}
+
+#[test]
+fn an_unsigned_release_tag_after_signed_ones_is_named() {
+    let alice = Key::new();
+    let repo = tagged_history(&[Some(&alice)], "Makefile.am");
+    tag(repo.path(), "alice", "v1.0", None);
+    let found = signer_findings(repo.path());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["file"], "Makefile.am");
+    let why = found[0]["explanation"].as_str().unwrap();
+    assert_eq!(why, format!("the release tag v1.0 is not signed (tagger alice@example.invalid), although earlier tags were: v0.0 is signed by OpenPGP key {}", alice.fpr));
+
+    // Where no tag is signed, an unsigned release is vouched for by its tagger.
+    let repo = tagged_history(&[None], "Makefile.am");
+    tag(repo.path(), "alice", "v1.0", None);
+    assert_eq!(signer_findings(repo.path()), Vec::<Value>::new());
+    tag(repo.path(), "mallory", "v1.0", None);
+    let found = signer_findings(repo.path());
+    assert!(found[0]["explanation"].as_str().unwrap().contains("its tagger mallory@example.invalid tagged none of the 1 earlier tags: v0.0 is not signed (tagger alice@example.invalid)"), "{found:#?}");
+}
+
+#[test]
+fn a_new_signer_of_a_release_without_build_changes_is_not_named() {
+    let (alice, mallory) = (Key::new(), Key::new());
+    let repo = tagged_history(&[Some(&alice)], "main.c");
+    tag(repo.path(), "alice", "v1.0", Some(&mallory));
+    assert_eq!(signer_findings(repo.path()), Vec::<Value>::new());
 }

@@ -323,7 +323,8 @@ dropped error checks, swallowed errors, disabled hardening or sandboxing,
 payloads decoded and run at build time, binary test files read by build
 scripts. With --vcs, release files absent from the VCS checkout of the new
 tag are reported too, and, for a git checkout, build files changed by
-authors new since the previous tag. The rules are listed in docs/guard.md.
+authors new since the previous tag or in a release whose tag has a new
+signer. The rules are listed in docs/guard.md.
 
 A finding of high severity and high confidence blocks: the exit status is 1
 until it is approved with --approve RULE_ID@FILE. Exit status 2 is bad input.",

@@ -3,7 +3,8 @@
 //! checked for patterns that weaken it (inverted or dropped error checks,
 //! swallowed errors, disabled hardening) or smuggle code into the build
 //! (payloads decoded at build time, release files absent from the VCS tree,
-//! opaque blobs used by build scripts).
+//! opaque blobs used by build scripts, build changes by commit authors or
+//! tag signers new to the project).
 //!
 //! Rules are heuristics over the added lines of each change, judged next to
 //! the lines they replaced. Only findings of high severity *and* high
@@ -91,7 +92,8 @@ pub enum GuardError {
 
 /// Diffs the source trees OLD and NEW (directories or archives) and runs
 /// every rule on what changed; `vcs` is a checkout of NEW's tag, to find
-/// release files that do not come from version control.
+/// release files that do not come from version control and, when it is a
+/// git checkout, build changes by authors or tag signers new to the project.
 pub fn guard(old: &Path, new: &Path, vcs: Option<&Path>) -> Result<Report, GuardError> {
     let old = SourceTree::open(old)?;
     let new = SourceTree::open(new)?;
@@ -120,6 +122,7 @@ pub fn guard(old: &Path, new: &Path, vcs: Option<&Path>) -> Result<Report, Guard
     let not_in_vcs = match &vcs {
         Some(vcs) => {
             supply::new_authors(&vcs.root, &mut findings);
+            findings.extend(supply::new_signer(&vcs.root));
             Some(supply::not_in_vcs(&old, &old_files, &new, &new_files, &vcs.files()?, &mut findings)?)
         }
         None => None,

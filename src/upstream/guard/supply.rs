@@ -1,9 +1,14 @@
 //! Rules over the release as a whole: files that do not come from version
-//! control, opaque blobs the build reads, and changed build scripts.
+//! control, opaque blobs the build reads, changed build scripts, and build
+//! changes by authors or tag signers new to the project.
 
 use std::collections::BTreeSet;
+use std::fmt;
 use std::path::Path;
 use std::process::Command;
+
+use base64::Engine as _;
+use sha2::Digest as _;
 
 use super::{read, text, Confidence, Finding, GuardError, Severity, SourceTree};
 
@@ -134,11 +139,7 @@ pub(super) fn build_scripts(changed: &[String], out: &mut Vec<Finding>) {
 /// Anything git cannot answer (not a repository, no earlier tag, no git)
 /// is no finding: this signal is a hint, not a gate.
 pub(super) fn new_authors(vcs: &Path, out: &mut Vec<Finding>) {
-    let git = |args: &[&str]| -> Option<String> {
-        let safe = format!("safe.directory={}", vcs.display());
-        let output = Command::new("git").arg("-C").arg(vcs).args(["-c", &safe]).args(args).output().ok()?;
-        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-    };
+    let git = |args: &[&str]| stdout(git_in(vcs).args(args));
     let Some(previous) = git(&["describe", "--tags", "--abbrev=0", "HEAD^"]) else { return };
     let previous = previous.trim();
     let Some(before) = git(&["log", "--format=%aE", previous]) else { return };
@@ -161,4 +162,154 @@ pub(super) fn new_authors(vcs: &Path, out: &mut Vec<Finding>) {
             });
         }
     }
+}
+
+/// Git in `vcs`, which may belong to another user: the checkout is only
+/// read, so git's ownership check is lifted for it alone.
+fn git_in(vcs: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(vcs).arg("-c").arg(format!("safe.directory={}", vcs.display()));
+    cmd
+}
+
+/// The standard output of `cmd`, if it ran and succeeded.
+fn stdout(cmd: &mut Command) -> Option<String> {
+    let output = cmd.output().ok()?;
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// An annotated tag; `signature` is empty when it is not signed.
+struct Tag {
+    name: String,
+    tagger: String,
+    signature: String,
+}
+
+/// The annotated tags under refs/tags that `select` (for-each-ref options)
+/// picks, newest first. Lightweight tags have neither tagger nor signature.
+fn annotated_tags(vcs: &Path, select: &[&str]) -> Option<Vec<Tag>> {
+    let format = "--format=%00%(objecttype) %(refname:lstrip=2) %(taggeremail)%0a%(contents:signature)";
+    let list = stdout(git_in(vcs).args(["for-each-ref", "--sort=-creatordate", format]).args(select).arg("refs/tags"))?;
+    let tag = |entry: &str| {
+        let (head, signature) = entry.split_once('\n')?;
+        let mut fields = head.splitn(3, ' ');
+        (fields.next()? == "tag").then_some(())?;
+        let (name, tagger) = (fields.next()?.to_string(), fields.next()?.trim_matches(['<', '>']).to_string());
+        Some(Tag { name, tagger, signature: signature.trim().to_string() })
+    };
+    Some(list.split('\0').skip(1).filter_map(tag).collect())
+}
+
+/// Who vouches for an annotated tag: the key that signed it, or its tagger
+/// when it is not signed.
+#[derive(Debug)]
+enum Signer {
+    /// The issuer's 64-bit key id, and its fingerprint when the signature
+    /// names it (GnuPG 2.2+ does).
+    OpenPgp(String, Option<String>),
+    /// The SHA256 fingerprint of the public key, as `ssh-keygen -l` prints it.
+    Ssh(String),
+    Tagger(String),
+}
+
+impl PartialEq for Signer {
+    fn eq(&self, other: &Signer) -> bool {
+        match (self, other) {
+            (Signer::OpenPgp(_, Some(a)), Signer::OpenPgp(_, Some(b))) => a == b,
+            // Older signatures carry only the key id.
+            (Signer::OpenPgp(a, _), Signer::OpenPgp(b, _)) | (Signer::Ssh(a), Signer::Ssh(b)) | (Signer::Tagger(a), Signer::Tagger(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Signer::OpenPgp(id, fpr) => write!(f, "is signed by OpenPGP key {}", fpr.as_ref().unwrap_or(id)),
+            Signer::Ssh(fpr) => write!(f, "is signed by SSH key {fpr}"),
+            Signer::Tagger(email) => write!(f, "is not signed (tagger {email})"),
+        }
+    }
+}
+
+/// The signer of `tag`; None for a signature this cannot read (X.509, or
+/// no gpg). `home` is an empty directory for gpg: it then names the
+/// issuer of every signature in an ERRSIG status line, whatever keys the
+/// host trusts, and fetches none.
+fn signer(vcs: &Path, home: &Path, tag: &Tag) -> Option<Signer> {
+    let signature = tag.signature.as_str();
+    if signature.is_empty() {
+        return Some(Signer::Tagger(tag.tagger.clone()));
+    }
+    if signature.starts_with("-----BEGIN SSH SIGNATURE-----") {
+        return ssh_key(signature).map(Signer::Ssh);
+    }
+    if !signature.starts_with("-----BEGIN PGP SIGNATURE-----") {
+        return None;
+    }
+    // gpg.openpgp.program on the command line beats the checkout's own config.
+    let mut verify = git_in(vcs);
+    verify.args(["-c", "gpg.openpgp.program=gpg", "verify-tag", "--raw"]).arg(format!("refs/tags/{}", tag.name));
+    let output = verify.env("HOME", home).env("GNUPGHOME", home).output().ok()?;
+    // ERRSIG <keyid> <pkalgo> <hashalgo> <class> <time> <rc> [<fpr>]
+    String::from_utf8_lossy(&output.stderr).lines().find_map(|line| {
+        let fields: Vec<&str> = line.strip_prefix("[GNUPG:] ERRSIG ")?.split(' ').collect();
+        Some(Signer::OpenPgp(fields[0].to_string(), fields.get(6).filter(|f| **f != "-").map(|f| f.to_string())))
+    })
+}
+
+/// The fingerprint of the public key an SSH signature carries: the blob
+/// is "SSHSIG", a version and the key as a length-prefixed string
+/// (OpenSSH PROTOCOL.sshsig). Not verified: only who claims to sign counts.
+fn ssh_key(armored: &str) -> Option<String> {
+    let body: String = armored.lines().filter(|l| !l.starts_with("-----")).collect();
+    let blob = base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()?;
+    let rest = blob.strip_prefix(b"SSHSIG")?.get(4..)?;
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let key = rest.get(4..)?.get(..len)?;
+    Some(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(key))))
+}
+
+/// When HEAD carries an annotated release tag and build files changed
+/// since the previous annotated tag: a release tag whose signer none of
+/// the earlier tags has (a key that signed none of them; for an unsigned
+/// tag, a tagger who tagged none of them), or an unsigned release tag
+/// after a signed one. One finding, on the first changed build file: it is
+/// about the release, not a file. A hint like `new_authors`, so anything
+/// git or gpg cannot answer is no finding.
+pub(super) fn new_signer(vcs: &Path) -> Option<Finding> {
+    let git = |args: &[&str]| stdout(git_in(vcs).args(args));
+    let release = annotated_tags(vcs, &["--points-at", "HEAD"])?.into_iter().next()?;
+    // Without --tags, describe skips lightweight tags, which have no signer.
+    let previous = git(&["describe", "--abbrev=0", "HEAD^"])?;
+    let previous = previous.trim();
+    let changed: Vec<String> = git(&["diff-tree", "-r", "--name-only", previous, "HEAD"])?.lines().filter(|f| is_build_script(f)).map(str::to_string).collect();
+    let file = changed.first()?.clone();
+    let earlier = annotated_tags(vcs, &["--merged", "HEAD^"])?;
+    let before = earlier.iter().find(|t| t.name == previous)?;
+    let home = tempfile::tempdir().ok()?;
+    let signer = |tag: &Tag| signer(vcs, home.path(), tag);
+    let new = signer(&release)?;
+    let old = || signer(before).map_or_else(|| "is signed".to_string(), |s| s.to_string());
+    let (name, n) = (&release.name, earlier.len());
+    let why = match &new {
+        Signer::Tagger(email) if !before.signature.is_empty() => {
+            format!("the release tag {name} is not signed (tagger {email}), although earlier tags were: {previous} {}", old())
+        }
+        // An unsigned release has only its tagger to vouch for it: compared
+        // with the taggers of all earlier tags, signed or not.
+        Signer::Tagger(email) if earlier.iter().all(|t| t.tagger != *email) => {
+            format!("the release tag {name} is not signed, and its tagger {email} tagged none of the {n} earlier tags: {previous} {}", old())
+        }
+        Signer::Tagger(_) => return None,
+        // Newest first: a project's usual key is met early.
+        _ if earlier.iter().filter_map(signer).any(|s| s == new) => return None,
+        _ => format!("the release tag {name} {new}, which signed none of the {n} earlier tags: {previous} {}", old()),
+    };
+    let also = match changed.len() {
+        1 => String::new(),
+        n => format!("; {} more build files changed since {previous}", n - 1),
+    };
+    Some(Finding { rule: "supply.new-signer", severity: Severity::Medium, confidence: Confidence::Medium, file, lines: (0, 0), explanation: why + &also })
 }
