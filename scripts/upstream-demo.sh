@@ -15,8 +15,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$root/scripts/lib.sh"
 demo=${1:-$root/target/upstream-demo}
 export DHIB_STORE=${DHIB_STORE:-$root/.dhib}
+(cd "$root" && cargo build --release --locked --quiet)
 dhib=$root/target/release/dhib
-[[ -x $dhib ]] || (cd "$root" && cargo build --release --locked)
 
 rm -rf "$demo"
 "$root/scripts/local-upstream.sh" "$demo"
