@@ -12,7 +12,7 @@
 #     v5.4.4.1  a benign release: the version string and the README change;
 #     v5.4.4.2  a malicious-looking one, in the pattern of the xz-utils 2024
 #               backdoor: the tag adds a binary "test fixture" (by an author
-#               new to the project), and only the release archive adds a
+#               new to the project, who also tags it), and only the release archive adds a
 #               build fragment that decodes it and runs it at build time;
 #   WORKSPACE/third_party/lua5.4_<version>.orig.tar.gz  the release archives;
 #   WORKSPACE/dhi.toml        [upstream.mirrors] sending the `git_tags`
@@ -67,13 +67,15 @@ trap 'rm -rf "$work"' EXIT
 export HOME=$work TZ=UTC LC_ALL=C
 tar -xzf "$orig" -C "$work" --no-same-owner
 
-# commit AUTHOR EMAIL DATE TAG: commits the repository as it is, and tags it.
+# commit AUTHOR EMAIL DATE TAG: commits the repository as it is, and tags it
+# (an annotated tag, unsigned, by the same person).
 commit() {
     git -C "$repo" add -A
     GIT_AUTHOR_NAME=$1 GIT_AUTHOR_EMAIL=$2 GIT_AUTHOR_DATE=$3 \
         GIT_COMMITTER_NAME=$1 GIT_COMMITTER_EMAIL=$2 GIT_COMMITTER_DATE=$3 \
         git -C "$repo" -c commit.gpgsign=false commit -q -m "$4"
-    git -C "$repo" -c tag.gpgsign=false tag "$4"
+    GIT_COMMITTER_NAME=$1 GIT_COMMITTER_EMAIL=$2 GIT_COMMITTER_DATE=$3 \
+        git -C "$repo" -c tag.gpgsign=false tag -a -m "Lua ${4#v}" "$4"
 }
 
 # release VERSION [EXTRA_DIR]: the archive of the repository's tree, plus
