@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod conformance;
 pub mod registry;
 
 /// The real busybox-static .deb, downloaded once into target/ with apt.
