@@ -165,52 +165,7 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     }
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for (w, version) in wanted {
-        let vetted = fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| {
-            let vcs = vcs_tree(&w, &f, &root);
-            let (tag, vcs_dir) = match &vcs {
-                Ok((tag, dir)) => (Some(tag.as_str()), Some(dir.path())),
-                Err(why) => {
-                    if let Some(why) = why {
-                        out.warnings.push(format!("{}: compared without the tree of its tag: {why}", f.label));
-                    }
-                    (None, None)
-                }
-            };
-            let report = vet(&f, &old, &new, vcs_dir)?;
-            let blocking: Vec<String> = guard::blocking(&report, opts.approve).iter().map(|b| b.approval_id()).collect();
-            let record = GuardRecord {
-                source: &f.label,
-                from: &f.from,
-                to: &f.to,
-                url: &f.url,
-                sha256: &f.sha256,
-                previous_sha256: &hex(&Sha256::digest(&old)),
-                vcs: tag,
-                approved: report.findings.iter().filter(|x| x.blocks()).map(|x| x.approval_id()).filter(|id| opts.approve.contains(id)).collect(),
-                blocking: blocking.clone(),
-                report: &report,
-            };
-            let archive = Digest::parse(&f.sha256).expect("a sha256 in hex");
-            let kept = opts
-                .store
-                .put_guard_report(&archive, &serde_json::to_vec(&record).expect("the record serializes"))
-                .map_err(|e| format!("cannot keep the guardrail's report in the store: {e}"))?;
-            out.guard_records.insert(f.label.clone(), kept.hex());
-            out.guard.insert(f.label.clone(), report);
-            if blocking.is_empty() {
-                // The next build finds the archive instead of fetching it again.
-                opts.store.put_bytes(&new).map_err(|e| format!("cannot keep the new archive in the store: {e}"))?;
-                Ok(f)
-            } else {
-                Err(format!(
-                    "the upstream-diff guardrail blocks {} → {}: {} (see the report; accept with --approve {})",
-                    f.from,
-                    f.to,
-                    blocking.join(", "),
-                    blocking.join(" --approve ")
-                ))
-            }
-        });
+        let vetted = fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| vet_and_keep(&w, f, &old, &new, &root, opts, &mut out));
         match vetted {
             Ok(f) => {
                 let text = match texts.get(&f.file) {
@@ -256,6 +211,55 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
         out.written = true;
     }
     Ok(out)
+}
+
+/// Has the guardrail vet the change to `f` and keeps its report in the
+/// store, with the decision; when nothing blocks, the new archive too.
+fn vet_and_keep(w: &Watched, f: Fetched, old: &[u8], new: &[u8], root: &Path, opts: &Options<'_>, out: &mut Outcome) -> Result<Fetched, String> {
+    let vcs = vcs_tree(w, &f, root);
+    let (tag, vcs_dir) = match &vcs {
+        Ok((tag, dir)) => (Some(tag.as_str()), Some(dir.path())),
+        Err(why) => {
+            if let Some(why) = why {
+                out.warnings.push(format!("{}: compared without the tree of its tag: {why}", f.label));
+            }
+            (None, None)
+        }
+    };
+    let report = vet(&f, old, new, vcs_dir)?;
+    let blocking: Vec<String> = guard::blocking(&report, opts.approve).iter().map(|b| b.approval_id()).collect();
+    let record = GuardRecord {
+        source: &f.label,
+        from: &f.from,
+        to: &f.to,
+        url: &f.url,
+        sha256: &f.sha256,
+        previous_sha256: &hex(&Sha256::digest(old)),
+        vcs: tag,
+        approved: report.findings.iter().filter(|x| x.blocks()).map(|x| x.approval_id()).filter(|id| opts.approve.contains(id)).collect(),
+        blocking: blocking.clone(),
+        report: &report,
+    };
+    let archive = Digest::parse(&f.sha256).expect("a sha256 in hex");
+    let kept = opts
+        .store
+        .put_guard_report(&archive, &serde_json::to_vec(&record).expect("the record serializes"))
+        .map_err(|e| format!("cannot keep the guardrail's report in the store: {e}"))?;
+    out.guard_records.insert(f.label.clone(), kept.hex());
+    out.guard.insert(f.label.clone(), report);
+    if blocking.is_empty() {
+        // The next build finds the archive instead of fetching it again.
+        opts.store.put_bytes(new).map_err(|e| format!("cannot keep the new archive in the store: {e}"))?;
+        Ok(f)
+    } else {
+        Err(format!(
+            "the upstream-diff guardrail blocks {} → {}: {} (see the report; accept with --approve {})",
+            f.from,
+            f.to,
+            blocking.join(", "),
+            blocking.join(" --approve ")
+        ))
+    }
 }
 
 /// The targets that carry a moved source's version and move with it:
