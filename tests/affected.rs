@@ -4,7 +4,7 @@
 use std::process::Command;
 
 mod common;
-use common::{stderr, stdout, Ws};
+use common::{built_nodes, stderr, stdout, Ws};
 
 const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -158,13 +158,7 @@ fn a_change_to_a_base_package_rebuilds_and_resigns_exactly_what_is_affected() {
     // Building everything rebuilds exactly those.
     let second = ws.dhib(&["build", "//...", "--output", "json"]);
     assert!(second.status.success(), "{}", stderr(&second));
-    let mut built: Vec<String> = stdout(&second)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "built")
-        .map(|e| e["node"].as_str().unwrap().to_string())
-        .collect();
-    built.sort();
+    let built = built_nodes(&second);
     let mut expected = affected.clone();
     expected.sort();
     assert_eq!(built, expected);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod common;
-use common::{busybox_deb, sha256, tarball};
+use common::{built_nodes, busybox_deb, sha256, tarball};
 
 /// The shared workspace helper, with this file's packages.
 struct Ws(common::Ws);
@@ -56,18 +56,6 @@ impl Ws {
             ),
         );
     }
-}
-
-/// The nodes a `--output json` build reports as built, sorted.
-fn built_nodes(out: &Output) -> Vec<String> {
-    let mut built: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["event"] == "built")
-        .map(|e| e["node"].as_str().unwrap().to_string())
-        .collect();
-    built.sort();
-    built
 }
 
 const STEPS: &str = "\"mkdir -p $DESTDIR/usr/bin\", \"cp hello.sh $DESTDIR/usr/bin/hello\"";

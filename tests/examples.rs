@@ -253,13 +253,7 @@ fn an_upstream_release_cascades_through_the_catalog(store: &Path, public: &Path,
     let out = tempfile::tempdir().unwrap();
     let built = dhib(&["build", "//examples/...", "--out", out.path().to_str().unwrap(), "--output", "json"]);
     assert!(built.status.success(), "{}", text(&built));
-    let mut remade: Vec<String> = String::from_utf8_lossy(&built.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "built")
-        .map(|e| e["node"].as_str().unwrap().to_string())
-        .collect();
-    remade.sort();
+    let remade = common::built_nodes(&built);
     assert_eq!(remade, cascade);
 
     let after: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();

@@ -181,3 +181,15 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The nodes a `--output json` build reports as built, sorted.
+pub fn built_nodes(out: &Output) -> Vec<String> {
+    let mut built: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "built")
+        .map(|e| e["node"].as_str().unwrap().to_string())
+        .collect();
+    built.sort();
+    built
+}
