@@ -425,22 +425,29 @@ github_releases reads GITHUB_TOKEN (sent as a bearer token) when set.")]
         output: Format,
     },
     /// Move sources in PATTERN to their newest version: fetch the new URL,
-    /// write its version and sha256 into the .dhi file (nothing else of the
-    /// file changes), and list every node whose key changes. Newer debs are
-    /// listed for `dhib lock`. Exits 1 when a source with a newer version
-    /// could not be updated (its url does not use `{version}`, the fetch or
-    /// its monitor failed).
+    /// have the upstream-diff guardrail vet the change (against the tree of
+    /// the tag too, for git_tags monitors; a blocking finding stops the
+    /// update until --approve), write its version and sha256 into the .dhi
+    /// file (nothing else of the file changes; packages and images that
+    /// wrote the same version follow it), and list every node whose key
+    /// changes. The guardrail's report is kept in the store and carried in
+    /// the provenance of every image built from the new version. Newer debs
+    /// are listed for `dhib lock`. Exits 1 when a source with a newer
+    /// version could not be updated (the guardrail blocks it, its url does
+    /// not use `{version}`, the fetch or its monitor failed).
     #[command(after_help = "\
 Examples:
-  dhib upstream update //examples/pkgs/zlib --dry-run     what would change, nothing written
-  dhib upstream update //examples/pkgs/lua --to 5.4.7")]
+  dhib upstream update //examples/pkgs/zlib --dry-run     what would change, no file rewritten
+  dhib upstream update //examples/pkgs/lua --to 5.4.7
+  dhib upstream update //examples/pkgs/lua --approve sh.encoded-payload@src/host.mk   after reading the finding
+  scripts/upstream-demo.sh                                 all of it on the examples, offline")]
     Update {
         #[arg(default_value = "//...")]
         pattern: String,
         /// Move to VERSION instead of the newest the monitor finds.
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
-        /// Fetch and compute everything, but write nothing.
+        /// Fetch, vet and compute everything, but rewrite no file.
         #[arg(long)]
         dry_run: bool,
         /// Accept a blocking guardrail finding (RULE_ID@FILE, as the report names it).
