@@ -417,7 +417,10 @@ Examples:
   dhib upstream check                                     every source and deb with `upstream`
   dhib upstream check //examples/pkgs/... --output json
 
-github_releases reads GITHUB_TOKEN (sent as a bearer token) when set.")]
+github_releases reads GITHUB_TOKEN (sent as a bearer token) when set. [upstream.mirrors] in
+dhi.toml sends monitors to a mirror or a local upstream (longest URL prefix replaced):
+  [upstream.mirrors]
+  \"https://github.com/lua/lua.git\" = \"file://upstreams/lua\"")]
     Check {
         #[arg(default_value = "//...")]
         pattern: String,
