@@ -51,7 +51,7 @@ pub fn vex_facts(targets: &dyn Targets, image: &Label) -> VexFacts {
 
 pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
     let (_, subject_id, subject) =
-        job.deps.iter().find(|(role, ..)| role == "subject").ok_or_else(|| BuildError::Invalid(format!("{} has no subject", job.id)))?;
+        job.deps.iter().find(|(roles, ..)| roles.contains("subject")).ok_or_else(|| BuildError::Invalid(format!("{} has no subject", job.id)))?;
     let top = subject
         .metadata
         .get("manifest")
@@ -133,7 +133,7 @@ fn platform_images<'j>(job: &'j Job<'_>) -> Vec<&'j Material<'j>> {
     let all = by_id(job);
     let subject = job.closure.iter().find(|m| m.id.label == job.id.label && m.id.platform.is_none() && m.id.facet.is_none());
     let Some(subject) = subject else { return Vec::new() };
-    let platforms: Vec<&Material<'_>> = subject.deps.iter().filter(|(role, _)| role == "platform").filter_map(|(_, id)| all.get(id).copied()).collect();
+    let platforms: Vec<&Material<'_>> = subject.deps.iter().filter(|(roles, _)| roles.contains("platform")).filter_map(|(_, id)| all.get(id).copied()).collect();
     if platforms.is_empty() {
         vec![subject]
     } else {
@@ -159,14 +159,14 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
         };
         // The image, then its base, and the base's base.
         let mut chain = vec![image];
-        while let Some(base) = chain.last().and_then(|m| m.deps.iter().find(|(role, _)| role == "base")).and_then(|(_, id)| all.get(id)) {
+        while let Some(base) = chain.last().and_then(|m| m.deps.iter().find(|(roles, _)| roles.contains("base"))).and_then(|(_, id)| all.get(id)) {
             chain.push(base);
         }
         for img in &chain {
             let Some(def) = &img.def else { continue };
             // Its packages and, breadth first, what they need at run time.
             let mut queue: std::collections::VecDeque<&NodeId> =
-                img.deps.iter().filter(|(role, _)| role == "packages").map(|(_, id)| *id).collect();
+                img.deps.iter().filter(|(roles, _)| roles.contains("packages")).map(|(_, id)| *id).collect();
             while let Some(id) = queue.pop_front() {
                 let Some(m) = all.get(id) else { continue };
                 queue.extend(super::build::runtime_deps(m, &all).into_iter().map(|d| d.id));
@@ -337,7 +337,7 @@ fn built_package(
             }
         }
     }
-    let source = m.deps.iter().find(|(role, _)| role == "source").and_then(|(_, id)| all.get(id)).and_then(|s| {
+    let source = m.deps.iter().find(|(roles, _)| roles.contains("source")).and_then(|(_, id)| all.get(id)).and_then(|s| {
         let sdef = s.def.as_deref()?;
         Some(sbom::Source {
             label: s.id.to_string(),
@@ -347,7 +347,7 @@ fn built_package(
         })
     });
     let license = attr(def, "license").map(str::to_string).or_else(|| {
-        let (_, id) = m.deps.iter().find(|(role, _)| role == "source")?;
+        let (_, id) = m.deps.iter().find(|(roles, _)| roles.contains("source"))?;
         all.get(id)?.def.as_deref().and_then(|d| attr(d, "license")).map(str::to_string)
     });
     Ok(sbom::Package {
@@ -538,8 +538,8 @@ fn test_report(cx: &Context<'_>, job: &Job<'_>, top: &Digest) -> Result<Json, Bu
     let now_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let start = now_ms();
     let mut cases = Vec::new();
-    for (role, id, r) in &job.deps {
-        if role != "tests" {
+    for (roles, id, r) in &job.deps {
+        if !roles.contains("tests") {
             continue;
         }
         let status = match r.metadata.get("test_status").map(String::as_str) {
@@ -558,7 +558,7 @@ fn test_report(cx: &Context<'_>, job: &Job<'_>, top: &Digest) -> Result<Json, Bu
         Some(Value::Map(m)) => m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect(),
         _ => BTreeMap::new(),
     };
-    if let Some((_, _, sbom)) = job.deps.iter().find(|(role, ..)| role == "sbom") {
+    if let Some((_, _, sbom)) = job.deps.iter().find(|(roles, ..)| roles.contains("sbom")) {
         let missing: Vec<&str> = sbom.metadata.get("unaccounted").map(|u| u.lines().collect()).unwrap_or_default();
         let (status, message) = match (skip.get("sbom_complete"), missing.len()) {
             (Some(reason), _) => (ctrf::Status::Skipped, Some(reason.clone())),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::exec::sandbox::{self, Mode, Mount, Step};
 use crate::exec::{archive, deb, fetch};
-use crate::graph::{Key, NodeId};
+use crate::graph::{Key, NodeId, Roles};
 use crate::lang::eval::TargetDef;
 use crate::lang::schema::Kind;
 use crate::lang::value::Value;
@@ -37,12 +37,12 @@ pub struct Context<'a> {
 }
 
 /// A node ready to run: its definition, key, and its direct dependencies'
-/// results (by role).
+/// results (each once, with the attributes that name it).
 pub struct Job<'a> {
     pub id: &'a NodeId,
     pub def: Arc<TargetDef>,
     pub key: Key,
-    pub deps: Vec<(String, &'a NodeId, Arc<ActionResult>)>,
+    pub deps: Vec<(&'a Roles, &'a NodeId, Arc<ActionResult>)>,
     /// For attestations: every node the image was built from.
     pub closure: Vec<Material<'a>>,
     /// For `#vex`: the components the image ships and was built with.
@@ -54,7 +54,7 @@ pub struct Material<'a> {
     pub id: &'a NodeId,
     pub def: Option<Arc<TargetDef>>,
     pub result: Arc<ActionResult>,
-    pub deps: Vec<(String, &'a NodeId)>,
+    pub deps: Vec<(&'a Roles, &'a NodeId)>,
 }
 
 /// Whether `r` is the result of a test that failed.
@@ -121,7 +121,7 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         Kind::Deb => deb_file(cx, job, work),
         Kind::Env => env(cx, job, work),
         Kind::Package => package(cx, job, work),
-        Kind::Image if job.deps.iter().any(|(role, ..)| role == "platform") => image_index(cx, job),
+        Kind::Image if job.deps.iter().any(|(roles, ..)| roles.contains("platform")) => image_index(cx, job),
         _ if job.id.facet.is_some() => super::attest::attest(cx, job),
         Kind::Image | Kind::Customization => image(cx, job, work),
         Kind::Test => super::test::test(cx, job, work),
@@ -336,38 +336,42 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     fs::create_dir_all(&w.deps).map_err(io(w.deps.display()))?;
     let mut rootfs = None;
     let mut env_vars: BTreeMap<String, String> = BTreeMap::new();
-    for (role, id, r) in &job.deps {
-        match role.as_str() {
-            "source" if r.outputs.contains_key("tree") => {
-                fs::create_dir_all(&w.src).map_err(io(w.src.display()))?;
-                cx.store.materialize(&r.outputs["tree"], &w.src)?;
-            }
-            "source" => {
-                let (_, digest) = the_file(cx.store, r)?;
-                let strip = source_strip_prefix(r);
-                let opts = archive::ExtractOptions { strip_prefix: strip, ..Default::default() };
-                archive::extract(&cx.store.blob_path(&digest), &w.src, &opts)?;
-            }
-            "env" => {
-                rootfs = r.outputs.get("rootfs").copied();
-                if let Some(vars) = r.metadata.get("env") {
-                    env_vars = serde_json::from_str(vars).map_err(|e| BuildError::Invalid(format!("{id}: {e}")))?;
+    for (roles, id, r) in &job.deps {
+        for role in roles.iter() {
+            match role {
+                "source" if r.outputs.contains_key("tree") => {
+                    fs::create_dir_all(&w.src).map_err(io(w.src.display()))?;
+                    cx.store.materialize(&r.outputs["tree"], &w.src)?;
                 }
-            }
-            "deps" | "runtime_deps" if r.outputs.contains_key("file") => {
-                // A Debian package (say, a -dev package) is installed whole.
-                let (_, deb_file) = the_file(cx.store, r)?;
-                merged_usr(&w.deps)?;
-                deb::unpack(&cx.store.blob_path(&deb_file), &w.deps)?;
-            }
-            "deps" | "runtime_deps" => {
-                for out in ["runtime", "dev"] {
-                    if let Some(t) = r.outputs.get(out) {
-                        cx.store.materialize(t, &w.deps)?;
+                "source" => {
+                    let (_, digest) = the_file(cx.store, r)?;
+                    let strip = source_strip_prefix(r);
+                    let opts = archive::ExtractOptions { strip_prefix: strip, ..Default::default() };
+                    archive::extract(&cx.store.blob_path(&digest), &w.src, &opts)?;
+                }
+                "env" => {
+                    rootfs = r.outputs.get("rootfs").copied();
+                    if let Some(vars) = r.metadata.get("env") {
+                        env_vars = serde_json::from_str(vars).map_err(|e| BuildError::Invalid(format!("{id}: {e}")))?;
                     }
                 }
+                // Named in both, a dependency is installed once, as `deps`.
+                "runtime_deps" if roles.contains("deps") => {}
+                "deps" | "runtime_deps" if r.outputs.contains_key("file") => {
+                    // A Debian package (say, a -dev package) is installed whole.
+                    let (_, deb_file) = the_file(cx.store, r)?;
+                    merged_usr(&w.deps)?;
+                    deb::unpack(&cx.store.blob_path(&deb_file), &w.deps)?;
+                }
+                "deps" | "runtime_deps" => {
+                    for out in ["runtime", "dev"] {
+                        if let Some(t) = r.outputs.get(out) {
+                            cx.store.materialize(t, &w.deps)?;
+                        }
+                    }
+                }
+                other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
             }
-            other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
         }
     }
     if !w.src.exists() {
@@ -555,17 +559,19 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
     let mut debs: BTreeMap<String, Digest> = BTreeMap::new();
     let mut trees: Vec<Digest> = Vec::new();
     let mut run = oci::RunConfig::default();
-    for (role, id, r) in &job.deps {
-        match role.as_str() {
-            "base" => {
-                let m = r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| {
-                    BuildError::Invalid(format!("{id} is not an image this version can build on"))
-                })?;
-                layers.extend(oci::manifest_layers(cx.store, &m)?);
-                run = oci::image_config(cx.store, &m)?.0;
+    for (roles, id, r) in &job.deps {
+        for role in roles.iter() {
+            match role {
+                "base" => {
+                    let m = r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| {
+                        BuildError::Invalid(format!("{id} is not an image this version can build on"))
+                    })?;
+                    layers.extend(oci::manifest_layers(cx.store, &m)?);
+                    run = oci::image_config(cx.store, &m)?.0;
+                }
+                "packages" => {}
+                other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
             }
-            "packages" => {}
-            other => return Err(BuildError::Invalid(format!("{}: unexpected dependency {id} ({other})", job.id))),
         }
     }
     for r in shipped(job) {
@@ -722,7 +728,7 @@ pub(crate) fn shipped<'j>(job: &'j Job<'_>) -> Vec<&'j ActionResult> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let mut queue: std::collections::VecDeque<(&NodeId, &ActionResult)> =
-        job.deps.iter().filter(|(role, ..)| role == "packages").map(|(_, id, r)| (*id, &**r)).collect();
+        job.deps.iter().filter(|(roles, ..)| roles.contains("packages")).map(|(_, id, r)| (*id, &**r)).collect();
     while let Some((id, r)) = queue.pop_front() {
         if !seen.insert(id) {
             continue;
@@ -737,21 +743,14 @@ pub(crate) fn shipped<'j>(job: &'j Job<'_>) -> Vec<&'j ActionResult> {
     out
 }
 
-/// What a package of the closure needs at run time. The graph keeps one
-/// edge between two nodes, under the attribute that made it first (a
-/// package may name a library in `deps` and `runtime_deps`), so the
-/// definition says which dependencies are runtime ones.
+/// What a package of the closure needs at run time: the dependencies whose
+/// edge `runtime_deps` made, read from the edges alone (an edge keeps every
+/// attribute naming its node, so a library also named in `deps` counts).
 pub(crate) fn runtime_deps<'j>(
     m: &Material<'_>,
     by_id: &std::collections::HashMap<&NodeId, &'j Material<'j>>,
 ) -> Vec<&'j Material<'j>> {
-    let wanted: BTreeSet<&crate::lang::label::Label> =
-        m.def.iter().flat_map(|d| d.refs.iter().filter(|r| r.attr == "runtime_deps").map(|r| &r.label)).collect();
-    m.deps
-        .iter()
-        .filter(|(role, dep)| role == "runtime_deps" || wanted.contains(&dep.label))
-        .filter_map(|(_, dep)| by_id.get(dep).copied())
-        .collect()
+    m.deps.iter().filter(|(roles, _)| roles.contains("runtime_deps")).filter_map(|(_, dep)| by_id.get(dep).copied()).collect()
 }
 
 /// The `file(...)`s an image (`files`) or customization (`add`) lays over
@@ -783,7 +782,7 @@ fn sets_user(def: &TargetDef, base: &crate::oci::RunConfig) -> bool {
 }
 
 /// How many of an image's debs depend on each (by file name).
-fn deb_popularity(store: &Store, deps: &[(String, &NodeId, Arc<ActionResult>)]) -> Result<BTreeMap<String, usize>, BuildError> {
+fn deb_popularity(store: &Store, deps: &[(&Roles, &NodeId, Arc<ActionResult>)]) -> Result<BTreeMap<String, usize>, BuildError> {
     let mut packages = BTreeMap::new();
     let mut wanted: Vec<String> = Vec::new();
     for (_, _, r) in deps {

@@ -13,7 +13,7 @@ use crate::exec::attest;
 use crate::exec::build::{self, BuildError, Context, Job};
 use crate::exec::sandbox::Mode;
 use crate::graph::query::{reach, NodeSet, Targets};
-use crate::graph::{BuildGraph, NodeId, NodeKind};
+use crate::graph::{BuildGraph, NodeId, NodeKind, Roles};
 use crate::lang::eval::TargetDef;
 use crate::lang::schema::Kind;
 use crate::store::{ActionResult, StoreError};
@@ -78,6 +78,10 @@ struct Defs {
     defs: HashMap<NodeIndex, Arc<TargetDef>>,
     vex: HashMap<NodeIndex, Arc<attest::VexFacts>>,
 }
+
+/// A node's direct dependencies that have results, each with the attributes
+/// that name it.
+type Deps<'g> = Vec<(&'g Roles, NodeIndex, Arc<ActionResult>)>;
 
 struct State {
     /// Executable dependencies not yet finished, per waiting node.
@@ -171,12 +175,12 @@ fn worker(
                 if !st.stop {
                     if let Some(n) = st.ready.pop_front() {
                         st.running += 1;
-                        let deps: Vec<(String, NodeIndex, Arc<ActionResult>)> = g
+                        let deps: Deps<'_> = g
                             .graph
                             .edges_directed(n, petgraph::Direction::Outgoing)
                             .filter_map(|e| {
                                 use petgraph::visit::EdgeRef;
-                                st.results.get(&e.target()).map(|r| (e.weight().clone(), e.target(), r.clone()))
+                                st.results.get(&e.target()).map(|r| (e.weight(), e.target(), r.clone()))
                             })
                             .collect();
                         // An attestation reads everything its image was built
@@ -248,13 +252,13 @@ fn worker(
 /// that proves corrupt while this node uses it evicts that dependency's
 /// result; the dependency is rebuilt once and the node retried.
 #[allow(clippy::too_many_arguments)]
-fn run_node(
+fn run_node<'g>(
     cx: &Context<'_>,
-    g: &BuildGraph,
+    g: &'g BuildGraph,
     defs: &Defs,
     keys: &KeyTable,
     n: NodeIndex,
-    deps: &[(String, NodeIndex, Arc<ActionResult>)],
+    deps: &[(&'g Roles, NodeIndex, Arc<ActionResult>)],
     closure: &[(NodeIndex, Arc<ActionResult>)],
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> Result<(ActionResult, bool), BuildError> {
@@ -278,13 +282,13 @@ fn run_node(
     }
     on_event(&Event::Started { node: id.to_string() });
     let start = Instant::now();
-    let mut deps: Vec<(String, NodeIndex, Arc<ActionResult>)> = deps.to_vec();
+    let mut deps: Deps<'_> = deps.to_vec();
     for attempt in 0..2 {
         let job = Job {
             id,
             def: def.clone(),
             key,
-            deps: deps.iter().map(|(role, d, r)| (role.clone(), g.node(*d), r.clone())).collect(),
+            deps: deps.iter().map(|(roles, d, r)| (*roles, g.node(*d), r.clone())).collect(),
             closure: closure
                 .iter()
                 .map(|(d, r)| build::Material {
@@ -293,7 +297,7 @@ fn run_node(
                     result: r.clone(),
                     deps: g.graph.edges_directed(*d, petgraph::Direction::Outgoing).map(|e| {
                         use petgraph::visit::EdgeRef;
-                        (e.weight().clone(), g.node(e.target()))
+                        (e.weight(), g.node(e.target()))
                     }).collect(),
                 })
                 .collect(),
@@ -335,30 +339,30 @@ fn run_node(
 
 /// Evicts and rebuilds the direct dependencies of a node whose inputs proved
 /// corrupt (their blobs were already evicted by the failed verification).
-fn rebuild_deps(
+fn rebuild_deps<'g>(
     cx: &Context<'_>,
-    g: &BuildGraph,
+    g: &'g BuildGraph,
     defs: &Defs,
     keys: &KeyTable,
-    deps: &[(String, NodeIndex, Arc<ActionResult>)],
+    deps: &[(&'g Roles, NodeIndex, Arc<ActionResult>)],
     on_event: &(dyn Fn(&Event) + Sync),
-) -> Result<Vec<(String, NodeIndex, Arc<ActionResult>)>, BuildError> {
+) -> Result<Deps<'g>, BuildError> {
     let mut out = Vec::new();
-    for (role, d, _) in deps {
+    for (roles, d, _) in deps {
         if let Some(k) = keys.get(g.node(*d)) {
             cx.store.ac_evict(&k);
         }
-        let inner: Vec<(String, NodeIndex, Arc<ActionResult>)> = g
+        let inner: Deps<'_> = g
             .graph
             .edges_directed(*d, petgraph::Direction::Outgoing)
             .filter_map(|e| {
                 use petgraph::visit::EdgeRef;
                 let k = keys.get(g.node(e.target()))?;
-                cx.store.ac_get(&k).map(|r| (e.weight().clone(), e.target(), Arc::new(r)))
+                cx.store.ac_get(&k).map(|r| (e.weight(), e.target(), Arc::new(r)))
             })
             .collect();
         let (r, _) = run_node(cx, g, defs, keys, *d, &inner, &[], on_event)?;
-        out.push((role.clone(), *d, Arc::new(r)));
+        out.push((*roles, *d, Arc::new(r)));
     }
     Ok(out)
 }

@@ -1,15 +1,15 @@
-//! The build graph: nodes configured per platform, dependency edges with the
-//! span that declared them, cycle reporting, and the node key.
+//! The build graph: nodes configured per platform, dependency edges with
+//! every attribute that made them, cycle reporting, and the node key.
 
 pub mod components;
 pub mod key;
 pub mod query;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
-use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use serde::Serialize;
@@ -147,13 +147,42 @@ impl Serialize for NodeId {
     }
 }
 
-/// One outgoing edge: the node depended on and the attribute that made the
-/// dependency. No span: an edit that only moves text must not look like a
-/// change of the graph ([`edge_span`] finds it when a cycle is reported).
+/// One dependency: the node depended on and the attribute that made it
+/// (dependencies on the same node share one edge, with their [`Roles`]). No
+/// span: an edit that only moves text must not look like a change of the
+/// graph ([`edge_span`] finds it when a cycle is reported).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Dep {
     pub node: NodeId,
     pub role: String,
+}
+
+/// The attributes that made one edge, sorted, each once. A target may name
+/// the same node in several (a library in `deps` and in `runtime_deps`), and
+/// the one edge between them must still say that it is needed at run time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Roles(Vec<String>);
+
+impl Roles {
+    fn add(&mut self, role: &str) {
+        if let Err(i) = self.0.binary_search_by(|r| r.as_str().cmp(role)) {
+            self.0.insert(i, role.to_string());
+        }
+    }
+
+    pub fn contains(&self, role: &str) -> bool {
+        self.0.iter().any(|r| r == role)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
 }
 
 /// A node's kind and dependencies, as resolved from its target.
@@ -434,13 +463,15 @@ fn unknown_label(lookup: &Lookup<'_>, def: &TargetDef, r: &crate::lang::eval::La
     d
 }
 
-/// Where the edge `from → to` (made by attribute `role`) was written.
-pub fn edge_span(lookup: &Lookup<'_>, from: &NodeId, to: &NodeId, role: &str) -> (String, Span) {
+/// Where the edge `from → to` was written: the first of the attributes
+/// that made it.
+pub fn edge_span(lookup: &Lookup<'_>, from: &NodeId, to: &NodeId, roles: &Roles) -> (String, Span) {
     let Some(def) = lookup.target(&from.label) else { return Default::default() };
-    let span = match role {
+    let first = roles.iter().next().unwrap_or_default();
+    let span = match first {
         "platform" => def.attr_span("platforms"),
         "subject" | "tests" | "sbom" => def.span,
-        _ => def.refs.iter().find(|r| r.attr == role && r.label == to.label).map_or(def.attr_span(role), |r| r.span),
+        _ => def.refs.iter().find(|r| roles.contains(&r.attr) && r.label == to.label).map_or(def.attr_span(first), |r| r.span),
     };
     (def.file.clone(), span)
 }
@@ -449,7 +480,7 @@ pub fn edge_span(lookup: &Lookup<'_>, from: &NodeId, to: &NodeId, role: &str) ->
 /// and the attestation nodes. Edges point from a node to what it depends on.
 #[derive(Debug, Default)]
 pub struct BuildGraph {
-    pub graph: StableDiGraph<NodeId, String>,
+    pub graph: StableDiGraph<NodeId, Roles>,
     pub index: HashMap<NodeId, NodeIndex>,
     pub kinds: HashMap<NodeIndex, NodeKind>,
     /// Every node, sorted: the order of outputs and of the key table.
@@ -465,12 +496,12 @@ impl BuildGraph {
     pub fn build(
         roots: Vec<NodeId>,
         deps_of: impl Fn(&NodeId) -> Arc<NodeDeps>,
-        edge_span: impl Fn(&NodeId, &NodeId, &str) -> (String, Span),
+        edge_span: impl Fn(&NodeId, &NodeId, &Roles) -> (String, Span),
     ) -> (BuildGraph, Vec<Diag>) {
         let mut g = BuildGraph::default();
         let mut diags = Vec::new();
         let mut queue: VecDeque<NodeId> = VecDeque::new();
-        let mut edges: HashSet<(NodeIndex, NodeIndex)> = HashSet::new();
+        let mut edges: HashMap<(NodeIndex, NodeIndex), EdgeIndex> = HashMap::new();
         for r in roots {
             if !g.index.contains_key(&r) {
                 let i = g.graph.add_node(r.clone());
@@ -495,9 +526,8 @@ impl BuildGraph {
                         i
                     }
                 };
-                if edges.insert((from, to)) {
-                    g.graph.add_edge(from, to, dep.role.clone());
-                }
+                let e = *edges.entry((from, to)).or_insert_with(|| g.graph.add_edge(from, to, Roles::default()));
+                g.graph[e].add(&dep.role);
             }
         }
         if let Some(cycle) = g.find_cycle() {
@@ -581,11 +611,11 @@ impl BuildGraph {
     }
 }
 
-fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], edge_span: &dyn Fn(&NodeId, &NodeId, &str) -> (String, Span)) -> Diag {
+fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], edge_span: &dyn Fn(&NodeId, &NodeId, &Roles) -> (String, Span)) -> Diag {
     let names: Vec<String> = cycle.iter().map(|i| g.graph[*i].to_string()).collect();
     let span_of = |a: NodeIndex, b: NodeIndex| {
-        let role = g.graph.find_edge(a, b).map_or("", |e| g.graph[e].as_str());
-        edge_span(&g.graph[a], &g.graph[b], role)
+        let roles = g.graph.find_edge(a, b).map(|e| g.graph[e].clone()).unwrap_or_default();
+        edge_span(&g.graph[a], &g.graph[b], &roles)
     };
     let (file, span) = span_of(cycle[0], cycle[1]);
     let d = Diag::error(&file, span, "E0310", format!("dependency cycle: {}", names.join(" → ")));
@@ -602,4 +632,30 @@ fn cycle_diag(g: &BuildGraph, cycle: &[NodeIndex], edge_span: &dyn Fn(&NodeId, &
         d = d.with_note(&f, s, format!("{} depends on {}", g.graph[w[0]], g.graph[w[1]]));
     }
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::Analysis;
+
+    use super::NodeId;
+
+    #[test]
+    fn an_edge_keeps_every_attribute_naming_its_node() {
+        let pkgs = "package \"lib\" {\n  version = \"1\"\n  env = //toolchains:cc\n  build = { steps = [\"make\"] }\n}\n\n\
+                    package \"app\" {\n  version = \"1\"\n  env = //toolchains:cc\n  build = { steps = [\"make\"] }\n  \
+                    deps = [:lib]\n  runtime_deps = [:lib]\n}\n";
+        let files = vec![
+            ("toolchains/BUILD.dhi".to_string(), "env \"cc\" {\n  packages = []\n}\n".to_string()),
+            ("pkgs/BUILD.dhi".to_string(), pkgs.to_string()),
+        ];
+        let analyzed = Analysis::from_texts(files, "linux/amd64").analyze().unwrap_or_else(|d| panic!("{d:#?}"));
+        let g = &analyzed.graph;
+        let node = |s: &str| g.index[&NodeId::parse(s).unwrap()];
+        let (app, lib) = (node("//pkgs:app"), node("//pkgs:lib"));
+        assert_eq!(g.graph.edges_connecting(app, lib).count(), 1);
+        let roles = &g.graph[g.graph.find_edge(app, lib).unwrap()];
+        assert!(roles.contains("deps") && roles.contains("runtime_deps"), "{roles}");
+        assert_eq!(roles.to_string(), "deps,runtime_deps");
+    }
 }
