@@ -83,9 +83,8 @@ fn main() {
         hits = query::eval(&q, g, &analysis).unwrap().len();
         times.push(t.elapsed());
     }
-    let images = query::eval(&query::parse(&format!("kind(image, rdeps(//..., {}))", catalog::EVERYONE_USES)).unwrap(), g, &analysis)
-        .unwrap()
-        .len();
+    let images =
+        query::eval(&query::parse(&format!("kind(image, rdeps(//..., {}))", catalog::EVERYONE_USES)).unwrap(), g, &analysis).unwrap().len();
     println!("rdeps(//..., {}): {} ({hits} nodes, {images} images)   target <= 50 ms", catalog::EVERYONE_USES, ms(median(times)));
 
     let leaf = root.join(catalog::LEAF_FILE);
@@ -112,7 +111,15 @@ fn main() {
     let took = t.elapsed();
     let images = cascade
         .iter()
-        .filter(|id| id.facet.is_none() && after.graph.index.get(*id).and_then(|n| after.graph.kind(*n)).is_some_and(|k| matches!(k.name(), "image" | "customization")))
+        .filter(|id| {
+            id.facet.is_none()
+                && after
+                    .graph
+                    .index
+                    .get(*id)
+                    .and_then(|n| after.graph.kind(*n))
+                    .is_some_and(|k| matches!(k.name(), "image" | "customization"))
+        })
         .count();
     println!(
         "cascade of a fix in {} (every image uses it): {} for {} nodes, {images} images and customizations: {:.0} images/s",

@@ -32,8 +32,22 @@ const FILE_SIZE: usize = 256 << 10;
 /// slow.)
 fn text(seed: u64, len: usize) -> Vec<u8> {
     const WORDS: [&str; 16] = [
-        "static ", "return ", "buffer ", "0x7f3a ", "error\n", "if (x) ", "int n; ", "malloc ", "struct ", "{\n", "}\n",
-        "len++; ", "void * ", "lua_State ", "sqlite3_ ", "inflate ",
+        "static ",
+        "return ",
+        "buffer ",
+        "0x7f3a ",
+        "error\n",
+        "if (x) ",
+        "int n; ",
+        "malloc ",
+        "struct ",
+        "{\n",
+        "}\n",
+        "len++; ",
+        "void * ",
+        "lua_State ",
+        "sqlite3_ ",
+        "inflate ",
     ];
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len + 16);
@@ -111,9 +125,11 @@ fn main() {
     println!("dhib layers (parallel gzip -6)  {:>7.2} s  {:>6.1} MiB/s", dhib.as_secs_f64(), mb_per_s(bytes, dhib));
     println!("tar -c | gzip -6                {:>7.2} s  {:>6.1} MiB/s", gzip.as_secs_f64(), mb_per_s(bytes, gzip));
     println!("umoci repack                    {:>7.2} s  {:>6.1} MiB/s", umoci.as_secs_f64(), mb_per_s(bytes, umoci));
-    println!("dhib vs tar|gzip: {:.2}x   dhib vs umoci repack: {:.2}x (target: >= 1.5x tar|gzip)",
+    println!(
+        "dhib vs tar|gzip: {:.2}x   dhib vs umoci repack: {:.2}x (target: >= 1.5x tar|gzip)",
         gzip.as_secs_f64() / dhib.as_secs_f64(),
-        umoci.as_secs_f64() / dhib.as_secs_f64());
+        umoci.as_secs_f64() / dhib.as_secs_f64()
+    );
 
     // One package changes: its layer is the only one made again.
     write_package(&root, 7, 1);

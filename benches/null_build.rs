@@ -80,7 +80,8 @@ fn main() {
         }
         std::fs::write(ninja_dir.join("build.ninja"), ninja).unwrap();
         eprintln!("first ninja build of {} edges (one-time setup)...", nodes.len());
-        let st = Command::new("ninja").args(["-C", ninja_dir.to_str().unwrap(), "-j", "8"]).output().expect("ninja (ninja-build) is installed");
+        let st =
+            Command::new("ninja").args(["-C", ninja_dir.to_str().unwrap(), "-j", "8"]).output().expect("ninja (ninja-build) is installed");
         assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     }
 
@@ -93,7 +94,8 @@ fn main() {
     let (mut dhib_times, mut ninja_times) = (Vec::new(), Vec::new());
     let mut dhib_said = String::new();
     for _ in 0..5 {
-        let (d, said) = run(Command::new(&dhib).args(["-C", root.to_str().unwrap(), "--store", store_dir.to_str().unwrap(), "build", "//..."]));
+        let (d, said) =
+            run(Command::new(&dhib).args(["-C", root.to_str().unwrap(), "--store", store_dir.to_str().unwrap(), "build", "//..."]));
         dhib_times.push(d);
         dhib_said = said;
         let (n, said) = run(Command::new("ninja").args(["-C", ninja_dir.to_str().unwrap()]));
@@ -102,7 +104,13 @@ fn main() {
     }
     assert!(dhib_said.contains("targets up to date"), "{dhib_said}");
     let (d, n) = (median(dhib_times), median(ninja_times));
-    println!("null build, {} nodes: dhib {}   ninja {}   ratio {:.2}x (target <= 1.0x)", nodes.len(), ms(d), ms(n), d.as_secs_f64() / n.as_secs_f64());
+    println!(
+        "null build, {} nodes: dhib {}   ninja {}   ratio {:.2}x (target <= 1.0x)",
+        nodes.len(),
+        ms(d),
+        ms(n),
+        d.as_secs_f64() / n.as_secs_f64()
+    );
 
     // One leaf edit: time from start to the first action scheduled.
     let leaf = root.join(catalog::LEAF_FILE);
@@ -145,7 +153,11 @@ fn peak_rss_of(dhib: &Path, root: &Path, store: &Path) -> String {
         .args(["-C", root.to_str().unwrap(), "--store", store.to_str().unwrap(), "build", "//..."])
         .output();
     match out {
-        Ok(o) => String::from_utf8_lossy(&o.stderr).lines().last().and_then(|l| l.trim().parse::<u64>().ok()).map_or("unknown".into(), |kb| format!("{} MiB", kb / 1024)),
+        Ok(o) => String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .map_or("unknown".into(), |kb| format!("{} MiB", kb / 1024)),
         Err(_) => "unknown (install `time`)".into(),
     }
 }

@@ -57,7 +57,8 @@ fn main() {
     let (_, baseline) = run(&ws, &store, &["build", "//examples/..."]);
     println!("baseline build of the catalog (untimed below): {}", secs(baseline));
 
-    let (update, t_update) = run(&ws, &store, &["upstream", "update", "//examples/pkgs/lua:lua-src", "--to", "5.4.4.1", "--output", "json"]);
+    let (update, t_update) =
+        run(&ws, &store, &["upstream", "update", "//examples/pkgs/lua:lua-src", "--to", "5.4.4.1", "--output", "json"]);
     let outcome: serde_json::Value = serde_json::from_slice(&update.stdout).unwrap();
     let cascade = |kind: &str| -> Vec<String> {
         outcome["cascade"][kind].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
@@ -73,8 +74,11 @@ fn main() {
         let _ = std::fs::remove_file(store.join("ac").join(&key[..2]).join(format!("{key}.json")));
     }
     let (build, t_build) = run(&ws, &store, &["build", "//examples/...", "--output", "json"]);
-    let built: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&build.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).filter(|e: &serde_json::Value| e["event"] == "built").collect();
+    let built: Vec<serde_json::Value> = String::from_utf8_lossy(&build.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["event"] == "built")
+        .collect();
     assert_eq!(built.len(), nodes.len(), "the build remade {} nodes, the cascade has {}", built.len(), nodes.len());
     let mut t_verify = Duration::ZERO;
     for image in &images {

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use crate::db::{self, Database, LocalFile, Node, SourceFile, Workspace};
 use crate::graph::query::{NodeSet, Targets};
 use crate::graph::{BuildGraph, Key, NodeId};
+use crate::lang::diag::{Diag, SourceLookup, Span};
 use crate::lang::eval::TargetDef;
 use crate::lang::label::Label;
-use crate::lang::diag::{Diag, SourceLookup, Span};
 
 /// The file that marks the workspace root.
 pub const ROOT_MARKER: &str = "dhi.toml";
@@ -27,10 +27,8 @@ pub const ROOT_MARKER: &str = "dhi.toml";
 const SKIPPED_DIRS: &[&str] = &["target", "dhib-out", "node_modules"];
 
 /// Files shipped with dhib, loadable as `@stdlib//NAME`.
-pub const STDLIB: &[(&str, &str)] = &[
-    ("@stdlib//build.dhi", include_str!("../stdlib/build.dhi")),
-    ("@stdlib//hardening.dhi", include_str!("../stdlib/hardening.dhi")),
-];
+pub const STDLIB: &[(&str, &str)] =
+    &[("@stdlib//build.dhi", include_str!("../stdlib/build.dhi")), ("@stdlib//hardening.dhi", include_str!("../stdlib/hardening.dhi"))];
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -136,8 +134,8 @@ pub fn debian_config(root: &Path) -> Result<DebianConfig, Diag> {
 }
 
 fn read_config(root: &Path) -> Result<Config, Diag> {
-    let text = std::fs::read_to_string(root.join(ROOT_MARKER))
-        .map_err(|e| Diag::plain("E0005", format!("cannot read {ROOT_MARKER}: {e}")))?;
+    let text =
+        std::fs::read_to_string(root.join(ROOT_MARKER)).map_err(|e| Diag::plain("E0005", format!("cannot read {ROOT_MARKER}: {e}")))?;
     toml::from_str::<Config>(&text).map_err(|e| Diag::plain("E0006", format!("invalid {ROOT_MARKER}: {}", e.message())))
 }
 
@@ -188,14 +186,10 @@ pub fn excluded_dirs(root: &Path) -> Vec<String> {
 /// Walks up from `start` to the directory holding `dhi.toml`.
 pub fn find_root(start: &Path) -> Result<PathBuf, Diag> {
     let start = start.canonicalize().map_err(|e| Diag::plain("E0001", format!("cannot open {}: {e}", start.display())))?;
-    start
-        .ancestors()
-        .find(|d| d.join(ROOT_MARKER).is_file())
-        .map(Path::to_path_buf)
-        .ok_or_else(|| {
-            Diag::plain("E0002", format!("no {ROOT_MARKER} found in {} or any parent directory", start.display()))
-                .with_help(format!("run dhib inside a workspace, or create one: `touch {ROOT_MARKER}` at its root"))
-        })
+    start.ancestors().find(|d| d.join(ROOT_MARKER).is_file()).map(Path::to_path_buf).ok_or_else(|| {
+        Diag::plain("E0002", format!("no {ROOT_MARKER} found in {} or any parent directory", start.display()))
+            .with_help(format!("run dhib inside a workspace, or create one: `touch {ROOT_MARKER}` at its root"))
+    })
 }
 
 /// Every `.dhi` file below `root`, as (workspace-relative path, text).
@@ -206,18 +200,14 @@ pub fn discover(root: &Path, exclude: &[String]) -> Result<Vec<(String, String)>
             let rel = e.path().strip_prefix(root).unwrap_or(e.path());
             exclude.iter().any(|x| rel == Path::new(x.trim_end_matches('/')))
         };
-        e.depth() == 0
-            || !(e.file_type().is_dir()
-                && (name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref()) || excluded()))
+        e.depth() == 0 || !(e.file_type().is_dir() && (name.starts_with('.') || SKIPPED_DIRS.contains(&name.as_ref()) || excluded()))
     });
     let mut paths = Vec::new();
     for entry in walker {
         let entry = entry.map_err(|e| Diag::plain("E0003", format!("cannot walk the workspace: {e}")))?;
         if entry.file_type().is_file() && entry.path().extension().is_some_and(|x| x == "dhi") {
             let rel = entry.path().strip_prefix(root).expect("walkdir stays under its root");
-            let rel = rel.to_str().ok_or_else(|| {
-                Diag::plain("E0004", format!("{} is not valid UTF-8", rel.display()))
-            })?;
+            let rel = rel.to_str().ok_or_else(|| Diag::plain("E0004", format!("{} is not valid UTF-8", rel.display())))?;
             paths.push((rel.replace('\\', "/"), entry.into_path()));
         }
     }
@@ -335,9 +325,8 @@ impl Analysis {
             let f = SourceFile::builder(path.clone(), Arc::from(text)).durability(Durability::MEDIUM).new(&db);
             map.insert(path, f);
         }
-        let ws = Workspace::builder(Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string(), 0)
-            .durability(Durability::MEDIUM)
-            .new(&db);
+        let ws =
+            Workspace::builder(Arc::new(map), Arc::new(BTreeMap::new()), platform.to_string(), 0).durability(Durability::MEDIUM).new(&db);
         Analysis { db, ws, root: None, config_text: None, name: None, build: BuildConfig::default() }
     }
 
@@ -375,11 +364,7 @@ impl Analysis {
     /// Content digests of the files referenced with `file(...)`, as the
     /// last analysis keyed them.
     pub fn local_file_digests(&self) -> BTreeMap<String, String> {
-        self.ws
-            .local_files(&self.db)
-            .iter()
-            .filter_map(|(p, f)| f.digest(&self.db).clone().map(|d| (p.clone(), d)))
-            .collect()
+        self.ws.local_files(&self.db).iter().filter_map(|(p, f)| f.digest(&self.db).clone().map(|d| (p.clone(), d))).collect()
     }
 
     fn workspace_files(&self) -> Vec<SourceFile> {

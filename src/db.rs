@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::graph::{self, BuildGraph, NodeDeps, NodeId, ATTESTATIONS};
-use crate::lang::schema::Kind;
 use crate::lang::diag::{Diag, Span};
 use crate::lang::eval::{self, Lowered, Scope, Scopes, TargetDef};
 use crate::lang::label::Label;
+use crate::lang::schema::Kind;
 use crate::lang::syntax;
 
 /// One `.dhi` file, by the path diagnostics show (`pkgs/zlib/BUILD.dhi`, or
@@ -141,11 +141,7 @@ pub struct PackageName<'db> {
 /// The targets of one package, across its files; a name defined in two of
 /// its files is reported here.
 #[salsa::tracked(returns(ref))]
-pub fn package_targets<'db>(
-    db: &'db dyn salsa::Database,
-    ws: Workspace,
-    pkg: PackageName<'db>,
-) -> Arc<PackageTargets> {
+pub fn package_targets<'db>(db: &'db dyn salsa::Database, ws: Workspace, pkg: PackageName<'db>) -> Arc<PackageTargets> {
     let mut targets: BTreeMap<String, Arc<TargetDef>> = BTreeMap::new();
     let mut diags = Vec::new();
     let Some(files) = packages(db, ws).get(pkg.dir(db)) else { return Arc::default() };
@@ -270,8 +266,7 @@ pub fn node_deps<'db>(db: &'db dyn salsa::Database, ws: Workspace, node: Node<'d
 #[salsa::tracked(returns(copy))]
 pub fn node_key<'db>(db: &'db dyn salsa::Database, ws: Workspace, node: Node<'db>) -> graph::Key {
     let deps = node_deps(db, ws, node);
-    let dep_keys: Vec<(&graph::Dep, graph::Key)> =
-        deps.deps.iter().map(|d| (d, node_key(db, ws, Node::new(db, d.node.clone())))).collect();
+    let dep_keys: Vec<(&graph::Dep, graph::Key)> = deps.deps.iter().map(|d| (d, node_key(db, ws, Node::new(db, d.node.clone())))).collect();
     let id = node.id(db);
     let def = target(db, ws, LabelName::new(db, id.label.clone()));
     graph::key::compute(&Lookup { db, ws }, id, def.as_deref(), deps, &dep_keys)
@@ -322,11 +317,15 @@ pub fn build_graph(db: &dyn salsa::Database, ws: Workspace) -> Arc<(BuildGraph, 
 pub fn package_keys<'db>(db: &'db dyn salsa::Database, ws: Workspace, pkg: PackageName<'db>) -> Arc<Vec<(NodeId, graph::Key)>> {
     let built = build_graph(db, ws);
     let ids = built.0.by_package.get(pkg.dir(db)).map(|v| v.as_slice()).unwrap_or_default();
-    Arc::new(ids.iter().map(|i| {
-        let id = built.0.node(*i).clone();
-        let key = node_key(db, ws, Node::new(db, id.clone()));
-        (id, key)
-    }).collect())
+    Arc::new(
+        ids.iter()
+            .map(|i| {
+                let id = built.0.node(*i).clone();
+                let key = node_key(db, ws, Node::new(db, id.clone()));
+                (id, key)
+            })
+            .collect(),
+    )
 }
 
 /// The key of every node of a graph without errors, by package: an edit
@@ -334,9 +333,7 @@ pub fn package_keys<'db>(db: &'db dyn salsa::Database, ws: Workspace, pkg: Packa
 #[salsa::tracked(returns(ref))]
 pub fn all_keys(db: &dyn salsa::Database, ws: Workspace) -> Arc<KeysByPackage> {
     let built = build_graph(db, ws);
-    Arc::new(
-        built.0.by_package.keys().map(|pkg| (pkg.clone(), package_keys(db, ws, PackageName::new(db, pkg.clone())).clone())).collect(),
-    )
+    Arc::new(built.0.by_package.keys().map(|pkg| (pkg.clone(), package_keys(db, ws, PackageName::new(db, pkg.clone())).clone())).collect())
 }
 
 /// The workspace files one `.dhi` file references with `file(...)`, each with

@@ -30,10 +30,7 @@ fn workspace() -> Ws {
                  build = {{ steps = [\"make\"], env = {{ CFLAGS = {flags} }} }}\n}}\n"
             ),
         );
-        ws.write(
-            &format!("images/{name}/BUILD.dhi"),
-            &format!("image \"{name}\" {{\n  packages = [//pkgs/{name}]\n  user = 65532\n}}\n"),
-        );
+        ws.write(&format!("images/{name}/BUILD.dhi"), &format!("image \"{name}\" {{\n  packages = [//pkgs/{name}]\n  user = 65532\n}}\n"));
     }
     let check = ws.dhib(&["check"]);
     assert!(check.status.success(), "{}", stderr(&check));
@@ -150,7 +147,16 @@ fn a_change_to_a_base_package_rebuilds_and_resigns_exactly_what_is_affected() {
 
     ws.write("pkgs/BUILD.dhi", &motd("2"));
     let affected = lines(&ws.dhib(&["affected", "--since", "HEAD"]));
-    for node in ["//pkgs:motd", "//images:base", "//images:app", "//images:custom", "//images:custom-motd", "//images:custom#test-report", "//images:app#sbom", "//images:base#provenance"] {
+    for node in [
+        "//pkgs:motd",
+        "//images:base",
+        "//images:app",
+        "//images:custom",
+        "//images:custom-motd",
+        "//images:custom#test-report",
+        "//images:app#sbom",
+        "//images:base#provenance",
+    ] {
         assert!(affected.contains(&node.to_string()), "{node} not in {affected:?}");
     }
     assert!(!affected.iter().any(|n| n.contains("unrelated") || n.contains("debian")), "{affected:?}");

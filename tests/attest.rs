@@ -136,10 +136,11 @@ fn attestations(layout: &Path) -> Vec<(String, Value)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| (l["annotations"]["predicateType"].as_str().unwrap().to_string(), read_json(&blob_path(layout, l["digest"].as_str().unwrap()))))
+        .map(|l| {
+            (l["annotations"]["predicateType"].as_str().unwrap().to_string(), read_json(&blob_path(layout, l["digest"].as_str().unwrap())))
+        })
         .collect()
 }
-
 
 #[test]
 fn signed_images_pass_independent_checkers_and_verify_names_every_tamper() {
@@ -234,7 +235,8 @@ fn signed_images_pass_independent_checkers_and_verify_names_every_tamper() {
             packages.remove(busybox);
             let pem = std::fs::read_to_string(ws.path().join("keys/cosign.key")).unwrap();
             let key = dhib::attest::keys::SigningKey::from_pem(&pem, b"").unwrap();
-            let env = dhib::attest::dsse::Envelope::sign(dhib::attest::dsse::IN_TOTO_PAYLOAD, &serde_json::to_vec(&statement).unwrap(), &key);
+            let env =
+                dhib::attest::dsse::Envelope::sign(dhib::attest::dsse::IN_TOTO_PAYLOAD, &serde_json::to_vec(&statement).unwrap(), &key);
             replace_attestation(l, n, &env.to_json());
         },
         "busybox-static",
@@ -283,7 +285,10 @@ image "rooted" {
     let out = ws.dhib(&["test", "//images/...", "--out", reports.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
     let table = stdout(&out);
-    assert!(table.contains("failed   //images:bb-wrong: exit code 3, expected 0; stderr was \"err\\n\", expected \"different\\n\""), "{table}");
+    assert!(
+        table.contains("failed   //images:bb-wrong: exit code 3, expected 0; stderr was \"err\\n\", expected \"different\\n\""),
+        "{table}"
+    );
     assert!(table.contains("passed   //images:bb-echo") && table.contains("passed   //images:bb-files"), "{table}");
     assert!(table.contains("skipped  no_shell (linux/amd64): busybox is the shell this image is for"), "{table}");
     assert!(table.contains("failed   non_root (linux/amd64): runs as root"), "{table}");

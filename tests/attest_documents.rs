@@ -17,28 +17,13 @@ fn root() -> PathBuf {
 
 fn venv(tool: &str) -> PathBuf {
     let path = root().join(".venv/bin").join(tool);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test-deps.sh",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run scripts/test-deps.sh", path.display());
     path
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.current_dir(root()).output().unwrap();
-    (
-        status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&stdout),
-            String::from_utf8_lossy(&stderr)
-        ),
-    )
+    let Output { status, stdout, stderr } = cmd.current_dir(root()).output().unwrap();
+    (status.success(), format!("{}{}", String::from_utf8_lossy(&stdout), String::from_utf8_lossy(&stderr)))
 }
 
 fn file(path: &str, content: &str) -> File {
@@ -54,13 +39,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn deb(
-    name: &str,
-    version: &str,
-    source: Option<&str>,
-    license: Option<&str>,
-    files: Vec<File>,
-) -> Package {
+fn deb(name: &str, version: &str, source: Option<&str>, license: Option<&str>, files: Vec<File>) -> Package {
     Package {
         label: format!("//examples/debian:{name}"),
         name: name.into(),
@@ -73,9 +52,7 @@ fn deb(
             arch: "amd64".into(),
             source: source.map(String::from),
             distro: "debian-12".into(),
-            download_url: format!(
-                "https://deb.debian.org/debian/pool/main/{name}_{version}_amd64.deb"
-            ),
+            download_url: format!("https://deb.debian.org/debian/pool/main/{name}_{version}_amd64.deb"),
             sha256: hex(&sha2::Sha256::digest(name)),
         },
         files,
@@ -99,10 +76,7 @@ fn contents() -> Contents {
                 Some("glibc"),
                 // Not SPDX: becomes a LicenseRef with the text.
                 Some("GPL-2+ and LGPL-2.1+ with GCC exception"),
-                vec![
-                    file("/usr/lib/x86_64-linux-gnu/libc.so.6", "libc"),
-                    file("/usr/lib64/ld-linux-x86-64.so.2", "ld"),
-                ],
+                vec![file("/usr/lib/x86_64-linux-gnu/libc.so.6", "libc"), file("/usr/lib64/ld-linux-x86-64.so.2", "ld")],
             ),
             deb(
                 "zlib1g",
@@ -139,10 +113,7 @@ fn contents() -> Contents {
                 description: None,
                 homepage: None,
                 origin: Origin::Image,
-                files: vec![
-                    file("/etc/passwd", "root:x:0:0::/root:/sbin/nologin\n"),
-                    file("/etc/ssl/certs/ca-certificates.crt", "certs"),
-                ],
+                files: vec![file("/etc/passwd", "root:x:0:0::/root:/sbin/nologin\n"), file("/etc/ssl/certs/ca-certificates.crt", "certs")],
             },
             Package {
                 label: "//examples/images:base".into(),
@@ -179,10 +150,7 @@ fn edit(doc: &[u8], change: impl FnOnce(&mut Value)) -> Vec<u8> {
 fn pyspdxtools(path: &Path) -> (bool, String) {
     let (ok, out) = run(Command::new(venv("pyspdxtools")).arg("-i").arg(path));
     // The tool logs validation problems and exits non-zero; anything it says is a problem.
-    (
-        ok && !out.contains("invalid") && !out.contains("issues"),
-        out,
-    )
+    (ok && !out.contains("invalid") && !out.contains("issues"), out)
 }
 
 fn expected_summary(c: &Contents) -> Vec<SbomPackage> {
@@ -196,11 +164,7 @@ fn expected_summary(c: &Contents) -> Vec<SbomPackage> {
                 Origin::Image => sbom::image_purl(&c.subject),
                 _ => sbom::purl(p),
             }),
-            files: p
-                .files
-                .iter()
-                .map(|f| (f.path.clone(), f.sha256.clone()))
-                .collect(),
+            files: p.files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect(),
         })
         .collect();
     for p in &mut out {
@@ -217,11 +181,7 @@ fn spdx_document_passes_the_spdx_tools() {
     let doc = sbom::spdx(&c);
     let path = write(dir.path(), "sbom.spdx.json", &doc);
     let (ok, out) = pyspdxtools(&path);
-    assert!(
-        ok,
-        "pyspdxtools rejects the SPDX document:\n{out}\n{}",
-        String::from_utf8_lossy(&doc)
-    );
+    assert!(ok, "pyspdxtools rejects the SPDX document:\n{out}\n{}", String::from_utf8_lossy(&doc));
 
     // The verification codes, recomputed by the SPDX tools from the files each package has.
     let check = r#"
@@ -245,43 +205,20 @@ print(checked)
 "#;
     let (ok, out) = run(Command::new(venv("python")).args(["-c", check]).arg(&path));
     assert!(ok, "{out}");
-    assert_eq!(
-        out.trim(),
-        "5",
-        "every package with files has its code checked"
-    );
+    assert_eq!(out.trim(), "5", "every package with files has its code checked");
 
     assert_eq!(sbom::spdx_summary(&doc).unwrap(), expected_summary(&c));
 
     // The validator catches what dhib must not do: an undeclared license id,
     // a file without its SHA1, an absolute file name.
     for (what, broken) in [
-        (
-            "license",
-            edit(&doc, |d| {
-                d["packages"][1]["licenseDeclared"] = "GPL-2+".into()
-            }),
-        ),
-        (
-            "sha1",
-            edit(&doc, |d| {
-                d["files"][0]["checksums"]
-                    .as_array_mut()
-                    .unwrap()
-                    .retain(|c| c["algorithm"] != "SHA1")
-            }),
-        ),
-        (
-            "absolute path",
-            edit(&doc, |d| d["files"][0]["fileName"] = "/etc/passwd".into()),
-        ),
+        ("license", edit(&doc, |d| d["packages"][1]["licenseDeclared"] = "GPL-2+".into())),
+        ("sha1", edit(&doc, |d| d["files"][0]["checksums"].as_array_mut().unwrap().retain(|c| c["algorithm"] != "SHA1"))),
+        ("absolute path", edit(&doc, |d| d["files"][0]["fileName"] = "/etc/passwd".into())),
     ] {
         let path = write(dir.path(), "broken.spdx.json", &broken);
         let (ok, out) = pyspdxtools(&path);
-        assert!(
-            !ok,
-            "pyspdxtools accepts a document with a broken {what}:\n{out}"
-        );
+        assert!(!ok, "pyspdxtools accepts a document with a broken {what}:\n{out}");
     }
 }
 
@@ -291,17 +228,9 @@ fn cyclonedx_document_passes_the_strict_schema() {
     let dir = tempfile::tempdir().unwrap();
     let doc = sbom::cyclonedx(&c);
     let path = write(dir.path(), "sbom.cdx.json", &doc);
-    let validate = |path: &Path| {
-        run(Command::new(venv("python"))
-            .arg("tests/conformance/cdx_validate.py")
-            .arg(path))
-    };
+    let validate = |path: &Path| run(Command::new(venv("python")).arg("tests/conformance/cdx_validate.py").arg(path));
     let (ok, out) = validate(&path);
-    assert!(
-        ok && out.contains("valid CycloneDX 1.6"),
-        "{out}\n{}",
-        String::from_utf8_lossy(&doc)
-    );
+    assert!(ok && out.contains("valid CycloneDX 1.6"), "{out}\n{}", String::from_utf8_lossy(&doc));
     assert_eq!(sbom::cyclonedx_summary(&doc).unwrap(), expected_summary(&c));
 
     // cyclonedx-python-lib reads it back too, with the image as the metadata component.
@@ -313,20 +242,14 @@ print(bom.metadata.component.name, len(bom.components), bom.serial_number.urn)
 "#;
     let (ok, out) = run(Command::new(venv("python")).args(["-c", read]).arg(&path));
     assert!(ok, "{out}");
-    let serial = serde_json::from_slice::<Value>(&doc).unwrap()["serialNumber"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let serial = serde_json::from_slice::<Value>(&doc).unwrap()["serialNumber"].as_str().unwrap().to_string();
     assert_eq!(out.trim(), format!("lua 6 {serial}"));
 
     let broken = edit(&doc, |d| {
         d["components"][0].as_object_mut().unwrap().remove("type");
     });
     let (ok, out) = validate(&write(dir.path(), "broken.cdx.json", &broken));
-    assert!(
-        !ok,
-        "the CycloneDX validator accepts a component without a type:\n{out}"
-    );
+    assert!(!ok, "the CycloneDX validator accepts a component without a type:\n{out}");
 }
 
 #[test]
@@ -356,40 +279,24 @@ fn vex_document_passes_the_openvex_schema() {
         declared: vec![declared("CVE-2023-4039", Status::UnderInvestigation)],
         where_used: "build environment //toolchains:gcc".into(),
     }];
-    let own = [Declared {
-        justification: Some("vulnerable_code_not_in_execute_path".into()),
-        ..declared("CVE-2024-0001", Status::NotAffected)
-    }];
+    let own =
+        [Declared { justification: Some("vulnerable_code_not_in_execute_path".into()), ..declared("CVE-2024-0001", Status::NotAffected) }];
     let statements = vex::image_statements(&image, &own, &in_image, &not_in_image);
     assert_eq!(statements.len(), 3);
     for s in &statements {
         vex::validate(s).unwrap();
     }
     let digest_hex = c.subject.manifest_digest.trim_start_matches("sha256:");
-    let doc = vex::document(
-        &format!("https://dhib.dev/vex/lua-{digest_hex}"),
-        "dhib",
-        c.created,
-        &statements,
-    );
+    let doc = vex::document(&format!("https://dhib.dev/vex/lua-{digest_hex}"), "dhib", c.created, &statements);
 
     let dir = tempfile::tempdir().unwrap();
     let schema = "tests/conformance/schemas/openvex_json_schema.json";
-    let check = |path: &Path| {
-        run(Command::new(venv("check-jsonschema"))
-            .args(["--schemafile", schema])
-            .arg(path))
-    };
+    let check = |path: &Path| run(Command::new(venv("check-jsonschema")).args(["--schemafile", schema]).arg(path));
     let (ok, out) = check(&write(dir.path(), "vex.json", &doc));
     assert!(ok, "{out}\n{}", String::from_utf8_lossy(&doc));
 
     let value: Value = serde_json::from_slice(&doc).unwrap();
-    let absent = value["statements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["vulnerability"]["name"] == "CVE-2023-4039")
-        .unwrap();
+    let absent = value["statements"].as_array().unwrap().iter().find(|s| s["vulnerability"]["name"] == "CVE-2023-4039").unwrap();
     assert_eq!(absent["status"], "not_affected");
     assert_eq!(absent["justification"], "component_not_present");
 
@@ -397,21 +304,13 @@ fn vex_document_passes_the_openvex_schema() {
         (
             "a not_affected statement without a reason",
             edit(&doc, |d| {
-                let s = d["statements"]
-                    .as_array_mut()
-                    .unwrap()
-                    .iter_mut()
-                    .find(|s| s["status"] == "not_affected")
-                    .unwrap();
+                let s = d["statements"].as_array_mut().unwrap().iter_mut().find(|s| s["status"] == "not_affected").unwrap();
                 let s = s.as_object_mut().unwrap();
                 s.remove("justification");
                 s.remove("impact_statement");
             }),
         ),
-        (
-            "an extra statement field",
-            edit(&doc, |d| d["statements"][0]["component"] = "x".into()),
-        ),
+        ("an extra statement field", edit(&doc, |d| d["statements"][0]["component"] = "x".into())),
         (
             "no version",
             edit(&doc, |d| {
@@ -433,12 +332,7 @@ fn purls_parse_with_packageurl_python() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            p["externalRefs"][0]["referenceLocator"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(|p| p["externalRefs"][0]["referenceLocator"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(purls.len(), c.packages.len() + 2);
     let script = r#"
@@ -453,87 +347,37 @@ for p in json.loads(sys.argv[1]):
 print(json.dumps(out))
 "#;
     purls.push("deb/debian/bash@1".into()); // no scheme: the parser must refuse it
-    let (ok, out) = run(Command::new(venv("python")).args([
-        "-c",
-        script,
-        &serde_json::to_string(&purls).unwrap(),
-    ]));
+    let (ok, out) = run(Command::new(venv("python")).args(["-c", script, &serde_json::to_string(&purls).unwrap()]));
     assert!(ok, "{out}");
     let parsed: Vec<Value> = serde_json::from_str(&out).unwrap();
-    let by_name = |n: &str| {
-        parsed
-            .iter()
-            .find(|p| p["name"] == n)
-            .unwrap_or_else(|| panic!("{n} in {out}"))
-    };
+    let by_name = |n: &str| parsed.iter().find(|p| p["name"] == n).unwrap_or_else(|| panic!("{n} in {out}"));
 
     let libc = by_name("libc6");
-    assert_eq!(
-        (&libc["type"], &libc["namespace"], &libc["version"]),
-        (&"deb".into(), &"debian".into(), &"2.36-9+deb12u4".into())
-    );
-    assert_eq!(
-        libc["qualifiers"],
-        serde_json::json!({"arch": "amd64", "distro": "debian-12"})
-    );
+    assert_eq!((&libc["type"], &libc["namespace"], &libc["version"]), (&"deb".into(), &"debian".into(), &"2.36-9+deb12u4".into()));
+    assert_eq!(libc["qualifiers"], serde_json::json!({"arch": "amd64", "distro": "debian-12"}));
     assert_eq!(by_name("zlib1g")["version"], "1:1.2.13.dfsg-1");
-    assert_eq!(
-        by_name("tzdata")["qualifiers"],
-        serde_json::json!({"arch": "amd64", "distro": "debian-12"})
-    );
+    assert_eq!(by_name("tzdata")["qualifiers"], serde_json::json!({"arch": "amd64", "distro": "debian-12"}));
     for name in ["lua-src", "lua"] {
-        let generic = parsed
-            .iter()
-            .find(|p| p["type"] == "generic" && p["name"] == name)
-            .unwrap();
+        let generic = parsed.iter().find(|p| p["type"] == "generic" && p["name"] == name).unwrap();
         assert_eq!(generic["version"], "5.4.6");
-        assert_eq!(
-            generic["qualifiers"]["download_url"],
-            "https://www.lua.org/ftp/lua-5.4.6.tar.gz"
-        );
-        assert_eq!(
-            generic["qualifiers"]["checksum"],
-            format!("sha256:{}", hex(&sha2::Sha256::digest("lua source")))
-        );
+        assert_eq!(generic["qualifiers"]["download_url"], "https://www.lua.org/ftp/lua-5.4.6.tar.gz");
+        assert_eq!(generic["qualifiers"]["checksum"], format!("sha256:{}", hex(&sha2::Sha256::digest("lua source"))));
     }
     let debian = by_name("debian");
-    assert_eq!(
-        debian["version"],
-        format!("sha256:{}", hex(&sha2::Sha256::digest("debian:12")))
-    );
-    assert_eq!(
-        debian["qualifiers"],
-        serde_json::json!({"repository_url": "docker.io/library/debian", "tag": "12"})
-    );
-    let image: Vec<&Value> = parsed
-        .iter()
-        .filter(|p| p["type"] == "oci" && p["name"] == "lua")
-        .collect();
-    assert_eq!(
-        image.len(),
-        2,
-        "the image and its own files share the image's purl"
-    );
-    assert!(image
-        .iter()
-        .all(|p| p["version"] == c.subject.manifest_digest.as_str()));
+    assert_eq!(debian["version"], format!("sha256:{}", hex(&sha2::Sha256::digest("debian:12"))));
+    assert_eq!(debian["qualifiers"], serde_json::json!({"repository_url": "docker.io/library/debian", "tag": "12"}));
+    let image: Vec<&Value> = parsed.iter().filter(|p| p["type"] == "oci" && p["name"] == "lua").collect();
+    assert_eq!(image.len(), 2, "the image and its own files share the image's purl");
+    assert!(image.iter().all(|p| p["version"] == c.subject.manifest_digest.as_str()));
     assert!(parsed.last().unwrap()["error"].is_string(), "{out}");
 }
 
 #[test]
 fn unaccounted_files_of_a_root_file_system() {
     let c = contents();
-    let mut rootfs: Vec<(String, String)> = c
-        .packages
-        .iter()
-        .flat_map(|p| &p.files)
-        .map(|f| (f.path.clone(), f.sha256.clone()))
-        .collect();
+    let mut rootfs: Vec<(String, String)> = c.packages.iter().flat_map(|p| &p.files).map(|f| (f.path.clone(), f.sha256.clone())).collect();
     assert!(sbom::unaccounted(&c, &rootfs).is_empty());
-    rootfs.push((
-        "/usr/local/bin/stray".into(),
-        hex(&sha2::Sha256::digest("stray")),
-    ));
+    rootfs.push(("/usr/local/bin/stray".into(), hex(&sha2::Sha256::digest("stray"))));
     rootfs[0].1 = hex(&sha2::Sha256::digest("patched after install"));
     let changed = rootfs[0].0.clone();
     let mut want = vec![changed, "/usr/local/bin/stray".to_string()];

@@ -23,10 +23,7 @@ impl Ws {
     fn new(hello_script: &str, hello_steps: &str) -> Ws {
         let (deb_dir, deb_file, deb_sha) = busybox_deb();
         let ws = Ws(common::Ws::empty());
-        ws.write(
-            "dhi.toml",
-            &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()),
-        );
+        ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
         ws.write(
             "debian/BUILD.dhi",
             &format!(
@@ -83,8 +80,7 @@ fn json_events_for_ci() {
     let ws = Ws::new("#!/bin/sh\necho hi\n", STEPS);
     let out = ws.dhib(&["build", "//pkgs/hello", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let events: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events[0]["event"], "plan");
     assert!(events.iter().any(|e| e["event"] == "built" && e["node"] == "//pkgs/hello:hello"));
     assert_eq!(events.last().unwrap()["event"], "summary");
@@ -98,7 +94,8 @@ fn a_changed_source_rebuilds_exactly_its_dependents() {
     let out = ws.dhib(&["build", "//...", "--output", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let built = built_nodes(&out);
-    let rdeps = ws.dhib(&["query", "kind(source, rdeps(//..., //pkgs/hello:hello-src)) + kind(package, rdeps(//..., //pkgs/hello:hello-src))"]);
+    let rdeps =
+        ws.dhib(&["query", "kind(source, rdeps(//..., //pkgs/hello:hello-src)) + kind(package, rdeps(//..., //pkgs/hello:hello-src))"]);
     let want: Vec<String> = String::from_utf8(rdeps.stdout).unwrap().lines().map(str::to_string).collect();
     assert_eq!(built, want);
     assert_eq!(built, ["//pkgs/greet:greet", "//pkgs/hello:hello", "//pkgs/hello:hello-src"]);
@@ -258,7 +255,10 @@ fn sources_and_debian_packages_come_over_http() {
 fn lock_pins_packages_and_their_dependencies_from_an_index() {
     // A real index: this machine's apt metadata for two packages and a
     // dependency of one of them.
-    let show = Command::new("apt-cache").args(["show", "--no-all-versions", "busybox-static", "zlib1g", "libc6", "libgcc-s1", "gcc-12-base"]).output().unwrap();
+    let show = Command::new("apt-cache")
+        .args(["show", "--no-all-versions", "busybox-static", "zlib1g", "libc6", "libgcc-s1", "gcc-12-base"])
+        .output()
+        .unwrap();
     assert!(show.status.success());
     let ws = Ws::new("#!/bin/sh\n", STEPS);
     ws.write_bytes("Packages", &show.stdout);
@@ -370,7 +370,10 @@ fn git_sources_are_pinned_by_the_archive_of_a_revision() {
 fn debian_packages_in_deps_are_installed_for_the_build() {
     let ws = Ws::new("#!/bin/sh\n", "\"test -x /opt/deps/usr/bin/busybox\", \"mkdir -p $DESTDIR/etc\", \"echo ok > $DESTDIR/etc/ok\"");
     let def = std::fs::read_to_string(ws.path().join("pkgs/hello/BUILD.dhi")).unwrap();
-    ws.write("pkgs/hello/BUILD.dhi", &def.replace("  env = //debian:busybox\n", "  env = //debian:busybox\n  deps = [//debian:busybox-static]\n"));
+    ws.write(
+        "pkgs/hello/BUILD.dhi",
+        &def.replace("  env = //debian:busybox\n", "  env = //debian:busybox\n  deps = [//debian:busybox-static]\n"),
+    );
     let out = ws.dhib(&["build", "//pkgs/hello"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }

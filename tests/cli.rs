@@ -48,12 +48,7 @@ fn set_operators_depth_and_attr() {
     let paths = stdout_lines(&["query", "allpaths(//examples/customizations/acme:acme-lua, //examples/pkgs/zlib:zlib)"]);
     assert_eq!(
         paths,
-        [
-            "//examples/customizations/acme:acme-lua",
-            "//examples/images/lua:lua",
-            "//examples/pkgs/lua:lua",
-            "//examples/pkgs/zlib:zlib",
-        ]
+        ["//examples/customizations/acme:acme-lua", "//examples/images/lua:lua", "//examples/pkgs/lua:lua", "//examples/pkgs/zlib:zlib",]
     );
     let tests = stdout_lines(&["query", "tests(//examples/images/lua:lua)"]);
     assert_eq!(tests, ["//examples/images/lua:lua-files", "//examples/images/lua:lua-hello"]);
@@ -112,9 +107,7 @@ fn examples_are_formatted_and_fmt_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("dhi.toml"), "").unwrap();
     std::fs::write(dir.path().join("a.dhi"), "test  \"t\"{image=:i # x\n}").unwrap();
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_dhib")).arg("-C").arg(dir.path()).args(args).output().unwrap()
-    };
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_dhib")).arg("-C").arg(dir.path()).args(args).output().unwrap();
     assert_eq!(run(&["fmt", "--check"]).status.code(), Some(1));
     assert!(run(&["fmt"]).status.success());
     assert_eq!(std::fs::read_to_string(dir.path().join("a.dhi")).unwrap(), "test \"t\" {\n  image = :i  # x\n}\n");

@@ -96,11 +96,7 @@ fn versions_agree_with_dpkg_on_generated_pairs() {
 
 fn dpkg_compare(a: &str, b: &str) -> Ordering {
     let holds = |op: &str| {
-        Command::new("dpkg")
-            .args(["--compare-versions", a, op, b])
-            .status()
-            .unwrap_or_else(|e| panic!("running dpkg: {e}"))
-            .success()
+        Command::new("dpkg").args(["--compare-versions", a, op, b]).status().unwrap_or_else(|e| panic!("running dpkg: {e}")).success()
     };
     if holds("lt") {
         Ordering::Less
@@ -209,8 +205,7 @@ fn relations_parse_with_alternatives_operators_and_qualifiers() {
          a (<< 1), b (<= 1), c (= 1:2-3), d (>> 1), e(>=1), old (< 1), older (> 1)",
     )
     .expect("parses");
-    let shown: Vec<String> =
-        groups.iter().map(|g| g.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")).collect();
+    let shown: Vec<String> = groups.iter().map(|g| g.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")).collect();
     assert_eq!(
         shown,
         [
@@ -464,13 +459,7 @@ fn resolver_alternatives_and_virtual_packages() {
     // A versioned Provides satisfies a versioned dependency; `tzdata` is `all`.
     assert_eq!(
         resolve(&["old-app"]),
-        [
-            "gcc-12-base=12.2.0-14",
-            "libc6=2.36-9+deb12u14",
-            "libgcc-s1=12.2.0-14",
-            "old-app=1",
-            "tzdata=2026f-0+deb12u1"
-        ]
+        ["gcc-12-base=12.2.0-14", "libc6=2.36-9+deb12u14", "libgcc-s1=12.2.0-14", "old-app=1", "tzdata=2026f-0+deb12u1"]
     );
     // `:any` and `:native` resolve to the one architecture.
     assert_eq!(resolve(&["scripts"]), ["perl=5.36.0-7", "python3=3.11.2-1", "scripts=1"]);
@@ -489,23 +478,14 @@ fn resolver_errors_name_the_chain() {
     for e in index.iter_mut().filter(|e| e.package == "libmpc3") {
         e.version = "1.0.3-1".into();
     }
-    assert_eq!(
-        resolve_err(&index, &["gcc-12"]),
-        "gcc-12 -> cpp-12 -> libmpc3 (>= 1.1.0): the index has only libmpc3 1.0.3-1"
-    );
+    assert_eq!(resolve_err(&index, &["gcc-12"]), "gcc-12 -> cpp-12 -> libmpc3 (>= 1.1.0): the index has only libmpc3 1.0.3-1");
 
     let index = deb::parse_packages(RESOLVER_INDEX);
     assert_eq!(resolve_err(&index, &["nothing"]), "nothing: not in the index");
     assert_eq!(resolve_err(&index, &["not a name"]), "not a name: is not a package name or relation");
     // One version per name: libfoo 2.0-1 is in, so uses-lt cannot have 1.5-1.
-    assert_eq!(
-        resolve_err(&index, &["libfoo", "uses-lt"]),
-        "uses-lt -> libfoo (<< 2.0): the closure already has libfoo 2.0-1"
-    );
-    assert_eq!(
-        resolve_err(&index, &["libfoo:i386"]),
-        "libfoo:i386: architecture i386 is not resolved, only amd64 and all"
-    );
+    assert_eq!(resolve_err(&index, &["libfoo", "uses-lt"]), "uses-lt -> libfoo (<< 2.0): the closure already has libfoo 2.0-1");
+    assert_eq!(resolve_err(&index, &["libfoo:i386"]), "libfoo:i386: architecture i386 is not resolved, only amd64 and all");
     assert_eq!(
         resolve_err(&index, &["mail-transport-agent (>= 1)"]),
         "mail-transport-agent (>= 1): the index has only exim4 (provides mail-transport-agent without a version), \
@@ -521,10 +501,7 @@ fn resolver_errors_name_the_chain() {
     for e in index.iter_mut().filter(|e| e.package == "binutils") {
         e.pre_depends = "binutils-common (= 2.40".into();
     }
-    assert_eq!(
-        resolve_err(&index, &["gcc-12"]),
-        "gcc-12 -> binutils -> binutils-common (= 2.40: cannot be parsed (in Pre-Depends)"
-    );
+    assert_eq!(resolve_err(&index, &["gcc-12"]), "gcc-12 -> binutils -> binutils-common (= 2.40: cannot be parsed (in Pre-Depends)");
 }
 
 // ---------------------------------------------------------------------------
@@ -843,20 +820,16 @@ fn refuses_everything_that_leaves_the_root_or_is_special() {
     // A hard link to a file outside, or reached through a link.
     let e = refused(&[Item::HardLink("./usr/passwd", "../etc/passwd")], |_| {});
     assert!(e.ends_with("`./usr/passwd` leaves the root (`..`)"), "{e}");
-    let e =
-        refused(&[Item::Symlink("./usr/share", &out), Item::HardLink("./usr/passwd", "./usr/share/secret")], |_| {
-            fs::write(outside.path().join("secret"), b"s").expect("write")
-        });
+    let e = refused(&[Item::Symlink("./usr/share", &out), Item::HardLink("./usr/passwd", "./usr/share/secret")], |_| {
+        fs::write(outside.path().join("secret"), b"s").expect("write")
+    });
     assert!(e.ends_with("is a hard link to something other than an installed file"), "{e}");
     // A file where another package made a directory.
     let e = refused(&[Item::File("./usr/lib", 0o644, b"x")], |_| {});
     assert!(e.ends_with("`./usr/lib` would replace a directory"), "{e}");
 
     let e = refused(&[Item::Char("./dev/null")], |_| {});
-    assert!(
-        e.ends_with("`./dev/null` is a device node; dhib installs none (a root gets /dev from the sandbox)"),
-        "{e}"
-    );
+    assert!(e.ends_with("`./dev/null` is a device node; dhib installs none (a root gets /dev from the sandbox)"), "{e}");
     let e = refused(&[Item::Fifo("./run/initctl")], |_| {});
     assert!(e.ends_with("`./run/initctl` is a fifo; dhib installs none"), "{e}");
 
@@ -879,26 +852,14 @@ fn rejects_what_is_not_a_debian_package() {
             ar_of(&[("debian-binary", b"3.0\n".to_vec()), ("control.tar.gz", control.clone())]),
             "unsupported package format \"3.0\"",
         ),
-        (
-            "no data",
-            ar_of(&[("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control.clone())]),
-            "no data.tar member",
-        ),
+        ("no data", ar_of(&[("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control.clone())]), "no data.tar member"),
         (
             "lzma",
-            ar_of(&[
-                ("debian-binary", b"2.0\n".to_vec()),
-                ("control.tar.gz", control.clone()),
-                ("data.tar.lzma", data.clone()),
-            ]),
+            ar_of(&[("debian-binary", b"2.0\n".to_vec()), ("control.tar.gz", control.clone()), ("data.tar.lzma", data.clone())]),
             "member `data.tar.lzma` has a compression dhib does not read",
         ),
         ("truncated", good[..good.len() - 40].to_vec(), "corrupt package"),
-        (
-            "bad header",
-            good.iter().map(|&b| if b == b'`' { b'x' } else { b }).collect(),
-            "a member header is malformed",
-        ),
+        ("bad header", good.iter().map(|&b| if b == b'`' { b'x' } else { b }).collect(), "a member header is malformed"),
     ];
     for (what, bytes, want) in cases {
         let deb = write_deb(tmp.path(), "bad.deb", &bytes);
@@ -910,10 +871,7 @@ fn rejects_what_is_not_a_debian_package() {
     let deb = write_deb(
         tmp.path(),
         "nocontrol.deb",
-        &ar_of(&[
-            ("debian-binary", b"2.0\n".to_vec()),
-            ("control.tar", tar_of(&[Item::File("./md5sums", 0o644, b"")])),
-        ]),
+        &ar_of(&[("debian-binary", b"2.0\n".to_vec()), ("control.tar", tar_of(&[Item::File("./md5sums", 0o644, b"")]))]),
     );
     let err = deb::read_control(&deb).expect_err("no control");
     assert_eq!(err.to_string(), format!("{}: control.tar has no control file", deb.display()));
@@ -924,8 +882,7 @@ fn rejects_what_is_not_a_debian_package() {
 
 #[test]
 fn licenses_from_machine_readable_copyright_files() {
-    let dep5 =
-        |body: &str| format!("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n{body}");
+    let dep5 = |body: &str| format!("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n{body}");
     for (body, want) in [
         ("Files: *\nCopyright: 1995 Jean-loup Gailly\nLicense: Zlib\n\nFiles: debian/*\nLicense: GPL-2+\n", "Zlib"),
         (
@@ -940,7 +897,8 @@ fn licenses_from_machine_readable_copyright_files() {
         assert_eq!(deb::license_from_copyright(&dep5(body)).as_deref(), Some(want), "{body}");
     }
     // The header's License is the package's.
-    let text = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nLicense: Apache-2.0\n\nFiles: *\nLicense: MIT\n";
+    let text =
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nLicense: Apache-2.0\n\nFiles: *\nLicense: MIT\n";
     assert_eq!(deb::license_from_copyright(text).as_deref(), Some("Apache-2.0"));
     // Free-form files and DEP-5 files without `Files: *` give no answer.
     assert_eq!(deb::license_from_copyright("This is the Debian prepackaged version of the GNU C Library.\n"), None);
@@ -951,8 +909,7 @@ fn licenses_from_machine_readable_copyright_files() {
 fn copyright_license_reads_an_unpacked_root() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = merged_root();
-    let copyright =
-        b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-3+\n";
+    let copyright = b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-3+\n";
     let secret = tmp.path().join("secret");
     fs::write(&secret, copyright).expect("write");
     let deb = deb_with(
@@ -992,11 +949,7 @@ fn repo() -> &'static Path {
     REPO.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("debian-test-repo");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/debian-test-repo.sh");
-        let out = Command::new(&script)
-            .arg(&dir)
-            .args(REAL)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let out = Command::new(&script).arg(&dir).args(REAL).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
         assert!(
             out.status.success(),
             "{} failed ({}); on a cold cache it downloads real packages with apt, so it needs the Debian mirror:\n{}{}",

@@ -53,8 +53,7 @@ fn run_case(dir: &Path, name: &str) {
 #[test]
 fn every_bad_input_gets_its_diagnostic() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics");
-    let mut cases: Vec<_> =
-        std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&corpus).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     cases.sort();
     assert!(cases.len() >= 30, "the corpus has {} cases", cases.len());
     let mut failed = Vec::new();

@@ -31,10 +31,7 @@ fn blob(store: &Path, digest: &str) -> PathBuf {
 
 #[test]
 fn the_examples_build_from_source_reproducibly() {
-    assert!(
-        repo().join("third_party/debian").is_dir(),
-        "third_party/ is missing: run scripts/setup.sh (scripts/test.sh does)"
-    );
+    assert!(repo().join("third_party/debian").is_dir(), "third_party/ is missing: run scripts/setup.sh (scripts/test.sh does)");
     let store = tempfile::tempdir().unwrap();
     // The key the workspace's dhi.toml names is the developer's; this test
     // signs with one of its own.
@@ -123,7 +120,10 @@ fn the_examples_build_from_source_reproducibly() {
     // The images and the customization: valid OCI layouts that third-party
     // tools accept, whose entrypoints run.
     let out = tempfile::tempdir().unwrap();
-    let built = dhib(store.path(), &["build", "//examples/bases/...", "//examples/images/...", "//examples/customizations/...", "--out", out.path().to_str().unwrap()]);
+    let built = dhib(
+        store.path(),
+        &["build", "//examples/bases/...", "//examples/images/...", "//examples/customizations/...", "--out", out.path().to_str().unwrap()],
+    );
     assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("index.json")).unwrap()).unwrap();
     let images = index["images"].as_object().unwrap();
@@ -142,7 +142,12 @@ fn the_examples_build_from_source_reproducibly() {
         let v = Command::new("oci-image-tool").args(["validate", "--type", "image"]).arg(&image_only).output().unwrap();
         assert!(v.status.success(), "{label}: {}", String::from_utf8_lossy(&v.stderr));
         let bundle = out.path().join("bundle").join(label.replace(['/', ':'], "_"));
-        let u = Command::new("umoci").args(["unpack", "--rootless", "--image"]).arg(format!("{}:latest", layout.display())).arg(&bundle).output().unwrap();
+        let u = Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:latest", layout.display()))
+            .arg(&bundle)
+            .output()
+            .unwrap();
         assert!(u.status.success(), "{label}: {}", String::from_utf8_lossy(&u.stderr));
     }
     let lua_root = out.path().join("bundle/__examples_images_lua_lua/rootfs");
@@ -173,9 +178,13 @@ fn the_examples_build_from_source_reproducibly() {
     }
     // The VEX statement on zlib reaches the images that ship it.
     let vex: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("examples/images/sqlite/sqlite.attestations/vex.openvex.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.path().join("examples/images/sqlite/sqlite.attestations/vex.openvex.json")).unwrap())
+            .unwrap();
     assert_eq!(vex["statements"][0]["vulnerability"]["name"], "CVE-2023-45853", "{vex}");
-    assert!(vex["statements"][0]["products"][0]["subcomponents"][0]["@id"].as_str().unwrap().starts_with("pkg:generic/zlib@1.2.13?"), "{vex}");
+    assert!(
+        vex["statements"][0]["products"][0]["subcomponents"][0]["@id"].as_str().unwrap().starts_with("pkg:generic/zlib@1.2.13?"),
+        "{vex}"
+    );
 
     let lua_layers = layers(&out.path().join("examples/images/lua/lua"));
     let acme_layers = layers(&out.path().join("examples/customizations/acme/acme-lua"));
@@ -189,7 +198,13 @@ fn the_examples_build_from_source_reproducibly() {
     std::os::unix::fs::symlink(repo().join("third_party"), checkout.path().join("third_party")).unwrap();
     let (other, out2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhib"));
-    cmd.arg("--store").arg(other.path()).args(["build", "//examples/bases/...", "//examples/images/...", "//examples/customizations/...", "--out"]);
+    cmd.arg("--store").arg(other.path()).args([
+        "build",
+        "//examples/bases/...",
+        "//examples/images/...",
+        "//examples/customizations/...",
+        "--out",
+    ]);
     cmd.arg(out2.path()).current_dir(checkout.path()).env("TZ", "Pacific/Chatham");
     // SAFETY: umask is async-signal-safe.
     unsafe {
@@ -239,11 +254,19 @@ fn an_upstream_release_cascades_through_the_catalog(store: &Path, public: &Path,
     let update = dhib(&["upstream", "update", "//examples/pkgs/lua:lua-src", "--to", "5.4.4.1", "--output", "json"]);
     assert!(update.status.success(), "{}", text(&update));
     let outcome: serde_json::Value = serde_json::from_slice(&update.stdout).unwrap();
-    let mut cascade: Vec<String> =
-        outcome["cascade"].as_object().unwrap().values().flat_map(|v| v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string())).collect();
+    let mut cascade: Vec<String> = outcome["cascade"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|v| v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()))
+        .collect();
     cascade.sort();
     assert_eq!(outcome["cascade"]["customizations"], serde_json::json!(["//examples/customizations/acme:acme-lua"]), "{outcome}");
-    assert_eq!(outcome["cascade"]["images"], serde_json::json!(["//examples/images/lua:lua", "//examples/images/lua:lua-dev"]), "{outcome}");
+    assert_eq!(
+        outcome["cascade"]["images"],
+        serde_json::json!(["//examples/images/lua:lua", "//examples/images/lua:lua-dev"]),
+        "{outcome}"
+    );
 
     // CI's view of the same change agrees, and the build remakes exactly it.
     let affected = dhib(&["affected", "--since", "HEAD"]);
@@ -268,7 +291,8 @@ fn an_upstream_release_cascades_through_the_catalog(store: &Path, public: &Path,
         assert!(text(&verified).contains("pass  guardrail"), "{label}: {}", text(&verified));
     }
     let dsse: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("examples/images/lua/lua.attestations/provenance.dsse.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(out.path().join("examples/images/lua/lua.attestations/provenance.dsse.json")).unwrap())
+            .unwrap();
     let payload = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, dsse["payload"].as_str().unwrap()).unwrap();
     let statement: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     let guardrail = &statement["predicate"]["buildDefinition"]["internalParameters"]["guardrail"][0];

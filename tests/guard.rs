@@ -27,7 +27,8 @@ fn run_pair(pair: &Path, extra: &[&str]) -> (i32, Value) {
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = guard(&pair.join("old"), &pair.join("new"), &args);
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", pair.display(), String::from_utf8_lossy(&out.stderr)));
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", pair.display(), String::from_utf8_lossy(&out.stderr)));
     (out.status.code().expect("exited"), report)
 }
 
@@ -107,7 +108,11 @@ fn approving_every_blocking_finding_of_the_xz_miniature_passes() {
     let blocking: Vec<String> = report["blocking"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()).collect();
     assert_eq!(
         blocking,
-        ["supply.not-in-vcs@m4/build-to-host.m4", "sh.encoded-payload@m4/build-to-host.m4", "blob.used-by-build@tests/files/bad-3-corrupt_lzma2.xz"]
+        [
+            "supply.not-in-vcs@m4/build-to-host.m4",
+            "sh.encoded-payload@m4/build-to-host.m4",
+            "blob.used-by-build@tests/files/bad-3-corrupt_lzma2.xz"
+        ]
     );
     let approvals: Vec<&str> = blocking.iter().flat_map(|b| ["--approve", b.as_str()]).collect();
     let (code, _) = run_pair(&pair, &approvals);
@@ -182,7 +187,16 @@ fn git_cmd(dir: &Path, author: &str) -> Command {
     let email = format!("{author}@example.invalid");
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
-        .args(["-c", &format!("user.name={author}"), "-c", &format!("user.email={email}"), "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
+        .args([
+            "-c",
+            &format!("user.name={author}"),
+            "-c",
+            &format!("user.email={email}"),
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "tag.gpgsign=false",
+        ])
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1");
     cmd
@@ -243,7 +257,8 @@ impl Key {
     fn new() -> Key {
         let home = tempfile::tempdir().unwrap();
         let gpg = |args: &[&str]| {
-            let out = Command::new("gpg").env("GNUPGHOME", home.path()).args(["--batch", "--with-colons"]).args(args).output().expect("gpg runs");
+            let out =
+                Command::new("gpg").env("GNUPGHOME", home.path()).args(["--batch", "--with-colons"]).args(args).output().expect("gpg runs");
             assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8(out.stdout).unwrap()
         };
@@ -265,7 +280,15 @@ impl Drop for Key {
 fn tag(repo: &Path, tagger: &str, name: &str, key: Option<&Key>) {
     let mut cmd = git_cmd(repo, tagger);
     match key {
-        Some(key) => cmd.env("GNUPGHOME", key.home.path()).args(["-c", "gpg.program=gpg", "-c", &format!("user.signingkey={}", key.fpr), "tag", "-f", "-s"]),
+        Some(key) => cmd.env("GNUPGHOME", key.home.path()).args([
+            "-c",
+            "gpg.program=gpg",
+            "-c",
+            &format!("user.signingkey={}", key.fpr),
+            "tag",
+            "-f",
+            "-s",
+        ]),
         None => cmd.args(["tag", "-f", "-a"]),
     };
     let out = cmd.args([name, "-m", name]).output().unwrap();
@@ -311,7 +334,10 @@ fn a_release_tag_signed_by_a_new_key_is_named() {
     assert_eq!(found[0]["file"], "configure.ac");
     assert_eq!((found[0]["severity"].as_str(), found[0]["confidence"].as_str()), (Some("medium"), Some("medium")));
     let why = found[0]["explanation"].as_str().unwrap();
-    let expected = format!("the release tag v1.0 is signed by OpenPGP key {}, which signed none of the 2 earlier tags: v0.1 is signed by OpenPGP key {}", mallory.fpr, alice.fpr);
+    let expected = format!(
+        "the release tag v1.0 is signed by OpenPGP key {}, which signed none of the 2 earlier tags: v0.1 is signed by OpenPGP key {}",
+        mallory.fpr, alice.fpr
+    );
     assert_eq!(why, expected);
 }
 
@@ -342,7 +368,12 @@ fn an_unsigned_release_tag_after_signed_ones_is_named() {
     assert_eq!(signer_findings(repo.path()), Vec::<Value>::new());
     tag(repo.path(), "mallory", "v1.0", None);
     let found = signer_findings(repo.path());
-    assert!(found[0]["explanation"].as_str().unwrap().contains("its tagger mallory@example.invalid tagged none of the 1 earlier tags: v0.0 is not signed (tagger alice@example.invalid)"), "{found:#?}");
+    assert!(
+        found[0]["explanation"].as_str().unwrap().contains(
+            "its tagger mallory@example.invalid tagged none of the 1 earlier tags: v0.0 is not signed (tagger alice@example.invalid)"
+        ),
+        "{found:#?}"
+    );
 }
 
 #[test]

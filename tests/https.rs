@@ -68,7 +68,6 @@ impl Drop for Server {
     }
 }
 
-
 /// A workspace holding only a source fetched from `url`.
 fn workspace(url: &str, pin: &str) -> tempfile::TempDir {
     let ws = tempfile::tempdir().unwrap();

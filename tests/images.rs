@@ -21,7 +21,9 @@ fn workspace() -> Ws {
     ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
     ws.write(
         "debian/BUILD.dhi",
-        &format!("deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n"),
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n"
+        ),
     );
     ws.write("images/hello.sh", HELLO);
     let image = |name: &str, extra: &str| {
@@ -32,7 +34,12 @@ fn workspace() -> Ws {
              env = {{ GREETING = \"world\" }}\n  user = 65532\n{extra}}}\n"
         )
     };
-    ws.write("images/BUILD.dhi", &(image("hello", "") + "\n" + &image("hello-zstd", "  compression = \"zstd\"\n  source = \"https://example.com/images\"\n  revision = \"v1.2\"\n")));
+    ws.write(
+        "images/BUILD.dhi",
+        &(image("hello", "")
+            + "\n"
+            + &image("hello-zstd", "  compression = \"zstd\"\n  source = \"https://example.com/images\"\n  revision = \"v1.2\"\n")),
+    );
     ws.write("customizations/motd", "welcome to acme\n");
     ws.write(
         "customizations/BUILD.dhi",
@@ -226,10 +233,7 @@ fn check_reproducible_builds_again_from_nothing_and_compares() {
     assert!(Path::new(&store).exists());
 
     // A build step that writes a random number is caught.
-    ws.write(
-        "debian/env.dhi",
-        "env \"busybox\" {\n  packages = [:busybox-static]\n}\n",
-    );
+    ws.write("debian/env.dhi", "env \"busybox\" {\n  packages = [:busybox-static]\n}\n");
     ws.write(
         "pkgs/BUILD.dhi",
         "package \"stamp\" {\n  version = \"1\"\n  env = //debian:busybox\n  \
@@ -254,7 +258,8 @@ fn a_multi_platform_image_is_an_index_whose_arm64_image_holds_arm64_binaries() {
     let top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(top["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
     let index = json(top["manifests"][0]["digest"].as_str().unwrap());
-    let platforms: Vec<&str> = index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    let platforms: Vec<&str> =
+        index["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
     assert_eq!(platforms, ["amd64", "arm64"]);
     // Each platform's busybox is an ELF for its machine: x86-64 (62), AArch64 (183).
     for (entry, machine) in index["manifests"].as_array().unwrap().iter().zip([62u16, 183]) {
@@ -389,7 +394,9 @@ fn declared_ca_certificates_become_the_bundle_programs_read() {
     assert_eq!(ca_dir, busybox_deb().0);
     ws.write(
         "debian/ca.dhi",
-        &format!("deb \"ca-certificates\" {{\n  version = \"1\"\n  arch = \"all\"\n  filename = \"{ca_file}\"\n  sha256 = \"{ca_sha}\"\n}}\n"),
+        &format!(
+            "deb \"ca-certificates\" {{\n  version = \"1\"\n  arch = \"all\"\n  filename = \"{ca_file}\"\n  sha256 = \"{ca_sha}\"\n}}\n"
+        ),
     );
     let acme = "-----BEGIN CERTIFICATE-----\nQUNNRSBDb3JwIHRlc3QgQ0E=\n-----END CERTIFICATE-----\n";
     ws.write("tls/acme.crt", acme);
@@ -444,7 +451,10 @@ fn a_customization_adds_the_layers_of_an_oci_layout_made_by_another_tool() {
     let (base, _) = image(&ws, "images/hello");
     let agent_index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let agent_manifest: Value = serde_json::from_slice(
-        &std::fs::read(layout.join("blobs/sha256").join(agent_index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"))).unwrap(),
+        &std::fs::read(
+            layout.join("blobs/sha256").join(agent_index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:")),
+        )
+        .unwrap(),
     )
     .unwrap();
     let (custom, base, agent) = (layer_digests(&custom), layer_digests(&base), layer_digests(&agent_manifest));

@@ -56,10 +56,7 @@ fn layout_comments_and_attribute_order_do_not_change_keys() {
     let zlib = "examples/pkgs/zlib/BUILD.dhi";
     // Reformat: collapse indentation, add comments and blank lines everywhere.
     let noisy = edit(&files, zlib, |t| {
-        t.lines()
-            .map(|l| format!("{}   # noise\n\n", l.trim()))
-            .collect::<String>()
-            .replace("{   # noise", "{ # noise")
+        t.lines().map(|l| format!("{}   # noise\n\n", l.trim())).collect::<String>().replace("{   # noise", "{ # noise")
     });
     // A line that is itself a comment would comment out the appended noise: fine.
     assert_eq!(changed(&base, &keys_of(noisy)), Vec::<String>::new());
@@ -71,8 +68,7 @@ fn layout_comments_and_attribute_order_do_not_change_keys() {
     });
     assert_eq!(changed(&base, &keys_of(swapped)), Vec::<String>::new());
     // `dhib fmt` output keeps every key.
-    let formatted: Vec<(String, String)> =
-        files.iter().map(|(p, t)| (p.clone(), dhib::lang::fmt::format(p, t).unwrap())).collect();
+    let formatted: Vec<(String, String)> = files.iter().map(|(p, t)| (p.clone(), dhib::lang::fmt::format(p, t).unwrap())).collect();
     assert_eq!(changed(&base, &keys_of(formatted)), Vec::<String>::new());
 }
 
@@ -104,8 +100,7 @@ fn a_source_change_changes_exactly_its_dependents() {
     let mut a = Analysis::from_texts(files, "linux/amd64");
     let g = a.analyze().unwrap().graph;
     let q = dhib::graph::query::parse("rdeps(//..., //examples/pkgs/lua:lua-src)").unwrap();
-    let mut want: Vec<String> =
-        dhib::graph::query::eval(&q, &g, &a).unwrap().iter().map(|i| g.node(*i).to_string()).collect();
+    let mut want: Vec<String> = dhib::graph::query::eval(&q, &g, &a).unwrap().iter().map(|i| g.node(*i).to_string()).collect();
     want.sort();
     assert_eq!(got, want);
 }
@@ -177,7 +172,8 @@ fn keys_do_not_depend_on_the_checkout_path() {
     std::fs::create_dir_all(&nested).unwrap();
     copy(a.path());
     copy(&nested);
-    let keys = |d: &Path| Analysis::load(d).unwrap().analyze().unwrap().keys.iter().map(|(id, k)| (id.clone(), k)).collect::<HashMap<_, _>>();
+    let keys =
+        |d: &Path| Analysis::load(d).unwrap().analyze().unwrap().keys.iter().map(|(id, k)| (id.clone(), k)).collect::<HashMap<_, _>>();
     let (ka, kb) = (keys(a.path()), keys(&nested));
     assert_eq!(ka.len(), kb.len());
     assert_eq!(changed(&ka, &kb), Vec::<String>::new());

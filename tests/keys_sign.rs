@@ -95,7 +95,8 @@ fn keygen_help_explains_itself() {
     let out = dhib(dir.path(), &["keygen", "--help"], &[]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
-    for expected in ["ENCRYPTED SIGSTORE PRIVATE KEY", "DHIB_KEY_PASSWORD", "COSIGN_PASSWORD", "--force", "--output <PREFIX>", "Examples:"] {
+    for expected in ["ENCRYPTED SIGSTORE PRIVATE KEY", "DHIB_KEY_PASSWORD", "COSIGN_PASSWORD", "--force", "--output <PREFIX>", "Examples:"]
+    {
         assert!(said.contains(expected), "help lacks {expected}: {said}");
     }
 }

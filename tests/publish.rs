@@ -43,8 +43,12 @@ fn image_workspace() -> tempfile::TempDir {
          description = \"busybox\"\n  skip_checks = { no_shell = \"busybox is the point\" }\n}\n"
             .into(),
     );
-    w("apps/BUILD.dhi", "image \"app\" {\n  base = //images:bb\n  env = { MODE = \"app\" }\n  cmd = [\"echo\", \"hi\"]\n  description = \"app\"\n  \
-         skip_checks = { no_shell = \"busybox is the point\" }\n}\n".into());
+    w(
+        "apps/BUILD.dhi",
+        "image \"app\" {\n  base = //images:bb\n  env = { MODE = \"app\" }\n  cmd = [\"echo\", \"hi\"]\n  description = \"app\"\n  \
+         skip_checks = { no_shell = \"busybox is the point\" }\n}\n"
+            .into(),
+    );
     ws
 }
 
@@ -283,7 +287,10 @@ fn a_customization_pulls_layers_pinned_by_digest_from_a_registry() {
     );
     let made = Command::new("sh").args(["-ec", &script]).output().unwrap();
     assert!(made.status.success(), "{}", text(&made.stderr));
-    let raw = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/vendor/agent:1")]).output().unwrap();
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{host}/vendor/agent:1")])
+        .output()
+        .unwrap();
     let pinned = format!("{host}/vendor/agent@sha256:{}", sha256(&raw.stdout));
 
     let ws = image_workspace();

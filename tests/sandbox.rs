@@ -91,7 +91,9 @@ fn a_step_cannot_reach_a_listener_on_the_hosts_loopback() {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let r = run(
-        &format!("echo hello | nc -w 2 127.0.0.1 {port} && echo CONNECTED; wget -q -T 2 -O- http://127.0.0.1:{port}/ && echo FETCHED; true"),
+        &format!(
+            "echo hello | nc -w 2 127.0.0.1 {port} && echo CONNECTED; wget -q -T 2 -O- http://127.0.0.1:{port}/ && echo FETCHED; true"
+        ),
         vec![],
         Duration::from_secs(30),
     );

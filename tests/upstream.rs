@@ -141,7 +141,8 @@ fn github_server(seen: Arc<Mutex<Vec<String>>>) -> u16 {
             }
             let path = head.split_whitespace().nth(1).unwrap_or_default().to_string();
             seen.lock().unwrap().push(head);
-            let release = |tag: &str, draft: bool, pre: bool| serde_json::json!({"tag_name": tag, "draft": draft, "prerelease": pre, "name": tag});
+            let release =
+                |tag: &str, draft: bool, pre: bool| serde_json::json!({"tag_name": tag, "draft": draft, "prerelease": pre, "name": tag});
             let (status, extra, body) = match path.as_str() {
                 "/repos/acme/tool/releases?per_page=100" => (
                     "200 OK",
@@ -272,7 +273,10 @@ fn update_rewrites_only_version_and_sha256_and_lists_the_cascade() {
     let original = pkg_file("1.0", &sha256(&old), &sha256(&fixed));
     ws.write("pkgs/a/BUILD.dhi", &original);
     for name in ["a", "fixed"] {
-        ws.write(&format!("images/{name}/BUILD.dhi"), &format!("image \"{name}\" {{\n  packages = [//pkgs/a:{name}]\n  user = 65532\n}}\n"));
+        ws.write(
+            &format!("images/{name}/BUILD.dhi"),
+            &format!("image \"{name}\" {{\n  packages = [//pkgs/a:{name}]\n  user = 65532\n}}\n"),
+        );
     }
     tagged_repo(&ws, &["v1.0", "v1.1"]);
     let check = ws.dhib(&["check"]);
@@ -368,7 +372,10 @@ fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_b
     let benign = tarball("a-1.2", v12);
     // 1.3's archive has a build script its tag does not: only the archive
     // was tampered with.
-    let tampered = tarball("a-1.3", &[("configure", configure), ("src/a.c", "int main(void) { return 1 - 1; }\n"), ("build-aux/prep.sh", "#!/bin/sh\nexit 0\n")]);
+    let tampered = tarball(
+        "a-1.3",
+        &[("configure", configure), ("src/a.c", "int main(void) { return 1 - 1; }\n"), ("build-aux/prep.sh", "#!/bin/sh\nexit 0\n")],
+    );
     for (v, bytes) in [("1.0", &old), ("1.1", &evil), ("1.2", &benign), ("1.3", &tampered)] {
         ws.write_bytes(&format!("dist/a-{v}.tar.gz"), bytes);
     }
@@ -380,7 +387,10 @@ fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_b
     assert_eq!(blocked.status.code(), Some(1), "{}", stdout(&blocked));
     let said = stdout(&blocked);
     assert!(said.contains("guardrail //pkgs/a:a-src: high/high sh.encoded-payload configure"), "{said}");
-    assert!(said.contains("the upstream-diff guardrail blocks 1.0 → 1.1") && said.contains("--approve sh.encoded-payload@configure"), "{said}");
+    assert!(
+        said.contains("the upstream-diff guardrail blocks 1.0 → 1.1") && said.contains("--approve sh.encoded-payload@configure"),
+        "{said}"
+    );
     assert!(stderr(&blocked).is_empty(), "the tag's tree was compared: {}", stderr(&blocked));
     assert_eq!(std::fs::read_to_string(ws.path().join("pkgs/a/BUILD.dhi")).unwrap(), original, "nothing is rewritten");
     // The report is kept, with the decision: still blocked.
@@ -389,7 +399,8 @@ fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_b
     assert_eq!(record["vcs"], "v1.1 of file://repo");
     assert_eq!(record["report"]["files_not_in_vcs"], 0);
 
-    let approved = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--approve", "sh.encoded-payload@configure", "--output", "json"], None);
+    let approved =
+        dhib(&ws, &["upstream", "update", "//pkgs/a:a-src", "--approve", "sh.encoded-payload@configure", "--output", "json"], None);
     let done: serde_json::Value = serde_json::from_str(&stdout(&approved)).unwrap();
     assert_eq!(done["updated"][0]["to"], "1.1", "{done}");
     let findings = done["guard"]["//pkgs/a:a-src"]["findings"].as_array().unwrap();

@@ -71,7 +71,9 @@ fn check(name: &str, f: &Facts<'_>) -> Result<(), String> {
     let present = |candidates: &[&str]| -> Vec<&String> {
         f.rootfs
             .iter()
-            .filter(|(p, n)| n.kind != Kind::Dir && candidates.iter().any(|c| *p == c || p.strip_prefix("usr/").is_some_and(|rest| rest == *c)))
+            .filter(|(p, n)| {
+                n.kind != Kind::Dir && candidates.iter().any(|c| *p == c || p.strip_prefix("usr/").is_some_and(|rest| rest == *c))
+            })
             .map(|(p, _)| p)
             .collect()
     };
@@ -82,7 +84,10 @@ fn check(name: &str, f: &Facts<'_>) -> Result<(), String> {
         },
         "no_shell" => listed(present(&SHELLS), "shells"),
         "no_package_manager" => listed(present(&PACKAGE_MANAGERS), "package managers"),
-        "no_setuid" => listed(f.rootfs.iter().filter(|(_, n)| n.kind == Kind::File && n.mode & 0o6000 != 0).map(|(p, _)| p).collect(), "setuid or setgid files"),
+        "no_setuid" => listed(
+            f.rootfs.iter().filter(|(_, n)| n.kind == Kind::File && n.mode & 0o6000 != 0).map(|(p, _)| p).collect(),
+            "setuid or setgid files",
+        ),
         "no_world_writable" => listed(
             f.rootfs
                 .iter()

@@ -79,11 +79,7 @@ impl Envelope {
             return Err(DsseError::Unsigned);
         }
         let signed = pae(&self.payload_type, &self.payload_bytes()?);
-        let valid = self
-            .signatures
-            .iter()
-            .filter_map(|s| decode_any(&s.sig))
-            .any(|sig| key.verify(&signed, &sig).is_ok());
+        let valid = self.signatures.iter().filter_map(|s| decode_any(&s.sig)).any(|sig| key.verify(&signed, &sig).is_ok());
         if valid {
             Ok(())
         } else {

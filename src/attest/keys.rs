@@ -91,10 +91,7 @@ pub fn generate(password: &[u8]) -> Result<KeyPair, KeyError> {
     };
     let der = secret.to_pkcs8_der().map_err(|e| KeyError::Invalid(e.to_string()))?;
     let sealed = seal(der.as_bytes(), password)?;
-    Ok(KeyPair {
-        private_pem: pem_encode(ENCRYPTED_KEY_LABEL, &sealed),
-        public_pem: PublicKey(secret.public_key()).to_pem(),
-    })
+    Ok(KeyPair { private_pem: pem_encode(ENCRYPTED_KEY_LABEL, &sealed), public_pem: PublicKey(secret.public_key()).to_pem() })
 }
 
 /// The key password from the environment: `DHIB_KEY_PASSWORD`, else
@@ -180,7 +177,10 @@ impl SigningKey {
                     ))
                 }
                 "PUBLIC KEY" => {
-                    return Err(KeyError::WrongPem { found: "a public key".into(), expected: "a private key (signing needs the .key file)" })
+                    return Err(KeyError::WrongPem {
+                        found: "a public key".into(),
+                        expected: "a private key (signing needs the .key file)",
+                    })
                 }
                 // openssl puts an `EC PARAMETERS` block before the key.
                 _ => continue,
@@ -326,8 +326,7 @@ mod b64 {
 }
 
 fn box_key(password: &[u8], salt: &[u8], log_n: u8) -> Result<Zeroizing<[u8; BOX_KEY_LEN]>, KeyError> {
-    let params = scrypt::Params::new(log_n, SCRYPT_R, SCRYPT_P, BOX_KEY_LEN)
-        .map_err(|e| KeyError::MalformedEncrypted(e.to_string()))?;
+    let params = scrypt::Params::new(log_n, SCRYPT_R, SCRYPT_P, BOX_KEY_LEN).map_err(|e| KeyError::MalformedEncrypted(e.to_string()))?;
     let mut key = Zeroizing::new([0u8; BOX_KEY_LEN]);
     scrypt::scrypt(password, salt, &params, key.as_mut()).map_err(|e| KeyError::MalformedEncrypted(e.to_string()))?;
     Ok(key)
@@ -370,9 +369,7 @@ fn open(json: &[u8], password: &[u8]) -> Result<Vec<u8>, KeyError> {
         return malformed(format!("the nonce has {} bytes, not {NONCE_LEN}", sealed.cipher.nonce.len()));
     };
     let key = box_key(password, &sealed.kdf.salt, n.ilog2() as u8)?;
-    XSalsa20Poly1305::new(key.as_ref().into())
-        .decrypt(&nonce.into(), sealed.ciphertext.as_slice())
-        .map_err(|_| KeyError::WrongPassword)
+    XSalsa20Poly1305::new(key.as_ref().into()).decrypt(&nonce.into(), sealed.ciphertext.as_slice()).map_err(|_| KeyError::WrongPassword)
 }
 
 struct PemBlock {
@@ -473,8 +470,14 @@ mod tests {
     #[test]
     fn decrypts_go_securesystemslib_vectors() {
         let vectors = [
-            (&b"reallyimportant"[..], r#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":"N9a7x5JFGbrtB2uBR81jPwp0eiLR4A7FV3mjVAQrg1g="},"cipher":{"name":"nacl/secretbox","nonce":"2h8HxMmgRfuYdpswZBQaU3xJ1nkA/5Ik"},"ciphertext":"SEW6sUh0jf2wfdjJGPNS9+bkk2uB+Cxamf32zR8XkQ=="}"#),
-            (&b"\"cmVhbGx5aW1wb3J0YW50\""[..], r#"{"kdf":{"name":"scrypt","params":{"N":65536,"r":8,"p":1},"salt":"FhzPOt9/bJG4PTq6lQ6ecG6GzaOuOy/ynG5+yRiFlNs="},"cipher":{"name":"nacl/secretbox","nonce":"aw1ng1jHaDz/tQ7V2gR9O2+IGQ8xJEuE"},"ciphertext":"HycvuLZL4sYH0BrYTh4E/H20VtAW6u5zL5Pr+IBjYLYnCPzDkq8="}"#),
+            (
+                &b"reallyimportant"[..],
+                r#"{"kdf":{"name":"scrypt","params":{"N":32768,"r":8,"p":1},"salt":"N9a7x5JFGbrtB2uBR81jPwp0eiLR4A7FV3mjVAQrg1g="},"cipher":{"name":"nacl/secretbox","nonce":"2h8HxMmgRfuYdpswZBQaU3xJ1nkA/5Ik"},"ciphertext":"SEW6sUh0jf2wfdjJGPNS9+bkk2uB+Cxamf32zR8XkQ=="}"#,
+            ),
+            (
+                &b"\"cmVhbGx5aW1wb3J0YW50\""[..],
+                r#"{"kdf":{"name":"scrypt","params":{"N":65536,"r":8,"p":1},"salt":"FhzPOt9/bJG4PTq6lQ6ecG6GzaOuOy/ynG5+yRiFlNs="},"cipher":{"name":"nacl/secretbox","nonce":"aw1ng1jHaDz/tQ7V2gR9O2+IGQ8xJEuE"},"ciphertext":"HycvuLZL4sYH0BrYTh4E/H20VtAW6u5zL5Pr+IBjYLYnCPzDkq8="}"#,
+            ),
         ];
         for (plain, v) in vectors {
             assert_eq!(open(v.as_bytes(), b"supersecret").unwrap(), plain);

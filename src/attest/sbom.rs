@@ -134,45 +134,22 @@ pub fn purl(p: &Package) -> String {
 
 /// The package URL of the image itself: `pkg:oci/NAME@sha256%3A<hex>`.
 pub fn image_purl(s: &Subject) -> String {
-    format!(
-        "pkg:oci/{}@{}",
-        pct(&s.name.to_lowercase(), b""),
-        pct(&s.manifest_digest, b"")
-    )
+    format!("pkg:oci/{}@{}", pct(&s.name.to_lowercase(), b""), pct(&s.manifest_digest, b""))
 }
 
 fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
     match &p.origin {
-        Origin::Deb {
-            arch,
-            source: _,
-            distro,
-            ..
-        } => {
+        Origin::Deb { arch, source: _, distro, .. } => {
             // The namespace is the vendor: "debian" of "debian-12".
-            let vendor = distro
-                .split('-')
-                .next()
-                .filter(|v| !v.is_empty())
-                .unwrap_or("debian");
+            let vendor = distro.split('-').next().filter(|v| !v.is_empty()).unwrap_or("debian");
             // No `upstream` qualifier: a deb's purl must be derivable from
             // its pin alone (VEX documents name components without their
             // .deb), and the source package is in the SBOM's own fields.
             let qualifiers = vec![("arch", arch.as_str()), ("distro", distro.as_str())];
-            format!(
-                "pkg:deb/{}/{}{}{}",
-                pct(vendor, b""),
-                pct(&p.name, b""),
-                at_version(&p.version),
-                query(&qualifiers)
-            )
+            format!("pkg:deb/{}/{}{}{}", pct(vendor, b""), pct(&p.name, b""), at_version(&p.version), query(&qualifiers))
         }
         Origin::Built { source } => {
-            let base = format!(
-                "pkg:generic/{}{}",
-                pct(&p.name, b""),
-                at_version(&p.version)
-            );
+            let base = format!("pkg:generic/{}{}", pct(&p.name, b""), at_version(&p.version));
             match source {
                 Some(s) => format!("{base}{}", source_qualifiers(s)),
                 None => base,
@@ -180,22 +157,12 @@ fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
         }
         Origin::Oci { reference, digest } => {
             let (repository, tag) = split_reference(reference);
-            let name = repository
-                .rsplit('/')
-                .next()
-                .filter(|n| !n.is_empty())
-                .unwrap_or(&p.name)
-                .to_lowercase();
+            let name = repository.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&p.name).to_lowercase();
             let mut qualifiers = vec![("repository_url", repository)];
             if let Some(tag) = tag {
                 qualifiers.push(("tag", tag));
             }
-            format!(
-                "pkg:oci/{}@{}{}",
-                pct(&name, b""),
-                pct(digest, b""),
-                query(&qualifiers)
-            )
+            format!("pkg:oci/{}@{}{}", pct(&name, b""), pct(digest, b""), query(&qualifiers))
         }
         Origin::Image => match subject {
             Some(s) => image_purl(s),
@@ -207,11 +174,7 @@ fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
 
 fn source_purl(s: &Source) -> String {
     let version = s.version.as_deref().map(at_version).unwrap_or_default();
-    format!(
-        "pkg:generic/{}{version}{}",
-        pct(label_name(&s.label), b""),
-        source_qualifiers(s)
-    )
+    format!("pkg:generic/{}{version}{}", pct(label_name(&s.label), b""), source_qualifiers(s))
 }
 
 fn source_qualifiers(s: &Source) -> String {
@@ -232,10 +195,7 @@ fn at_version(version: &str) -> String {
 fn query(qualifiers: &[(&str, &str)]) -> String {
     let mut sorted: Vec<_> = qualifiers.iter().filter(|(_, v)| !v.is_empty()).collect();
     sorted.sort();
-    let parts: Vec<String> = sorted
-        .iter()
-        .map(|(k, v)| format!("{k}={}", pct(v, b":/")))
-        .collect();
+    let parts: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={}", pct(v, b":/"))).collect();
     if parts.is_empty() {
         String::new()
     } else {
@@ -261,21 +221,14 @@ fn split_reference(reference: &str) -> (&str, Option<&str>) {
     let without_digest = reference.split('@').next().unwrap_or(reference);
     let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
     match without_digest[last_slash..].rfind(':') {
-        Some(i) => (
-            &without_digest[..last_slash + i],
-            Some(&without_digest[last_slash + i + 1..]),
-        ),
+        Some(i) => (&without_digest[..last_slash + i], Some(&without_digest[last_slash + i + 1..])),
         None => (without_digest, None),
     }
 }
 
 /// The name part of a label: "lua-src" of "//examples/sources:lua-src".
 fn label_name(label: &str) -> &str {
-    label
-        .rsplit([':', '/'])
-        .next()
-        .filter(|n| !n.is_empty())
-        .unwrap_or(label)
+    label.rsplit([':', '/']).next().filter(|n| !n.is_empty()).unwrap_or(label)
 }
 
 // ---------------------------------------------------------------- shared helpers
@@ -302,21 +255,15 @@ fn absolute(path: &str) -> String {
 /// name with a dot, one of the usual schemes); anything else, such as a
 /// `file://` path on the build machine, is better stated as NOASSERTION.
 fn is_public_url(url: &str) -> bool {
-    let url = ["git+", "hg+", "svn+", "bzr+"]
-        .iter()
-        .find_map(|p| url.strip_prefix(p))
-        .unwrap_or(url);
+    let url = ["git+", "hg+", "svn+", "bzr+"].iter().find_map(|p| url.strip_prefix(p)).unwrap_or(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };
     let host = rest.split(['/', ':', '?', '#']).next().unwrap_or("");
     let host = host.rsplit('@').next().unwrap_or(host);
-    ["http", "https", "ftp", "sftp", "git", "ssh", "svn"]
-        .contains(&scheme.to_ascii_lowercase().as_str())
+    ["http", "https", "ftp", "sftp", "git", "ssh", "svn"].contains(&scheme.to_ascii_lowercase().as_str())
         && host.contains('.')
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && !url.chars().any(char::is_whitespace)
 }
 
@@ -348,11 +295,7 @@ enum License {
 fn classify_license(text: &str) -> License {
     let text = text.trim();
     // Deprecated ids (`GPL-2.0+`) are still valid SPDX 2.3 expressions.
-    let mode = spdx::ParseMode {
-        allow_deprecated: true,
-        allow_postfix_plus_on_gpl: true,
-        ..spdx::ParseMode::STRICT
-    };
+    let mode = spdx::ParseMode { allow_deprecated: true, allow_postfix_plus_on_gpl: true, ..spdx::ParseMode::STRICT };
     let Ok(expression) = spdx::Expression::parse_mode(text, mode) else {
         return License::Text(text.to_string());
     };
@@ -375,12 +318,7 @@ fn classify_license(text: &str) -> License {
 fn license_ref_for_text(text: &str) -> String {
     let readable: String = sanitize(text).chars().take(40).collect();
     let readable = readable.trim_end_matches('-');
-    format!(
-        "LicenseRef-{}{}{}",
-        readable,
-        if readable.is_empty() { "" } else { "-" },
-        &sha256_hex(text.as_bytes())[..8]
-    )
+    format!("LicenseRef-{}{}{}", readable, if readable.is_empty() { "" } else { "-" }, &sha256_hex(text.as_bytes())[..8])
 }
 
 // ---------------------------------------------------------------- SPDX
@@ -390,11 +328,7 @@ fn license_ref_for_text(text: &str) -> String {
 fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '.' {
-            c
-        } else {
-            '-'
-        };
+        let c = if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' };
         if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
             out.push(c);
         }
@@ -407,19 +341,13 @@ fn sanitize(s: &str) -> String {
 fn spdx_id(kind: &str, key: &str) -> String {
     let readable = sanitize(key);
     let sep = if readable.is_empty() { "" } else { "-" };
-    format!(
-        "SPDXRef-{kind}-{readable}{sep}{}",
-        &sha256_hex(key.as_bytes())[..8]
-    )
+    format!("SPDXRef-{kind}-{readable}{sep}{}", &sha256_hex(key.as_bytes())[..8])
 }
 
 fn spdx_file_id(label: &str, path: &str) -> String {
     let readable = sanitize(path);
     let sep = if readable.is_empty() { "" } else { "-" };
-    format!(
-        "SPDXRef-File-{readable}{sep}{}",
-        &sha256_hex(format!("{label}\0{path}").as_bytes())[..8]
-    )
+    format!("SPDXRef-File-{readable}{sep}{}", &sha256_hex(format!("{label}\0{path}").as_bytes())[..8])
 }
 
 fn spdx_supplier(supplier: Option<&str>) -> String {
@@ -469,14 +397,7 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
         image.insert("checksums".into(), spdx_sha256(hex));
     }
     if !s.platforms.is_empty() {
-        image.insert(
-            "comment".into(),
-            json!(format!(
-                "dhib image {}; platforms: {}",
-                s.label,
-                s.platforms.join(", ")
-            )),
-        );
+        image.insert("comment".into(), json!(format!("dhib image {}; platforms: {}", s.label, s.platforms.join(", "))));
     }
     packages.push(Value::Object(image));
     relationships.insert(("SPDXRef-DOCUMENT".into(), "DESCRIBES", image_id.clone()));
@@ -490,55 +411,37 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
         if !p.version.is_empty() {
             pkg.insert("versionInfo".into(), json!(p.version));
         }
-        pkg.insert(
-            "supplier".into(),
-            json!(spdx_supplier(p.supplier.as_deref())),
-        );
+        pkg.insert("supplier".into(), json!(spdx_supplier(p.supplier.as_deref())));
         if let Some(d) = &p.description {
             pkg.insert("description".into(), json!(d));
         }
         if let Some(h) = p.homepage.as_deref().filter(|h| is_public_url(h)) {
             pkg.insert("homepage".into(), json!(h));
         }
-        let declared = match p
-            .license
-            .as_deref()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-        {
+        let declared = match p.license.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
             None => "NOASSERTION".to_string(),
-            Some(text) => {
-                match classify_license(text) {
-                    License::Expression(expression, refs) => {
-                        for r in refs {
-                            let name = r.trim_start_matches("LicenseRef-").to_string();
-                            let text = format!("The license named \"{name}\" in the package's copyright information.");
-                            extracted.entry(r.clone()).or_insert_with(
-                                || json!({ "licenseId": r, "name": name, "extractedText": text }),
-                            );
-                        }
-                        expression
+            Some(text) => match classify_license(text) {
+                License::Expression(expression, refs) => {
+                    for r in refs {
+                        let name = r.trim_start_matches("LicenseRef-").to_string();
+                        let text = format!("The license named \"{name}\" in the package's copyright information.");
+                        extracted.entry(r.clone()).or_insert_with(|| json!({ "licenseId": r, "name": name, "extractedText": text }));
                     }
-                    License::Text(text) => {
-                        let r = license_ref_for_text(&text);
-                        extracted.entry(r.clone()).or_insert_with(
-                            || json!({ "licenseId": r, "name": text, "extractedText": text }),
-                        );
-                        r
-                    }
+                    expression
                 }
-            }
+                License::Text(text) => {
+                    let r = license_ref_for_text(&text);
+                    extracted.entry(r.clone()).or_insert_with(|| json!({ "licenseId": r, "name": text, "extractedText": text }));
+                    r
+                }
+            },
         };
         pkg.insert("licenseDeclared".into(), json!(declared));
         pkg.insert("licenseConcluded".into(), json!("NOASSERTION"));
         pkg.insert("externalRefs".into(), spdx_purl_ref(&purl_in(p, Some(s))));
         let mut location = "NOASSERTION".to_string();
         match &p.origin {
-            Origin::Deb {
-                download_url,
-                sha256,
-                ..
-            } => {
+            Origin::Deb { download_url, sha256, .. } => {
                 if is_public_url(download_url) {
                     location = download_url.clone();
                 }
@@ -549,9 +452,7 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
             Origin::Built { source: Some(src) } => {
                 let source_id = spdx_id("Source", &src.label);
                 relationships.insert((id.clone(), "GENERATED_FROM", source_id.clone()));
-                sources
-                    .entry(source_id.clone())
-                    .or_insert_with(|| spdx_source(&source_id, src));
+                sources.entry(source_id.clone()).or_insert_with(|| spdx_source(&source_id, src));
             }
             Origin::Built { source: None } | Origin::Image => {}
             Origin::Oci { digest, .. } => {
@@ -564,10 +465,7 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
         pkg.insert("downloadLocation".into(), json!(location));
         pkg.insert("filesAnalyzed".into(), json!(!p.files.is_empty()));
         if !p.files.is_empty() {
-            pkg.insert(
-                "packageVerificationCode".into(),
-                json!({ "packageVerificationCodeValue": verification_code(&p.files) }),
-            );
+            pkg.insert("packageVerificationCode".into(), json!({ "packageVerificationCodeValue": verification_code(&p.files) }));
             let mut ids = Vec::new();
             for f in &p.files {
                 let file_id = spdx_file_id(&p.label, &f.path);
@@ -621,12 +519,7 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
     // hash of everything else the document says.
     let body = sha256_hex(&to_bytes(&doc));
     let digest_hex = s.manifest_digest.rsplit(':').next().unwrap_or_default();
-    doc["documentNamespace"] = json!(format!(
-        "https://dhib.dev/spdx/{}-{}/{}",
-        pct(&s.name, b""),
-        pct(digest_hex, b""),
-        &body[..16]
-    ));
+    doc["documentNamespace"] = json!(format!("https://dhib.dev/spdx/{}-{}/{}", pct(&s.name, b""), pct(digest_hex, b""), &body[..16]));
     to_bytes(&doc)
 }
 
@@ -637,11 +530,7 @@ fn spdx_source(id: &str, src: &Source) -> Value {
     if let Some(v) = &src.version {
         pkg.insert("versionInfo".into(), json!(v));
     }
-    let location = if is_public_url(&src.url) {
-        src.url.as_str()
-    } else {
-        "NOASSERTION"
-    };
+    let location = if is_public_url(&src.url) { src.url.as_str() } else { "NOASSERTION" };
     pkg.insert("downloadLocation".into(), json!(location));
     pkg.insert("filesAnalyzed".into(), json!(false));
     pkg.insert("primaryPackagePurpose".into(), json!("SOURCE"));
@@ -649,19 +538,14 @@ fn spdx_source(id: &str, src: &Source) -> Value {
     if let Some(hex) = bare_sha256(&src.sha256) {
         pkg.insert("checksums".into(), spdx_sha256(hex));
     }
-    pkg.insert(
-        "comment".into(),
-        json!(format!("dhib source {}", src.label)),
-    );
+    pkg.insert("comment".into(), json!(format!("dhib source {}", src.label)));
     Value::Object(pkg)
 }
 
 // ---------------------------------------------------------------- CycloneDX
 
 fn cdx_hashes(sha256: Option<&str>) -> Option<Value> {
-    sha256
-        .and_then(bare_sha256)
-        .map(|hex| json!([{ "alg": "SHA-256", "content": hex.to_lowercase() }]))
+    sha256.and_then(bare_sha256).map(|hex| json!([{ "alg": "SHA-256", "content": hex.to_lowercase() }]))
 }
 
 fn cdx_licenses(text: &str) -> Value {
@@ -673,27 +557,15 @@ fn cdx_licenses(text: &str) -> Value {
 
 /// A UUID of version 5 (SHA-1, RFC 9562) in the URL namespace.
 fn uuid_v5(name: &[u8]) -> String {
-    const URL_NAMESPACE: [u8; 16] = [
-        0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
-        0xc8,
-    ];
+    const URL_NAMESPACE: [u8; 16] = [0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8];
     let mut hasher = Sha1::new();
     hasher.update(URL_NAMESPACE);
     hasher.update(name);
-    let mut b: [u8; 16] = hasher.finalize()[..16]
-        .try_into()
-        .expect("SHA-1 has 20 bytes");
+    let mut b: [u8; 16] = hasher.finalize()[..16].try_into().expect("SHA-1 has 20 bytes");
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 /// The CycloneDX 1.6 JSON document of the image.
@@ -714,11 +586,7 @@ pub fn cyclonedx(c: &Contents) -> Vec<u8> {
     let mut properties = vec![json!({ "name": "dhib:label", "value": s.label })];
     let mut platforms = s.platforms.clone();
     platforms.sort();
-    properties.extend(
-        platforms
-            .iter()
-            .map(|p| json!({ "name": "dhib:platform", "value": p })),
-    );
+    properties.extend(platforms.iter().map(|p| json!({ "name": "dhib:platform", "value": p })));
     image.insert("properties".into(), json!(properties));
 
     let mut components: Vec<Value> = c.packages.iter().map(|p| cdx_component(p, s)).collect();
@@ -763,23 +631,13 @@ fn cdx_component(p: &Package, s: &Subject) -> Value {
     if !p.version.is_empty() {
         comp.insert("version".into(), json!(p.version));
     }
-    if let Some(supplier) = p
-        .supplier
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+    if let Some(supplier) = p.supplier.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         comp.insert("supplier".into(), json!({ "name": supplier }));
     }
     if let Some(d) = &p.description {
         comp.insert("description".into(), json!(d));
     }
-    if let Some(l) = p
-        .license
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
+    if let Some(l) = p.license.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
         comp.insert("licenses".into(), cdx_licenses(l));
     }
     comp.insert("purl".into(), json!(purl_in(p, Some(s))));
@@ -788,11 +646,7 @@ fn cdx_component(p: &Package, s: &Subject) -> Value {
         references.push(json!({ "type": "website", "url": h }));
     }
     match &p.origin {
-        Origin::Deb {
-            download_url,
-            sha256,
-            ..
-        } => {
+        Origin::Deb { download_url, sha256, .. } => {
             references.push(json!({ "type": "distribution", "url": download_url }));
             if let Some(h) = cdx_hashes(Some(sha256)) {
                 comp.insert("hashes".into(), h);
@@ -824,10 +678,7 @@ fn cdx_component(p: &Package, s: &Subject) -> Value {
     if !references.is_empty() {
         comp.insert("externalReferences".into(), json!(references));
     }
-    comp.insert(
-        "properties".into(),
-        json!([{ "name": "dhib:label", "value": p.label }]),
-    );
+    comp.insert("properties".into(), json!([{ "name": "dhib:label", "value": p.label }]));
     if !p.files.is_empty() {
         let mut files: Vec<Value> = p
             .files
@@ -857,12 +708,8 @@ fn cdx_component(p: &Package, s: &Subject) -> Value {
 /// The completeness check: the regular files of the image's root file system
 /// (absolute path, sha256) that no package accounts for with that content.
 pub fn unaccounted(c: &Contents, rootfs_files: &[(String, String)]) -> Vec<String> {
-    let known: BTreeSet<(String, String)> = c
-        .packages
-        .iter()
-        .flat_map(|p| &p.files)
-        .map(|f| (absolute(&f.path), f.sha256.to_lowercase()))
-        .collect();
+    let known: BTreeSet<(String, String)> =
+        c.packages.iter().flat_map(|p| &p.files).map(|f| (absolute(&f.path), f.sha256.to_lowercase())).collect();
     let missing: BTreeSet<String> = rootfs_files
         .iter()
         .map(|(path, sha)| (absolute(path), sha.to_lowercase()))
@@ -900,11 +747,9 @@ pub fn spdx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
     let mut described: BTreeSet<&str> = BTreeSet::new();
     let mut contains: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in array("relationships") {
-        let (Some(from), Some(kind), Some(to)) = (
-            str_field(r, "spdxElementId"),
-            str_field(r, "relationshipType"),
-            str_field(r, "relatedSpdxElement"),
-        ) else {
+        let (Some(from), Some(kind), Some(to)) =
+            (str_field(r, "spdxElementId"), str_field(r, "relationshipType"), str_field(r, "relatedSpdxElement"))
+        else {
             return Err(format!("SPDX relationship without spdxElementId, relationshipType or relatedSpdxElement: {r}"));
         };
         match kind {
@@ -946,27 +791,12 @@ pub fn spdx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
             .find(|r| str_field(r, "referenceType") == Some("purl"))
             .and_then(|r| str_field(r, "referenceLocator"))
             .map(String::from);
-        let mut file_ids: BTreeSet<&str> = p
-            .get("hasFiles")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        file_ids.extend(
-            contains
-                .get(id)
-                .into_iter()
-                .flatten()
-                .filter(|to| files.contains_key(*to)),
-        );
+        let mut file_ids: BTreeSet<&str> =
+            p.get("hasFiles").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        file_ids.extend(contains.get(id).into_iter().flatten().filter(|to| files.contains_key(*to)));
         let files = file_ids
             .into_iter()
-            .map(|f| {
-                files.get(f).cloned().ok_or_else(|| {
-                    format!("SPDX package {name} names a file {f} the document lacks")
-                })
-            })
+            .map(|f| files.get(f).cloned().ok_or_else(|| format!("SPDX package {name} names a file {f} the document lacks")))
             .collect::<Result<_, _>>()?;
         packages.push(SbomPackage {
             name: name.to_string(),
@@ -987,26 +817,14 @@ pub fn cyclonedx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
         return Err("not a CycloneDX document: `bomFormat` is not CycloneDX".into());
     }
     let mut packages = Vec::new();
-    for c in doc
-        .get("components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let name = str_field(c, "name")
-            .ok_or_else(|| format!("CycloneDX component without a name: {c}"))?;
+    for c in doc.get("components").and_then(Value::as_array).into_iter().flatten() {
+        let name = str_field(c, "name").ok_or_else(|| format!("CycloneDX component without a name: {c}"))?;
         let mut files = Vec::new();
-        for f in c
-            .get("components")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for f in c.get("components").and_then(Value::as_array).into_iter().flatten() {
             if str_field(f, "type") != Some("file") {
                 continue;
             }
-            let path = str_field(f, "name")
-                .ok_or_else(|| format!("CycloneDX file of {name} without a name"))?;
+            let path = str_field(f, "name").ok_or_else(|| format!("CycloneDX file of {name} without a name"))?;
             let sha256 = f
                 .get("hashes")
                 .and_then(Value::as_array)
@@ -1080,11 +898,7 @@ mod tests {
                 platforms: vec!["linux/amd64".into()],
                 version: Some("5.4.6".into()),
             },
-            packages: vec![
-                deb("bash", "5.2.15-2+b2", None),
-                deb("libc6", "1:2.36-9", Some("glibc")),
-                lua,
-            ],
+            packages: vec![deb("bash", "5.2.15-2+b2", None), deb("libc6", "1:2.36-9", Some("glibc")), lua],
             created: 1_704_067_200,
             tool: "dhib 0.1.0".into(),
         }
@@ -1093,18 +907,9 @@ mod tests {
     #[test]
     fn deb_purls_encode_plus_and_epoch() {
         let c = contents();
-        assert_eq!(
-            purl(&c.packages[0]),
-            "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12"
-        );
-        assert_eq!(
-            purl(&c.packages[1]),
-            "pkg:deb/debian/libc6@1%3A2.36-9?arch=amd64&distro=debian-12"
-        );
-        assert_eq!(
-            purl(&deb("libstdc++6", "12", None)),
-            "pkg:deb/debian/libstdc%2B%2B6@12?arch=amd64&distro=debian-12"
-        );
+        assert_eq!(purl(&c.packages[0]), "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12");
+        assert_eq!(purl(&c.packages[1]), "pkg:deb/debian/libc6@1%3A2.36-9?arch=amd64&distro=debian-12");
+        assert_eq!(purl(&deb("libstdc++6", "12", None)), "pkg:deb/debian/libstdc%2B%2B6@12?arch=amd64&distro=debian-12");
     }
 
     #[test]
@@ -1112,66 +917,30 @@ mod tests {
         let c = contents();
         assert_eq!(
             purl(&c.packages[2]),
-            format!(
-                "pkg:generic/lua@5.4.6?checksum=sha256:{}&download_url=https://www.lua.org/ftp/lua-5.4.6.tar.gz",
-                "b".repeat(64)
-            )
+            format!("pkg:generic/lua@5.4.6?checksum=sha256:{}&download_url=https://www.lua.org/ftp/lua-5.4.6.tar.gz", "b".repeat(64))
         );
         let mut p = c.packages[2].clone();
         p.origin = Origin::Built { source: None };
         assert_eq!(purl(&p), "pkg:generic/lua@5.4.6");
-        p.origin = Origin::Oci {
-            reference: "docker.io/library/Debian:12@sha256:ffff".into(),
-            digest: format!("sha256:{}", "d".repeat(64)),
-        };
-        assert_eq!(
-            purl(&p),
-            format!(
-                "pkg:oci/debian@sha256%3A{}?repository_url=docker.io/library/Debian&tag=12",
-                "d".repeat(64)
-            )
-        );
-        p.origin = Origin::Oci {
-            reference: "localhost:5000/base".into(),
-            digest: "sha256:1".into(),
-        };
-        assert_eq!(
-            purl(&p),
-            "pkg:oci/base@sha256%3A1?repository_url=localhost:5000/base"
-        );
-        assert_eq!(
-            image_purl(&c.subject),
-            format!("pkg:oci/lua@sha256%3A{}", "c".repeat(64))
-        );
+        p.origin =
+            Origin::Oci { reference: "docker.io/library/Debian:12@sha256:ffff".into(), digest: format!("sha256:{}", "d".repeat(64)) };
+        assert_eq!(purl(&p), format!("pkg:oci/debian@sha256%3A{}?repository_url=docker.io/library/Debian&tag=12", "d".repeat(64)));
+        p.origin = Origin::Oci { reference: "localhost:5000/base".into(), digest: "sha256:1".into() };
+        assert_eq!(purl(&p), "pkg:oci/base@sha256%3A1?repository_url=localhost:5000/base");
+        assert_eq!(image_purl(&c.subject), format!("pkg:oci/lua@sha256%3A{}", "c".repeat(64)));
         // A query character inside a URL is data, not syntax.
-        assert_eq!(
-            query(&[("download_url", "https://x.org/a?b=c&d")]),
-            "?download_url=https://x.org/a%3Fb%3Dc%26d"
-        );
+        assert_eq!(query(&[("download_url", "https://x.org/a?b=c&d")]), "?download_url=https://x.org/a%3Fb%3Dc%26d");
     }
 
     #[test]
     fn spdx_ids_hold_only_the_allowed_characters_and_stay_distinct() {
         let a = spdx_id("Package", "//examples/debian:libc6");
-        assert!(
-            a.starts_with("SPDXRef-Package-examples-debian-libc6-"),
-            "{a}"
-        );
+        assert!(a.starts_with("SPDXRef-Package-examples-debian-libc6-"), "{a}");
         let b = spdx_id("Package", "//examples/debian-libc6");
         assert_ne!(a, b, "labels that sanitize alike keep distinct ids");
-        for id in [
-            a,
-            b,
-            spdx_id("Package", "//x:a+b_c@ü"),
-            spdx_file_id("//x:y", "/usr/lib/libc.so.6"),
-            spdx_id("X", "//:"),
-        ] {
+        for id in [a, b, spdx_id("Package", "//x:a+b_c@ü"), spdx_file_id("//x:y", "/usr/lib/libc.so.6"), spdx_id("X", "//:")] {
             let rest = id.strip_prefix("SPDXRef-").unwrap();
-            assert!(
-                rest.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
-                "{id}"
-            );
+            assert!(rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'), "{id}");
             assert!(!rest.contains("--") && !rest.ends_with('-'), "{id}");
         }
         assert_eq!(sanitize("//a:b++c/"), "a-b-c");
@@ -1179,31 +948,16 @@ mod tests {
 
     #[test]
     fn licenses_are_expressions_or_refs() {
-        assert_eq!(
-            classify_license("MIT OR Apache-2.0"),
-            License::Expression("MIT OR Apache-2.0".into(), vec![])
-        );
-        assert_eq!(
-            classify_license("GPL-2.0+"),
-            License::Expression("GPL-2.0+".into(), vec![])
-        );
+        assert_eq!(classify_license("MIT OR Apache-2.0"), License::Expression("MIT OR Apache-2.0".into(), vec![]));
+        assert_eq!(classify_license("GPL-2.0+"), License::Expression("GPL-2.0+".into(), vec![]));
         assert_eq!(
             classify_license("MIT AND LicenseRef-public-domain"),
-            License::Expression(
-                "MIT AND LicenseRef-public-domain".into(),
-                vec!["LicenseRef-public-domain".into()]
-            )
+            License::Expression("MIT AND LicenseRef-public-domain".into(), vec!["LicenseRef-public-domain".into()])
         );
         assert_eq!(classify_license("GPL-2+"), License::Text("GPL-2+".into()));
-        assert_eq!(
-            classify_license("MIT and some custom terms"),
-            License::Text("MIT and some custom terms".into())
-        );
+        assert_eq!(classify_license("MIT and some custom terms"), License::Text("MIT and some custom terms".into()));
         let r = license_ref_for_text("MIT and some custom terms");
-        assert!(
-            r.starts_with("LicenseRef-MIT-and-some-custom-terms-"),
-            "{r}"
-        );
+        assert!(r.starts_with("LicenseRef-MIT-and-some-custom-terms-"), "{r}");
     }
 
     #[test]
@@ -1218,10 +972,8 @@ mod tests {
         assert_eq!(cyclonedx(&c), cyclonedx(&shuffled));
         let mut other = c.clone();
         other.packages[0].version = "5.2.15-3".into();
-        let serial =
-            |doc: &[u8]| serde_json::from_slice::<Value>(doc).unwrap()["serialNumber"].clone();
-        let namespace =
-            |doc: &[u8]| serde_json::from_slice::<Value>(doc).unwrap()["documentNamespace"].clone();
+        let serial = |doc: &[u8]| serde_json::from_slice::<Value>(doc).unwrap()["serialNumber"].clone();
+        let namespace = |doc: &[u8]| serde_json::from_slice::<Value>(doc).unwrap()["documentNamespace"].clone();
         assert_ne!(serial(&cyclonedx(&c)), serial(&cyclonedx(&other)));
         assert_ne!(namespace(&spdx(&c)), namespace(&spdx(&other)));
         let serial = serial(&cyclonedx(&c));
@@ -1245,41 +997,23 @@ mod tests {
         assert_eq!(bash["supplier"], "Organization: Debian");
         assert_eq!(bash["filesAnalyzed"], true);
         let sha1 = hex(&Sha1::digest(b"bash"));
-        assert_eq!(
-            bash["packageVerificationCode"]["packageVerificationCodeValue"],
-            hex(&Sha1::digest(sha1.as_bytes()))
-        );
-        let built = packages
-            .iter()
-            .find(|p| p["name"] == "lua" && p["primaryPackagePurpose"].is_null())
-            .unwrap();
+        assert_eq!(bash["packageVerificationCode"]["packageVerificationCodeValue"], hex(&Sha1::digest(sha1.as_bytes())));
+        let built = packages.iter().find(|p| p["name"] == "lua" && p["primaryPackagePurpose"].is_null()).unwrap();
         let license = built["licenseDeclared"].as_str().unwrap();
         assert!(license.starts_with("LicenseRef-"));
         assert_eq!(doc["hasExtractedLicensingInfos"][0]["licenseId"], license);
         let rel = |from: &Value, kind: &str, to: &Value| {
-            doc["relationships"].as_array().unwrap().iter().any(|r| {
-                r["spdxElementId"] == *from
-                    && r["relationshipType"] == kind
-                    && r["relatedSpdxElement"] == *to
-            })
+            doc["relationships"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["spdxElementId"] == *from && r["relationshipType"] == kind && r["relatedSpdxElement"] == *to)
         };
-        assert!(rel(
-            &json!("SPDXRef-DOCUMENT"),
-            "DESCRIBES",
-            &by_name("lua")["SPDXID"]
-        ));
+        assert!(rel(&json!("SPDXRef-DOCUMENT"), "DESCRIBES", &by_name("lua")["SPDXID"]));
         assert!(rel(&by_name("lua")["SPDXID"], "CONTAINS", &bash["SPDXID"]));
-        assert!(rel(
-            &built["SPDXID"],
-            "GENERATED_FROM",
-            &by_name("lua-src")["SPDXID"]
-        ));
+        assert!(rel(&built["SPDXID"], "GENERATED_FROM", &by_name("lua-src")["SPDXID"]));
         assert_eq!(doc["files"].as_array().unwrap().len(), 3);
-        assert!(doc["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f["fileName"].as_str().unwrap().starts_with("./usr/bin/")));
+        assert!(doc["files"].as_array().unwrap().iter().all(|f| f["fileName"].as_str().unwrap().starts_with("./usr/bin/")));
     }
 
     #[test]
@@ -1292,20 +1026,14 @@ mod tests {
                 name: p.name.clone(),
                 version: p.version.clone(),
                 purl: Some(purl(p)),
-                files: p
-                    .files
-                    .iter()
-                    .map(|f| (f.path.clone(), f.sha256.clone()))
-                    .collect(),
+                files: p.files.iter().map(|f| (f.path.clone(), f.sha256.clone())).collect(),
             })
             .collect();
         expected.sort();
         assert_eq!(spdx_summary(&spdx(&c)).unwrap(), expected);
         assert_eq!(cyclonedx_summary(&cyclonedx(&c)).unwrap(), expected);
         assert!(spdx_summary(b"{}").unwrap_err().contains("SPDX"));
-        assert!(cyclonedx_summary(b"not json")
-            .unwrap_err()
-            .contains("not a CycloneDX JSON document"));
+        assert!(cyclonedx_summary(b"not json").unwrap_err().contains("not a CycloneDX JSON document"));
         assert!(spdx_summary(&cyclonedx(&c)).is_err());
         assert!(cyclonedx_summary(&spdx(&c)).is_err());
     }
@@ -1319,10 +1047,7 @@ mod tests {
             ("/usr/bin/libc6".to_string(), sha256_hex(b"tampered")),
             ("/etc/extra".to_string(), sha256_hex(b"x")),
         ];
-        assert_eq!(
-            unaccounted(&c, &rootfs),
-            vec!["/etc/extra".to_string(), "/usr/bin/libc6".to_string()]
-        );
+        assert_eq!(unaccounted(&c, &rootfs), vec!["/etc/extra".to_string(), "/usr/bin/libc6".to_string()]);
         assert!(unaccounted(&c, &rootfs[..1]).is_empty());
     }
 

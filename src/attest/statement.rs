@@ -30,12 +30,8 @@ pub fn read(bytes: &[u8]) -> Result<(Vec<String>, String, Value), String> {
     if v["_type"] != STATEMENT_TYPE {
         return Err(format!("`_type` is {}, not {STATEMENT_TYPE}", v["_type"]));
     }
-    let subjects = v["subject"]
-        .as_array()
-        .ok_or("no subject")?
-        .iter()
-        .filter_map(|s| s["digest"]["sha256"].as_str().map(str::to_string))
-        .collect();
+    let subjects =
+        v["subject"].as_array().ok_or("no subject")?.iter().filter_map(|s| s["digest"]["sha256"].as_str().map(str::to_string)).collect();
     let ty = v["predicateType"].as_str().ok_or("no predicateType")?.to_string();
     Ok((subjects, ty, v["predicate"].clone()))
 }

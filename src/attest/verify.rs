@@ -165,7 +165,8 @@ fn import_blobs(layout: &Path, store: &Store) -> Result<String, String> {
 
 fn verify_signature(key: &PublicKey, sig: &attach::Signature, image: &Digest) -> Result<String, String> {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::STANDARD.decode(&sig.signature_b64).map_err(|e| format!("the signature is not base64: {e}"))?;
+    let raw =
+        base64::engine::general_purpose::STANDARD.decode(&sig.signature_b64).map_err(|e| format!("the signature is not base64: {e}"))?;
     key.verify(&sig.payload, &raw).map_err(|e| format!("the signature does not verify with the key: {e}"))?;
     cosign::check_payload(&sig.payload, &format!("sha256:{image}")).map_err(|e| format!("the signature is for another image: {e}"))?;
     Ok(format!("cosign signature over sha256:{image} verifies"))
@@ -261,7 +262,8 @@ mod tests {
     fn a_vetted_archive_passes_and_a_blocked_or_foreign_one_fails() {
         assert_eq!(
             super::guardrail(&predicate(&[], "aa")),
-            [Ok("//pkgs/a:a-src 1.0 \u{2192} 1.1 vetted against v1.1 of file://repo: 2 findings, approved: sh.encoded-payload@configure".to_string())]
+            [Ok("//pkgs/a:a-src 1.0 \u{2192} 1.1 vetted against v1.1 of file://repo: 2 findings, approved: sh.encoded-payload@configure"
+                .to_string())]
         );
         assert!(super::guardrail(&predicate(&["x@y"], "aa"))[0].as_ref().unwrap_err().contains("the guardrail blocks (x@y)"));
         assert!(super::guardrail(&predicate(&[], "cc"))[0].as_ref().unwrap_err().contains("did not use"));

@@ -83,17 +83,11 @@ pub fn validate(s: &Statement) -> Result<(), String> {
         return Err(format!("the statement on {vuln} names no product"));
     }
     if let Some(p) = s.products.iter().find(|p| p.id.trim().is_empty()) {
-        return Err(format!(
-            "the statement on {vuln} has a product without an id (subcomponents {:?})",
-            p.subcomponents
-        ));
+        return Err(format!("the statement on {vuln} has a product without an id (subcomponents {:?})", p.subcomponents));
     }
     if let Some(j) = &s.justification {
         if !JUSTIFICATIONS.contains(&j.as_str()) {
-            return Err(format!(
-                "the statement on {vuln} has justification `{j}`; OpenVEX allows {}",
-                JUSTIFICATIONS.join(", ")
-            ));
+            return Err(format!("the statement on {vuln} has justification `{j}`; OpenVEX allows {}", JUSTIFICATIONS.join(", ")));
         }
         if s.status != Status::NotAffected {
             return Err(format!("the statement on {vuln} is {} but has a justification, which only not_affected takes", s.status.as_str()));
@@ -101,13 +95,9 @@ pub fn validate(s: &Statement) -> Result<(), String> {
     }
     match s.status {
         Status::NotAffected if s.justification.is_none() && s.impact_statement.is_none() => {
-            Err(format!(
-                "the not_affected statement on {vuln} needs a justification or an impact statement"
-            ))
+            Err(format!("the not_affected statement on {vuln} needs a justification or an impact statement"))
         }
-        Status::Affected if s.action_statement.is_none() => Err(format!(
-            "the affected statement on {vuln} needs an action statement"
-        )),
+        Status::Affected if s.action_statement.is_none() => Err(format!("the affected statement on {vuln} needs an action statement")),
         _ => Ok(()),
     }
 }
@@ -123,49 +113,28 @@ pub fn validate(s: &Statement) -> Result<(), String> {
 ///   (the same purl) gets no such statement: its own one applies.
 ///
 /// Sorted by vulnerability, then product; duplicates are dropped.
-pub fn image_statements(
-    image_purl: &str,
-    own: &[Declared],
-    in_image: &[Component],
-    not_in_image: &[Component],
-) -> Vec<Statement> {
+pub fn image_statements(image_purl: &str, own: &[Declared], in_image: &[Component], not_in_image: &[Component]) -> Vec<Statement> {
     let statement = |d: &Declared, subcomponents: Vec<String>| Statement {
         vulnerability: d.vulnerability.clone(),
         status: d.status,
         justification: d.justification.clone(),
         impact_statement: d.impact_statement.clone(),
         action_statement: d.action_statement.clone(),
-        products: vec![Product {
-            id: image_purl.to_string(),
-            subcomponents,
-        }],
+        products: vec![Product { id: image_purl.to_string(), subcomponents }],
     };
     let mut out: Vec<Statement> = own.iter().map(|d| statement(d, Vec::new())).collect();
     for c in in_image {
-        out.extend(
-            c.declared
-                .iter()
-                .map(|d| statement(d, vec![c.purl.clone()])),
-        );
+        out.extend(c.declared.iter().map(|d| statement(d, vec![c.purl.clone()])));
     }
-    for c in not_in_image
-        .iter()
-        .filter(|c| !in_image.iter().any(|i| i.purl == c.purl))
-    {
+    for c in not_in_image.iter().filter(|c| !in_image.iter().any(|i| i.purl == c.purl)) {
         for d in &c.declared {
             out.push(Statement {
                 vulnerability: d.vulnerability.clone(),
                 status: Status::NotAffected,
                 justification: Some("component_not_present".into()),
-                impact_statement: Some(format!(
-                    "{} is not in the image; it is used only in the {}.",
-                    c.label, c.where_used
-                )),
+                impact_statement: Some(format!("{} is not in the image; it is used only in the {}.", c.label, c.where_used)),
                 action_statement: None,
-                products: vec![Product {
-                    id: image_purl.to_string(),
-                    subcomponents: vec![c.purl.clone()],
-                }],
+                products: vec![Product { id: image_purl.to_string(), subcomponents: vec![c.purl.clone()] }],
             });
         }
     }
@@ -175,9 +144,7 @@ pub fn image_statements(
 }
 
 fn by_vulnerability_then_product(a: &Statement, b: &Statement) -> std::cmp::Ordering {
-    (&a.vulnerability, &a.products)
-        .cmp(&(&b.vulnerability, &b.products))
-        .then_with(|| a.cmp(b))
+    (&a.vulnerability, &a.products).cmp(&(&b.vulnerability, &b.products)).then_with(|| a.cmp(b))
 }
 
 /// The OpenVEX v0.2.0 JSON document. `id` names it
@@ -218,11 +185,7 @@ fn statement_json(s: &Statement) -> Value {
         .map(|p| {
             let mut product = json!({ "@id": p.id });
             if !p.subcomponents.is_empty() {
-                let subs: Vec<Value> = p
-                    .subcomponents
-                    .iter()
-                    .map(|c| json!({ "@id": c }))
-                    .collect();
+                let subs: Vec<Value> = p.subcomponents.iter().map(|c| json!({ "@id": c })).collect();
                 product["subcomponents"] = json!(subs);
             }
             product
@@ -232,11 +195,9 @@ fn statement_json(s: &Statement) -> Value {
     out.insert("vulnerability".into(), json!({ "name": s.vulnerability }));
     out.insert("products".into(), json!(products));
     out.insert("status".into(), json!(s.status.as_str()));
-    for (key, value) in [
-        ("justification", &s.justification),
-        ("impact_statement", &s.impact_statement),
-        ("action_statement", &s.action_statement),
-    ] {
+    for (key, value) in
+        [("justification", &s.justification), ("impact_statement", &s.impact_statement), ("action_statement", &s.action_statement)]
+    {
         if let Some(v) = value {
             out.insert(key.into(), json!(v));
         }
@@ -267,10 +228,7 @@ mod tests {
             justification: None,
             impact_statement: None,
             action_statement: None,
-            products: vec![Product {
-                id: IMAGE.into(),
-                subcomponents: vec![],
-            }],
+            products: vec![Product { id: IMAGE.into(), subcomponents: vec![] }],
         }
     }
 
@@ -279,22 +237,15 @@ mod tests {
         assert!(validate(&statement(Status::Fixed)).is_ok());
         assert!(validate(&statement(Status::UnderInvestigation)).is_ok());
         let err = validate(&statement(Status::NotAffected)).unwrap_err();
-        assert!(
-            err.contains("justification or an impact statement"),
-            "{err}"
-        );
+        assert!(err.contains("justification or an impact statement"), "{err}");
         let mut s = statement(Status::NotAffected);
         s.impact_statement = Some("the function is never called".into());
         assert!(validate(&s).is_ok());
         s.justification = Some("not_used".into());
-        assert!(validate(&s)
-            .unwrap_err()
-            .contains("justification `not_used`"));
+        assert!(validate(&s).unwrap_err().contains("justification `not_used`"));
         s.justification = Some("vulnerable_code_not_present".into());
         assert!(validate(&s).is_ok());
-        assert!(validate(&statement(Status::Affected))
-            .unwrap_err()
-            .contains("action statement"));
+        assert!(validate(&statement(Status::Affected)).unwrap_err().contains("action statement"));
         let mut s = statement(Status::Fixed);
         s.justification = Some("component_not_present".into());
         assert!(validate(&s).unwrap_err().contains("only not_affected"));
@@ -317,61 +268,28 @@ mod tests {
         let gcc = Component {
             purl: "pkg:deb/debian/gcc-12@12.2".into(),
             label: "//debian:gcc-12".into(),
-            declared: vec![
-                declared("CVE-2024-3", Status::Affected),
-                declared("CVE-2024-1", Status::UnderInvestigation),
-            ],
+            declared: vec![declared("CVE-2024-3", Status::Affected), declared("CVE-2024-1", Status::UnderInvestigation)],
             where_used: "build environment //toolchains:gcc".into(),
         };
         // The same component also in a dev variant, but it is in the image: no not_affected for it.
-        let libc_dev = Component {
-            where_used: "dev variant //images/lua:lua-dev".into(),
-            ..libc.clone()
-        };
+        let libc_dev = Component { where_used: "dev variant //images/lua:lua-dev".into(), ..libc.clone() };
         let own = [declared("CVE-2024-9", Status::Fixed)];
-        let out = image_statements(
-            IMAGE,
-            &own,
-            std::slice::from_ref(&libc),
-            &[gcc.clone(), libc_dev],
-        );
+        let out = image_statements(IMAGE, &own, std::slice::from_ref(&libc), &[gcc.clone(), libc_dev]);
         let names: Vec<&str> = out.iter().map(|s| s.vulnerability.as_str()).collect();
-        assert_eq!(
-            names,
-            ["CVE-2024-1", "CVE-2024-2", "CVE-2024-3", "CVE-2024-9"]
-        );
+        assert_eq!(names, ["CVE-2024-1", "CVE-2024-2", "CVE-2024-3", "CVE-2024-9"]);
         assert!(out.iter().all(|s| validate(s).is_ok()), "{out:#?}");
         let in_image = &out[1];
         assert_eq!(in_image.status, Status::Affected);
         assert_eq!(in_image.action_statement.as_deref(), Some("upgrade"));
-        assert_eq!(
-            in_image.products,
-            vec![Product {
-                id: IMAGE.into(),
-                subcomponents: vec![libc.purl.clone()]
-            }]
-        );
+        assert_eq!(in_image.products, vec![Product { id: IMAGE.into(), subcomponents: vec![libc.purl.clone()] }]);
         for absent in [&out[0], &out[2]] {
             assert_eq!(absent.status, Status::NotAffected);
-            assert_eq!(
-                absent.justification.as_deref(),
-                Some("component_not_present")
-            );
+            assert_eq!(absent.justification.as_deref(), Some("component_not_present"));
             let impact = absent.impact_statement.as_deref().unwrap();
-            assert!(
-                impact.contains("//debian:gcc-12")
-                    && impact.contains("build environment //toolchains:gcc"),
-                "{impact}"
-            );
+            assert!(impact.contains("//debian:gcc-12") && impact.contains("build environment //toolchains:gcc"), "{impact}");
             assert_eq!(absent.products[0].subcomponents, vec![gcc.purl.clone()]);
         }
-        assert_eq!(
-            out[3].products,
-            vec![Product {
-                id: IMAGE.into(),
-                subcomponents: vec![]
-            }]
-        );
+        assert_eq!(out[3].products, vec![Product { id: IMAGE.into(), subcomponents: vec![] }]);
         assert_eq!(out[3].status, Status::Fixed);
     }
 
@@ -381,26 +299,14 @@ mod tests {
         a.vulnerability = "CVE-2024-2".into();
         let mut b = statement(Status::NotAffected);
         b.justification = Some("component_not_present".into());
-        b.products[0].subcomponents =
-            vec!["pkg:deb/debian/b@1".into(), "pkg:deb/debian/a@1".into()];
-        let one = document(
-            "https://dhib.dev/vex/lua-abc",
-            "dhib",
-            0,
-            &[a.clone(), b.clone()],
-        );
-        assert_eq!(
-            one,
-            document("https://dhib.dev/vex/lua-abc", "dhib", 0, &[b, a])
-        );
+        b.products[0].subcomponents = vec!["pkg:deb/debian/b@1".into(), "pkg:deb/debian/a@1".into()];
+        let one = document("https://dhib.dev/vex/lua-abc", "dhib", 0, &[a.clone(), b.clone()]);
+        assert_eq!(one, document("https://dhib.dev/vex/lua-abc", "dhib", 0, &[b, a]));
         let doc: Value = serde_json::from_slice(&one).unwrap();
         assert_eq!(doc["timestamp"], "1970-01-01T00:00:00Z");
         assert_eq!(doc["version"], 1);
         assert_eq!(doc["statements"][0]["vulnerability"]["name"], "CVE-2024-1");
-        assert_eq!(
-            doc["statements"][0]["products"][0]["subcomponents"][0]["@id"],
-            "pkg:deb/debian/a@1"
-        );
+        assert_eq!(doc["statements"][0]["products"][0]["subcomponents"][0]["@id"], "pkg:deb/debian/a@1");
         let keys: Vec<&String> = doc["statements"][1].as_object().unwrap().keys().collect();
         assert_eq!(keys, ["products", "status", "vulnerability"]);
     }

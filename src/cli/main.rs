@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dhib::analysis::{self, Analysis, Analyzed};
+use dhib::exec;
 use dhib::graph::query::{self, QUERY_FILE};
 use dhib::graph::NodeId;
 use dhib::lang::diag::{Diag, Rendered, SourceLookup, Span};
-use dhib::exec;
 use dhib::lang::fmt as dhifmt;
 use dhib::store::Store;
 
@@ -271,13 +271,9 @@ Examples:
     },
     /// List the files a built node produced, by output.
     #[command(after_help = "Example:\n  dhib ls //examples/pkgs/zlib:zlib")]
-    Ls {
-        node: String,
-    },
+    Ls { node: String },
     /// Print the build log of a node (its last build, or its last failure).
-    Log {
-        node: String,
-    },
+    Log { node: String },
     /// Delete everything in the store.
     Clean,
     /// Delete unreferenced blobs, then the oldest results until the store fits.
@@ -392,7 +388,9 @@ Examples:
     /// Check every .dhi file and report all problems, without building.
     Check,
     /// Rewrite .dhi files in the canonical format (keys never change).
-    #[command(after_help = "Examples:\n  dhib fmt              format every .dhi file of the workspace\n  dhib fmt --check      list files that are not formatted; exit 1 if any")]
+    #[command(
+        after_help = "Examples:\n  dhib fmt              format every .dhi file of the workspace\n  dhib fmt --check      list files that are not formatted; exit 1 if any"
+    )]
     Fmt {
         /// Do not write; list the files that would change and exit 1 if any.
         #[arg(long)]
@@ -476,7 +474,11 @@ fn report_reproducibility(differences: &[exec::Difference], checked: usize, json
         }
         eprintln!("{} of {checked} nodes differ between two builds from the same inputs", differences.len());
     }
-    if differences.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if differences.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Actions at once unless `-j` says: one per core.
@@ -575,14 +577,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Lock { index } => {
             let cfg = analysis::debian_config(&root).map_err(Failure::plain)?;
             let output = cfg.lock.clone().ok_or_else(|| {
-                Failure::plain(Diag::plain("E0604", "dhi.toml names no file to lock into").with_help("add `lock = \"debian/BUILD.dhi\"` under [debian]"))
+                Failure::plain(
+                    Diag::plain("E0604", "dhi.toml names no file to lock into")
+                        .with_help("add `lock = \"debian/BUILD.dhi\"` under [debian]"),
+                )
             })?;
             let indexes = exec::lock::indexes_by_arch(&cfg.arch, &index);
             let req = exec::lock::LockRequest { roots: cfg.packages, arches: cfg.arch, output: output.clone(), indexes };
             let (text, count) = exec::lock::lock(&req).map_err(Failure::plain)?;
             let path = root.join(&output);
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot create {}: {e}", dir.display()))))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot create {}: {e}", dir.display()))))?;
             }
             write_atomically(&path, &text).map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot write {output}: {e}"))))?;
             eprintln!("locked {count} packages into {output}");
@@ -700,8 +706,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 sandbox: if sandbox == SandboxArg::Bwrap { exec::sandbox::Mode::Bwrap } else { exec::sandbox::Mode::None },
             };
             let printer = progress::Printer::new(output == Progress::Json);
-            let summary = exec::build(&analysis, &analyzed, &requested, &req, &|e| printer.event(e))
-                .map_err(Failure::plain)?;
+            let summary = exec::build(&analysis, &analyzed, &requested, &req, &|e| printer.event(e)).map_err(Failure::plain)?;
             printer.finish(&summary);
             let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
             let signer = signing_key(&root, &analysis)?;
@@ -786,8 +791,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 for u in &updates {
                     let _ = writeln!(stdout, "{}  {} \u{2192} {}  ({}, {})", u.label, u.current, u.latest, u.kind, u.signal);
                 }
-                eprintln!("{} of {} monitored targets have a newer version{}", updates.len(), watched.len(),
-                    if failed > 0 { format!("; {failed} monitors failed") } else { String::new() });
+                eprintln!(
+                    "{} of {} monitored targets have a newer version{}",
+                    updates.len(),
+                    watched.len(),
+                    if failed > 0 { format!("; {failed} monitors failed") } else { String::new() }
+                );
             }
             Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
@@ -830,13 +839,18 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             for r in &written {
                 failed |= r.failed > 0;
                 if output == Progress::Json {
-                    let _ = writeln!(stdout, "{}", serde_json::json!({"image": r.image, "report": r.path, "passed": r.passed, "failed": r.failed, "skipped": r.skipped}));
+                    let _ = writeln!(
+                        stdout,
+                        "{}",
+                        serde_json::json!({"image": r.image, "report": r.path, "passed": r.passed, "failed": r.failed, "skipped": r.skipped})
+                    );
                     continue;
                 }
                 let _ = writeln!(stdout, "{}  ({} passed, {} failed, {} skipped)", r.image, r.passed, r.failed, r.skipped);
                 for (status, name, message) in &r.rows {
                     let first = message.lines().next().unwrap_or_default();
-                    let _ = writeln!(stdout, "  {status:<7}  {name}{}", if first.is_empty() { String::new() } else { format!(": {first}") });
+                    let _ =
+                        writeln!(stdout, "  {status:<7}  {name}{}", if first.is_empty() { String::new() } else { format!(": {first}") });
                 }
             }
             for n in summary.failed.iter().chain(&summary.not_run) {
@@ -853,7 +867,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 None => default_public_key(&root, &analysis)?,
             };
             let pem = std::fs::read_to_string(&key_path).map_err(|e| {
-                Failure::plain(Diag::plain("E0512", format!("cannot read the public key {}: {e}", key_path.display())).with_help("name it with --key FILE"))
+                Failure::plain(
+                    Diag::plain("E0512", format!("cannot read the public key {}: {e}", key_path.display()))
+                        .with_help("name it with --key FILE"),
+                )
             })?;
             let public = dhib::attest::keys::PublicKey::from_pem(&pem)
                 .map_err(|e| Failure::plain(Diag::plain("E0512", format!("{}: {e}", key_path.display()))))?;
@@ -867,7 +884,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             } else if Path::new(&reference).is_dir() {
                 (PathBuf::from(&reference), None)
             } else {
-                let hosts: Vec<String> = if insecure { vec![reference.split('/').next().unwrap_or_default().to_string()] } else { Vec::new() };
+                let hosts: Vec<String> =
+                    if insecure { vec![reference.split('/').next().unwrap_or_default().to_string()] } else { Vec::new() };
                 dhib::oci::registry::pull_signed_layout(&reference, &hosts, scratch.path()).map_err(Failure::plain)?;
                 (scratch.path().to_path_buf(), None)
             };
@@ -906,7 +924,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let key = analyzed.keys.get(&id).ok_or_else(|| Failure::plain(Diag::plain("E0410", format!("no node `{node}`"))))?;
             let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
             let result = store.ac_get(&key).ok_or_else(|| {
-                Failure::plain(Diag::plain("E0504", format!("`{node}` is not built at its current key")).with_help(format!("build it: dhib build {node}")))
+                Failure::plain(
+                    Diag::plain("E0504", format!("`{node}` is not built at its current key"))
+                        .with_help(format!("build it: dhib build {node}")),
+                )
             })?;
             let mut out = std::io::stdout().lock();
             for (name, manifest) in &result.outputs {
@@ -976,7 +997,11 @@ fn print_update(outcome: &dhib::upstream::update::Outcome, json: bool) {
     }
     for (label, report) in &outcome.guard {
         for f in &report.findings {
-            let _ = writeln!(stdout, "guardrail {label}: {}/{} {} {}:{}-{}: {}", f.severity, f.confidence, f.rule, f.file, f.lines.0, f.lines.1, f.explanation);
+            let _ = writeln!(
+                stdout,
+                "guardrail {label}: {}/{} {} {}:{}-{}: {}",
+                f.severity, f.confidence, f.rule, f.file, f.lines.0, f.lines.1, f.explanation
+            );
         }
     }
     for (label, digest) in &outcome.guard_records {
@@ -1075,7 +1100,11 @@ fn guard(old: &Path, new: &Path, vcs: Option<&Path>, approved: &[String], output
             }
         }
     }
-    if blocking.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if blocking.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn run_query(analysis: &Analysis, analyzed: &Analyzed, expr: &str, output: Output) -> Result<ExitCode, Failure> {
@@ -1145,7 +1174,8 @@ fn fmt(root: &Path, check: bool, files: Vec<PathBuf>) -> Result<ExitCode, Failur
         if check {
             let _ = writeln!(out, "{name}");
         } else {
-            write_atomically(path, formatted).map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot write {}: {e}", path.display()))))?;
+            write_atomically(path, formatted)
+                .map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot write {}: {e}", path.display()))))?;
             let _ = writeln!(out, "formatted {name}");
         }
     }
@@ -1195,15 +1225,20 @@ fn signing_key(root: &Path, analysis: &Analysis) -> Result<Option<dhib::attest::
                 .with_help(format!("make a key pair once: dhib keygen --output {}", path.with_extension("").display())),
         )
     })?;
-    dhib::attest::keys::SigningKey::from_pem(&pem, &dhib::attest::keys::password_from_env())
-        .map(Some)
-        .map_err(|e| Failure::plain(Diag::plain("E0510", format!("{}: {e}", path.display())).with_help("the password comes from DHIB_KEY_PASSWORD or COSIGN_PASSWORD")))
+    dhib::attest::keys::SigningKey::from_pem(&pem, &dhib::attest::keys::password_from_env()).map(Some).map_err(|e| {
+        Failure::plain(
+            Diag::plain("E0510", format!("{}: {e}", path.display()))
+                .with_help("the password comes from DHIB_KEY_PASSWORD or COSIGN_PASSWORD"),
+        )
+    })
 }
 
 /// The public half of the workspace's signing key: its path with `.pub`.
 fn default_public_key(root: &Path, analysis: &Analysis) -> Result<PathBuf, Failure> {
     let key = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis.build.sign_key.clone()).ok_or_else(|| {
-        Failure::plain(Diag::plain("E0512", "no public key to verify with").with_help("name one with --key FILE, or set `[sign] key` in dhi.toml"))
+        Failure::plain(
+            Diag::plain("E0512", "no public key to verify with").with_help("name one with --key FILE, or set `[sign] key` in dhi.toml"),
+        )
     })?;
     Ok(root.join(key).with_extension("pub"))
 }

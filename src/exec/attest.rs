@@ -50,8 +50,11 @@ pub fn vex_facts(targets: &dyn Targets, image: &Label) -> VexFacts {
 }
 
 pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
-    let (_, subject_id, subject) =
-        job.deps.iter().find(|(roles, ..)| roles.contains("subject")).ok_or_else(|| BuildError::Invalid(format!("{} has no subject", job.id)))?;
+    let (_, subject_id, subject) = job
+        .deps
+        .iter()
+        .find(|(roles, ..)| roles.contains("subject"))
+        .ok_or_else(|| BuildError::Invalid(format!("{} has no subject", job.id)))?;
     let top = subject
         .metadata
         .get("manifest")
@@ -83,7 +86,14 @@ pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErro
         }
         Some("provenance") => {
             let predicate = provenance::predicate(&provenance_facts(cx, job, subject)?);
-            statement_of(cx.store, &mut r, "provenance", &about, statement::SLSA_PROVENANCE, &serde_json::to_vec(&predicate).expect("json"))?;
+            statement_of(
+                cx.store,
+                &mut r,
+                "provenance",
+                &about,
+                statement::SLSA_PROVENANCE,
+                &serde_json::to_vec(&predicate).expect("json"),
+            )?;
         }
         Some("vex") => {
             // OpenVEX has no empty document: with no statement there is none.
@@ -116,7 +126,14 @@ fn store(store: &Store, r: &mut ActionResult, name: &str, bytes: &[u8]) -> Resul
 }
 
 /// Stores the in-toto statement of `document` as output `NAME.intoto.json`.
-fn statement_of(store_: &Store, r: &mut ActionResult, name: &str, about: &Subject, predicate_type: &str, document: &[u8]) -> Result<(), BuildError> {
+fn statement_of(
+    store_: &Store,
+    r: &mut ActionResult,
+    name: &str,
+    about: &Subject,
+    predicate_type: &str,
+    document: &[u8],
+) -> Result<(), BuildError> {
     let predicate: Json = serde_json::from_slice(document).map_err(|e| BuildError::Invalid(format!("{name}: {e}")))?;
     let st = statement::statement(&about.name, &about.digest.hex(), predicate_type, predicate);
     store(store_, r, &format!("{name}.intoto.json"), &st)
@@ -133,7 +150,8 @@ fn platform_images<'j>(job: &'j Job<'_>) -> Vec<&'j Material<'j>> {
     let all = by_id(job);
     let subject = job.closure.iter().find(|m| m.id.label == job.id.label && m.id.platform.is_none() && m.id.facet.is_none());
     let Some(subject) = subject else { return Vec::new() };
-    let platforms: Vec<&Material<'_>> = subject.deps.iter().filter(|(roles, _)| roles.contains("platform")).filter_map(|(_, id)| all.get(id).copied()).collect();
+    let platforms: Vec<&Material<'_>> =
+        subject.deps.iter().filter(|(roles, _)| roles.contains("platform")).filter_map(|(_, id)| all.get(id).copied()).collect();
     if platforms.is_empty() {
         vec![subject]
     } else {
@@ -149,17 +167,29 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
     let all = by_id(job);
     let mut packages: BTreeMap<String, sbom::Package> = BTreeMap::new();
     for image in platform_images(job) {
-        let manifest = image.result.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{} built no image", image.id)))?;
+        let manifest = image
+            .result
+            .metadata
+            .get("manifest")
+            .and_then(|d| Digest::parse(d))
+            .ok_or_else(|| BuildError::Invalid(format!("{} built no image", image.id)))?;
         let view = rootfs::rootfs(cx.store, &manifest)?;
         let layer_digests: Vec<Digest> = oci::manifest_layers(cx.store, &manifest)?.into_iter().map(|l| l.digest).collect();
         let distro = distro(cx.store, &manifest);
         let file = |path: &str| -> Option<sbom::File> {
             let n = view.get(path.trim_start_matches('/'))?;
-            (n.kind == rootfs::Kind::File).then(|| sbom::File { path: format!("/{}", path.trim_start_matches('/')), sha256: n.sha256.clone(), sha1: n.sha1.clone(), size: n.size })
+            (n.kind == rootfs::Kind::File).then(|| sbom::File {
+                path: format!("/{}", path.trim_start_matches('/')),
+                sha256: n.sha256.clone(),
+                sha1: n.sha1.clone(),
+                size: n.size,
+            })
         };
         // The image, then its base, and the base's base.
         let mut chain = vec![image];
-        while let Some(base) = chain.last().and_then(|m| m.deps.iter().find(|(roles, _)| roles.contains("base"))).and_then(|(_, id)| all.get(id)) {
+        while let Some(base) =
+            chain.last().and_then(|m| m.deps.iter().find(|(roles, _)| roles.contains("base"))).and_then(|(_, id)| all.get(id))
+        {
             chain.push(base);
         }
         for img in &chain {
@@ -217,7 +247,8 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                 );
             }
             // Layers taken from other images.
-            let imported: Vec<Json> = img.result.metadata.get("imported_layers").and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+            let imported: Vec<Json> =
+                img.result.metadata.get("imported_layers").and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
             for (i, entry) in imported.iter().enumerate() {
                 let reference = entry["reference"].as_str().unwrap_or_default().to_string();
                 let theirs: BTreeSet<usize> = entry["layers"]
@@ -227,8 +258,11 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                     .filter_map(|d| d.as_str().and_then(Digest::parse))
                     .filter_map(|d| layer_digests.iter().position(|l| *l == d))
                     .collect();
-                let files: Vec<sbom::File> =
-                    view.iter().filter(|(_, n)| n.kind == rootfs::Kind::File && theirs.contains(&n.layer)).filter_map(|(p, _)| file(p)).collect();
+                let files: Vec<sbom::File> = view
+                    .iter()
+                    .filter(|(_, n)| n.kind == rootfs::Kind::File && theirs.contains(&n.layer))
+                    .filter_map(|(p, _)| file(p))
+                    .collect();
                 let digest = entry["layers"].as_array().and_then(|l| l.last()).and_then(|d| d.as_str()).unwrap_or_default().to_string();
                 let key = format!("{}#layers_from-{i}", img.id);
                 let name = reference.rsplit('/').next().unwrap_or(&reference).split(['@', ':']).next().unwrap_or("image").to_string();
@@ -275,9 +309,7 @@ fn distro(store: &Store, manifest: &Digest) -> String {
             }
         }
     }
-    let field = |name: &str| {
-        text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(|v| v.trim_matches('"').to_string())
-    };
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(|v| v.trim_matches('"').to_string());
     match (field("ID"), field("VERSION_ID")) {
         (Some(id), Some(v)) => format!("{id}-{v}"),
         (Some(id), None) => id,
@@ -285,7 +317,12 @@ fn distro(store: &Store, manifest: &Digest) -> String {
     }
 }
 
-fn deb_package(cx: &Context<'_>, m: &Material<'_>, distro: &str, file: &dyn Fn(&str) -> Option<sbom::File>) -> Result<sbom::Package, BuildError> {
+fn deb_package(
+    cx: &Context<'_>,
+    m: &Material<'_>,
+    distro: &str,
+    file: &dyn Fn(&str) -> Option<sbom::File>,
+) -> Result<sbom::Package, BuildError> {
     let control: deb::Control = m
         .result
         .metadata
@@ -383,10 +420,8 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
         .filter_map(|archive| cx.store.guard_report(&archive))
         .filter_map(|(d, bytes)| Some((serde_json::from_slice(&bytes).ok()?, d.hex())))
         .collect();
-    let definitions = definitions
-        .into_iter()
-        .filter_map(|f| fs::read(cx.root.join(&f)).ok().map(|bytes| (f, Digest::of(&bytes).hex())))
-        .collect();
+    let definitions =
+        definitions.into_iter().filter_map(|f| fs::read(cx.root.join(&f)).ok().map(|bytes| (f, Digest::of(&bytes).hex()))).collect();
     let times = |name: &str| -> Vec<u64> {
         platform_images(job).iter().map(|m| &*m.result).chain([subject]).filter_map(|r| r.metadata.get(name)?.parse().ok()).collect()
     };
@@ -416,7 +451,12 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
 /// How provenance names a node the image was built from: sources and debs
 /// by their pinned download, images by manifest, packages and environments
 /// by the tree they made. Tests and attestations are not dependencies.
-pub fn dependency(id: &NodeId, def: Option<&TargetDef>, result: &ActionResult, debian_repo: Option<&str>) -> Option<provenance::Dependency> {
+pub fn dependency(
+    id: &NodeId,
+    def: Option<&TargetDef>,
+    result: &ActionResult,
+    debian_repo: Option<&str>,
+) -> Option<provenance::Dependency> {
     let pinned = || def.and_then(|d| attr(d, "sha256")).and_then(Digest::parse);
     let (uri, digest) = match def?.kind {
         _ if id.facet.is_some() => return None,
@@ -520,7 +560,12 @@ fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Opti
     let component = |label: &Label, place: &str| -> Option<vex::Component> {
         let def = facts.defs.get(label)?;
         let declared = declared(def.attrs.get("vex"));
-        (!declared.is_empty()).then(|| vex::Component { purl: component_purl(label, def, &facts.defs, &distro), label: label.to_string(), declared, where_used: place.to_string() })
+        (!declared.is_empty()).then(|| vex::Component {
+            purl: component_purl(label, def, &facts.defs, &distro),
+            label: label.to_string(),
+            declared,
+            where_used: place.to_string(),
+        })
     };
     let in_image: Vec<vex::Component> = facts.components.in_image.iter().filter_map(|l| component(l, "the image")).collect();
     let elsewhere: Vec<vex::Component> = facts.components.elsewhere.iter().filter_map(|(l, place)| component(l, place)).collect();
@@ -531,7 +576,12 @@ fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Opti
     if statements.is_empty() {
         return Ok(None);
     }
-    Ok(Some(vex::document(&format!("https://dhib.dev/vex/{}-{}", job.id.label.name, about.digest), "dhib", cx.source_date_epoch, &statements)))
+    Ok(Some(vex::document(
+        &format!("https://dhib.dev/vex/{}-{}", job.id.label.name, about.digest),
+        "dhib",
+        cx.source_date_epoch,
+        &statements,
+    )))
 }
 
 fn test_report(cx: &Context<'_>, job: &Job<'_>, top: &Digest) -> Result<Json, BuildError> {

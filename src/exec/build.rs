@@ -182,10 +182,7 @@ fn deb_file(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult
     let filename = str_attr(&job.def, "filename").expect("schema: debs have a filename");
     let pin = str_attr(&job.def, "sha256").expect("schema: debs have a sha256");
     let repo = str_attr(&job.def, "repo").map(str::to_string).or_else(|| cx.debian_repo.clone()).ok_or_else(|| {
-        BuildError::Invalid(format!(
-            "no Debian repository for {}: set `[debian] repo` in dhi.toml or DHIB_DEBIAN_REPO",
-            job.id
-        ))
+        BuildError::Invalid(format!("no Debian repository for {}: set `[debian] repo` in dhi.toml or DHIB_DEBIAN_REPO", job.id))
     })?;
     let url = format!("{}/{}", repo.trim_end_matches('/'), filename);
     let digest = fetch::fetch(cx.store, &url, pin, cx.root)?;
@@ -474,11 +471,8 @@ fn materialized_env(store: &Store, rootfs: &Digest) -> Result<PathBuf, BuildErro
     }
     // Unique per call: two packages of one build may need the same env at once.
     let scratch = store.root().join("tmp");
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("env-{}-", rootfs.hex()))
-        .tempdir_in(&scratch)
-        .map_err(io(scratch.display()))?
-        .keep();
+    let tmp =
+        tempfile::Builder::new().prefix(&format!("env-{}-", rootfs.hex())).tempdir_in(&scratch).map_err(io(scratch.display()))?.keep();
     store.materialize(rootfs, &tmp)?;
     File::create(tmp.join(".complete")).map_err(io(tmp.display()))?;
     fs::create_dir_all(dir.parent().expect("envs/ has a parent")).map_err(io(dir.display()))?;
@@ -497,8 +491,7 @@ fn split_outputs(store: &Store, out: &Path, def: &TargetDef) -> Result<ActionRes
         for (name, pats) in outputs {
             if let Value::List(items) = pats {
                 for p in items.iter().filter_map(Value::as_str) {
-                    let pat = glob::Pattern::new(p)
-                        .map_err(|e| BuildError::Invalid(format!("output `{name}`: bad glob `{p}`: {e}")))?;
+                    let pat = glob::Pattern::new(p).map_err(|e| BuildError::Invalid(format!("output `{name}`: bad glob `{p}`: {e}")))?;
                     globs.push((name.clone(), pat));
                 }
             }
@@ -563,9 +556,11 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         for role in roles.iter() {
             match role {
                 "base" => {
-                    let m = r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| {
-                        BuildError::Invalid(format!("{id} is not an image this version can build on"))
-                    })?;
+                    let m = r
+                        .metadata
+                        .get("manifest")
+                        .and_then(|d| Digest::parse(d))
+                        .ok_or_else(|| BuildError::Invalid(format!("{id} is not an image this version can build on")))?;
                     layers.extend(oci::manifest_layers(cx.store, &m)?);
                     run = oci::image_config(cx.store, &m)?.0;
                 }
@@ -647,8 +642,7 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
                 }
                 Value::Str(reference) => {
                     let dir = work.join(format!("pulled-{i}"));
-                    oci::registry::pull_layout(reference, cx.insecure_registries, &dir)
-                        .map_err(|d| BuildError::Invalid(d.to_string()))?;
+                    oci::registry::pull_layout(reference, cx.insecure_registries, &dir).map_err(|d| BuildError::Invalid(d.to_string()))?;
                     (dir, reference.clone())
                 }
                 _ => continue,
@@ -706,7 +700,8 @@ fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, B
         run.ports.dedup();
     }
     let annotations = image_annotations(job, mtime);
-    let platform = job.id.platform.clone().or_else(|| strs("platforms").and_then(|p| p.first().cloned())).unwrap_or_else(|| "linux/amd64".into());
+    let platform =
+        job.id.platform.clone().or_else(|| strs("platforms").and_then(|p| p.first().cloned())).unwrap_or_else(|| "linux/amd64".into());
     let (manifest, size) = oci::store_image(cx.store, oci_arch(&platform), &layers, &run, mtime, &annotations)?;
     let layout = oci::layout_tree(cx.store, &manifest, size, "latest")?;
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
@@ -746,10 +741,7 @@ pub(crate) fn shipped<'j>(job: &'j Job<'_>) -> Vec<&'j ActionResult> {
 /// What a package of the closure needs at run time: the dependencies whose
 /// edge `runtime_deps` made, read from the edges alone (an edge keeps every
 /// attribute naming its node, so a library also named in `deps` counts).
-pub(crate) fn runtime_deps<'j>(
-    m: &Material<'_>,
-    by_id: &std::collections::HashMap<&NodeId, &'j Material<'j>>,
-) -> Vec<&'j Material<'j>> {
+pub(crate) fn runtime_deps<'j>(m: &Material<'_>, by_id: &std::collections::HashMap<&NodeId, &'j Material<'j>>) -> Vec<&'j Material<'j>> {
     m.deps.iter().filter(|(roles, _)| roles.contains("runtime_deps")).filter_map(|(_, dep)| by_id.get(dep).copied()).collect()
 }
 
@@ -852,7 +844,8 @@ fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErr
     use crate::oci;
     let mut manifests = Vec::new();
     for (_, id, r) in &job.deps {
-        let m = r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
+        let m =
+            r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
         let size = fs::metadata(cx.store.blob_path(&m)).map(|md| md.len()).map_err(io(id))?;
         manifests.push((m, size, id.platform.clone().unwrap_or_default()));
     }
@@ -947,7 +940,10 @@ fn files_tree(cx: &Context<'_>, files: &[&crate::lang::value::FileRef]) -> Resul
             tree.insert(parent.clone(), Entry::Dir);
         }
         let mode = f.mode.map(|m| m as u32).unwrap_or(0o644);
-        tree.insert(rel.to_string(), Entry::File { digest: cx.store.put_bytes(&bytes)?, size: bytes.len() as u64, executable: mode & 0o111 != 0 });
+        tree.insert(
+            rel.to_string(),
+            Entry::File { digest: cx.store.put_bytes(&bytes)?, size: bytes.len() as u64, executable: mode & 0o111 != 0 },
+        );
         modes.insert(rel.to_string(), mode);
     }
     Ok((tree, modes))

@@ -166,7 +166,9 @@ pub fn agent() -> ureq::Agent {
 pub fn describe(e: &ureq::Error) -> String {
     let text = e.to_string();
     if text.contains("invalid peer certificate") {
-        format!("{text} (dhib trusts the system's roots and the PEM bundle named by SSL_CERT_FILE: set it to a bundle holding the server's CA)")
+        format!(
+            "{text} (dhib trusts the system's roots and the PEM bundle named by SSL_CERT_FILE: set it to a bundle holding the server's CA)"
+        )
     } else {
         text
     }

@@ -28,11 +28,8 @@ pub fn read_index(path: &Path) -> Result<String, Diag> {
     let fail = |e: String| Diag::plain("E0601", format!("cannot read the index {}: {e}", path.display()));
     let name = path.to_string_lossy();
     if name.ends_with(".lz4") {
-        let out = std::process::Command::new("/usr/lib/apt/apt-helper")
-            .arg("cat-file")
-            .arg(path)
-            .output()
-            .map_err(|e| fail(e.to_string()))?;
+        let out =
+            std::process::Command::new("/usr/lib/apt/apt-helper").arg("cat-file").arg(path).output().map_err(|e| fail(e.to_string()))?;
         if !out.status.success() {
             return Err(fail(String::from_utf8_lossy(&out.stderr).into_owned()));
         }
@@ -148,7 +145,9 @@ pub fn lock(req: &LockRequest) -> Result<(String, usize), Diag> {
             if arch == primary_arch && e.architecture != "all" {
                 let twins: Vec<String> = closures[1..]
                     .iter()
-                    .filter_map(|(other, r)| r.packages.iter().find(|p| p.package == e.package).map(|p| format!("{other} = :{}", label(other, p))))
+                    .filter_map(|(other, r)| {
+                        r.packages.iter().find(|p| p.package == e.package).map(|p| format!("{other} = :{}", label(other, p)))
+                    })
                     .collect();
                 if !twins.is_empty() {
                     text.push_str(&format!("  for_arch = {{ {} }}\n", twins.join(", ")));

@@ -50,8 +50,9 @@ pub fn build(
 ) -> Result<Summary, Diag> {
     if req.sandbox == sandbox::Mode::Bwrap {
         sandbox::probe().map_err(|e| {
-            Diag::plain("E0501", format!("{e}; dhib does not build outside a sandbox"))
-                .with_help("install bubblewrap (scripts/setup.sh does), or pass --sandbox=none to debug; results are then marked unsandboxed")
+            Diag::plain("E0501", format!("{e}; dhib does not build outside a sandbox")).with_help(
+                "install bubblewrap (scripts/setup.sh does), or pass --sandbox=none to debug; results are then marked unsandboxed",
+            )
         })?;
     }
     let store = Store::open(&req.store).map_err(|e| Diag::plain("E0502", e.to_string()))?;
@@ -344,7 +345,12 @@ pub struct TestReportFile {
 
 /// Writes the CTRF report of each built `#test-report` node in `reports`
 /// to `out/DIR/NAME.ctrf.json`.
-pub fn write_test_reports(store_dir: &std::path::Path, out: &std::path::Path, analyzed: &Analyzed, reports: &[NodeIndex]) -> Result<Vec<TestReportFile>, Diag> {
+pub fn write_test_reports(
+    store_dir: &std::path::Path,
+    out: &std::path::Path,
+    analyzed: &Analyzed,
+    reports: &[NodeIndex],
+) -> Result<Vec<TestReportFile>, Diag> {
     let fail = |e: String| Diag::plain("E0505", format!("cannot write test reports to {}: {e}", out.display()));
     let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
     let mut written = Vec::new();
@@ -369,7 +375,14 @@ pub fn write_test_reports(store_dir: &std::path::Path, out: &std::path::Path, an
                 (s("status"), s("name"), s("message"))
             })
             .collect();
-        written.push(TestReportFile { image: id.label.to_string(), path, passed: count("passed"), failed: count("failed"), skipped: count("skipped"), rows });
+        written.push(TestReportFile {
+            image: id.label.to_string(),
+            path,
+            passed: count("passed"),
+            failed: count("failed"),
+            skipped: count("skipped"),
+            rows,
+        });
     }
     Ok(written)
 }
@@ -377,9 +390,13 @@ pub fn write_test_reports(store_dir: &std::path::Path, out: &std::path::Path, an
 /// The layout `dhib build` wrote for `node`, from `out/index.json`.
 pub fn written_layout(out: &std::path::Path, node: &str) -> Result<PathBuf, Diag> {
     let index_path = out.join("index.json");
-    let missing = || Diag::plain("E0514", format!("{node} is not among the images in {}", out.display())).with_help(format!("build it first: dhib build {node}"));
+    let missing = || {
+        Diag::plain("E0514", format!("{node} is not among the images in {}", out.display()))
+            .with_help(format!("build it first: dhib build {node}"))
+    };
     let text = std::fs::read_to_string(&index_path).map_err(|_| missing())?;
-    let index: serde_json::Value = serde_json::from_str(&text).map_err(|e| Diag::plain("E0703", format!("{}: {e}", index_path.display())))?;
+    let index: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Diag::plain("E0703", format!("{}: {e}", index_path.display())))?;
     let rel = index["images"][node]["layout"].as_str().ok_or_else(missing)?;
     Ok(out.join(rel))
 }

@@ -45,12 +45,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            timeout: Duration::from_secs(3600),
-            max_file_size: 8 << 30,
-            max_memory: 16 << 30,
-            max_open_files: 4096,
-        }
+        Limits { timeout: Duration::from_secs(3600), max_file_size: 8 << 30, max_memory: 16 << 30, max_open_files: 4096 }
     }
 }
 
@@ -129,10 +124,7 @@ pub fn probe() -> Result<(), SandboxError> {
 
 /// The bwrap command line for a step (without the step's argv).
 fn bwrap_args(step: &Step) -> Vec<String> {
-    let mut a: Vec<String> = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut a: Vec<String> = ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"].iter().map(|s| s.to_string()).collect();
     if step.network {
         a.push("--share-net".into());
     }

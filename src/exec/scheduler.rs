@@ -27,19 +27,39 @@ fn executable(kind: Option<NodeKind>) -> bool {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan: how many nodes will be looked at.
-    Plan { total: usize, skipped: usize },
-    Started { node: String },
+    Plan {
+        total: usize,
+        skipped: usize,
+    },
+    Started {
+        node: String,
+    },
     /// The result was already in the action cache.
-    Cached { node: String },
-    Built { node: String, seconds: f64 },
-    Failed { node: String, error: String },
+    Cached {
+        node: String,
+    },
+    Built {
+        node: String,
+        seconds: f64,
+    },
+    Failed {
+        node: String,
+        error: String,
+    },
     /// Not run because something it depends on failed (or the build stopped).
-    NotRun { node: String },
+    NotRun {
+        node: String,
+    },
     /// A stored blob failed verification; the node that made it is rebuilt.
-    Corrupt { node: String, error: String },
+    Corrupt {
+        node: String,
+        error: String,
+    },
     /// Nothing changed since the last successful build of the same request:
     /// `count` nodes are up to date, and nothing was analysed.
-    UpToDate { count: usize },
+    UpToDate {
+        count: usize,
+    },
 }
 
 pub struct Options {
@@ -129,7 +149,8 @@ pub fn execute(
         .iter()
         .filter(|n| g.node(**n).facet.as_deref() == Some("vex"))
         .filter(|n| {
-            let cached = keys.get(g.node(**n)).and_then(|k| cx.store.ac_get(&k)).is_some_and(|r| r.outputs.values().all(|d| cx.store.has(d)));
+            let cached =
+                keys.get(g.node(**n)).and_then(|k| cx.store.ac_get(&k)).is_some_and(|r| r.outputs.values().all(|d| cx.store.has(d)));
             !(cx.sandbox == Mode::Bwrap && cached)
         })
         .map(|n| (*n, Arc::new(attest::vex_facts(targets, &g.node(*n).label))))
@@ -185,10 +206,8 @@ fn worker(
                             .collect();
                         // An attestation reads everything its image was built
                         // from; an image, the runtime dependencies of its packages.
-                        let wants_closure = matches!(
-                            g.kind(n),
-                            Some(NodeKind::Attestation | NodeKind::Target(Kind::Image | Kind::Customization))
-                        );
+                        let wants_closure =
+                            matches!(g.kind(n), Some(NodeKind::Attestation | NodeKind::Target(Kind::Image | Kind::Customization)));
                         let closure: Vec<(NodeIndex, Arc<ActionResult>)> = if wants_closure {
                             let all = reach(g, &NodeSet::from([n]), None, true);
                             all.iter().filter(|d| **d != n).filter_map(|d| st.results.get(d).map(|r| (*d, r.clone()))).collect()
@@ -215,7 +234,10 @@ fn worker(
                 }
                 if build::reports_failure(&result) {
                     let message = result.metadata.get("message").cloned().unwrap_or_else(|| {
-                        format!("{} tests or checks failed; dhib test shows which", result.metadata.get("failed").map_or("some", String::as_str))
+                        format!(
+                            "{} tests or checks failed; dhib test shows which",
+                            result.metadata.get("failed").map_or("some", String::as_str)
+                        )
                     });
                     st.summary.failed_tests.push((id.clone(), message));
                 }
@@ -295,10 +317,14 @@ fn run_node<'g>(
                     id: g.node(*d),
                     def: defs.defs.get(d).cloned(),
                     result: r.clone(),
-                    deps: g.graph.edges_directed(*d, petgraph::Direction::Outgoing).map(|e| {
-                        use petgraph::visit::EdgeRef;
-                        (e.weight(), g.node(e.target()))
-                    }).collect(),
+                    deps: g
+                        .graph
+                        .edges_directed(*d, petgraph::Direction::Outgoing)
+                        .map(|e| {
+                            use petgraph::visit::EdgeRef;
+                            (e.weight(), g.node(e.target()))
+                        })
+                        .collect(),
                 })
                 .collect(),
             vex: defs.vex.get(&n).cloned(),

@@ -25,9 +25,16 @@ pub fn test(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult
     if cx.sandbox != sandbox::Mode::Bwrap {
         return Err(BuildError::Invalid(format!("{}: tests run inside the image, which needs the sandbox", job.id)));
     }
-    let (_, image_id, image) =
-        job.deps.iter().find(|(roles, ..)| roles.contains("image")).ok_or_else(|| BuildError::Invalid(format!("{} has no image", job.id)))?;
-    let top = image.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{image_id} built no image")))?;
+    let (_, image_id, image) = job
+        .deps
+        .iter()
+        .find(|(roles, ..)| roles.contains("image"))
+        .ok_or_else(|| BuildError::Invalid(format!("{} has no image", job.id)))?;
+    let top = image
+        .metadata
+        .get("manifest")
+        .and_then(|d| Digest::parse(d))
+        .ok_or_else(|| BuildError::Invalid(format!("{image_id} built no image")))?;
     // A multi-platform image is tested as this machine's platform.
     let host = format!("linux/{}", run::host_arch());
     let manifests = oci::platform_manifests(cx.store, &top)?;
@@ -52,7 +59,8 @@ pub fn test(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult
                 failures.extend(check_file(&rootfs, path, expect));
                 if let (Some(Value::Str(want)), Some(view)) = (expect.get("owner"), &view) {
                     // The path with its links resolved, as the layers hold it.
-                    let real = resolve_in_root(&rootfs, path).and_then(|p| p.strip_prefix(&rootfs).ok().map(|r| r.to_string_lossy().into_owned()));
+                    let real =
+                        resolve_in_root(&rootfs, path).and_then(|p| p.strip_prefix(&rootfs).ok().map(|r| r.to_string_lossy().into_owned()));
                     if let Some(n) = real.and_then(|r| view.get(&r)) {
                         let owner = format!("{}:{}", n.uid, n.gid);
                         if owner != *want {

@@ -113,8 +113,7 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
             _ => {}
         }
     }
-    let mut sorted: Vec<(String, &str, Key)> =
-        dep_keys.iter().map(|(d, k)| (d.node.to_string(), d.role.as_str(), *k)).collect();
+    let mut sorted: Vec<(String, &str, Key)> = dep_keys.iter().map(|(d, k)| (d.node.to_string(), d.role.as_str(), *k)).collect();
     sorted.sort();
     for (node, role, key) in sorted {
         h.field("dep", format!("{role} {node}").as_bytes());

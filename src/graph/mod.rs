@@ -31,8 +31,7 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
-    pub const NAMES: [&'static str; 8] =
-        ["source", "package", "deb", "env", "image", "customization", "test", "attestation"];
+    pub const NAMES: [&'static str; 8] = ["source", "package", "deb", "env", "image", "customization", "test", "attestation"];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -239,9 +238,14 @@ fn runs_as_inherited_root(lookup: &Lookup<'_>, def: &TargetDef) -> Option<Diag> 
         let b = lookup.target(&base)?;
         if let Some(user) = b.attrs.get("user") {
             return is_root(user).then(|| {
-                Diag::error(&def.file, def.attr_span("base"), "E0225", format!("{} `{}` would run as root, the user of its base", def.kind, def.label.name))
-                    .with_label(format!("`{base}` runs as root"))
-                    .with_help(help)
+                Diag::error(
+                    &def.file,
+                    def.attr_span("base"),
+                    "E0225",
+                    format!("{} `{}` would run as root, the user of its base", def.kind, def.label.name),
+                )
+                .with_label(format!("`{base}` runs as root"))
+                .with_help(help)
             });
         }
         base = match b.attrs.get("base") {
@@ -326,11 +330,8 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
             out.diags.push(unknown_label(lookup, &def, r));
             continue;
         };
-        let (label, dep_def) = if def.kind == Kind::Deb {
-            (r.label.clone(), dep_def)
-        } else {
-            deb_for_arch(lookup, &r.label, dep_def, arch_of(&platform))
-        };
+        let (label, dep_def) =
+            if def.kind == Kind::Deb { (r.label.clone(), dep_def) } else { deb_for_arch(lookup, &r.label, dep_def, arch_of(&platform)) };
         let r = &LabelRef { label, attr: r.attr.clone(), span: r.span };
         let field_ty = def.kind.field(&r.attr).map(|f| f.ty);
         if let Some(allowed) = field_ty.and_then(|t| label_kinds(&t)) {
@@ -338,9 +339,22 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
                 let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
                 let fitting: Vec<String> =
                     lookup.all_labels().iter().filter(|(_, k)| allowed.contains(k)).map(|(l, _)| l.to_string()).collect();
-                let mut d = Diag::error(&def.file, r.span, "E0302", format!("`{}` must name {} {} target, but `{}` is {} {}", r.attr, article(names[0]), names.join(" or "), r.label, article(dep_def.kind.name()), dep_def.kind))
-                    .with_label(format!("{} {}", article(dep_def.kind.name()), dep_def.kind))
-                    .with_note(&dep_def.file, dep_def.span, format!("`{}` is defined here", r.label));
+                let mut d = Diag::error(
+                    &def.file,
+                    r.span,
+                    "E0302",
+                    format!(
+                        "`{}` must name {} {} target, but `{}` is {} {}",
+                        r.attr,
+                        article(names[0]),
+                        names.join(" or "),
+                        r.label,
+                        article(dep_def.kind.name()),
+                        dep_def.kind
+                    ),
+                )
+                .with_label(format!("{} {}", article(dep_def.kind.name()), dep_def.kind))
+                .with_note(&dep_def.file, dep_def.span, format!("`{}` is defined here", r.label));
                 // Naming the targets that would fit is only a help while there are few.
                 match fitting.len() {
                     0 => d = d.with_help(format!("this workspace has no {} target yet", names.join(" or "))),
@@ -353,9 +367,7 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
         }
         let node = match dep_def.kind {
             Kind::Source | Kind::Deb | Kind::Test => NodeId::target(r.label.clone()),
-            Kind::Package | Kind::Env => {
-                NodeId { label: r.label.clone(), platform: configured(&platform), facet: None }
-            }
+            Kind::Package | Kind::Env => NodeId { label: r.label.clone(), platform: configured(&platform), facet: None },
             Kind::Image | Kind::Customization => {
                 if def.kind == Kind::Test || def.kind == Kind::Customization {
                     NodeId::target(r.label.clone())
@@ -379,9 +391,14 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
                 let want = arch_of(&platform);
                 if arch != "all" && arch != want && def.kind != Kind::Deb {
                     out.diags.push(
-                        Diag::error(&def.file, r.span, "E0304", format!("`{}` is {} {arch} package, but this builds for {platform}", r.label, article(arch)))
-                            .with_label(format!("needs {want}"))
-                            .with_help(format!("use the {want} build of this package")),
+                        Diag::error(
+                            &def.file,
+                            r.span,
+                            "E0304",
+                            format!("`{}` is {} {arch} package, but this builds for {platform}", r.label, article(arch)),
+                        )
+                        .with_label(format!("needs {want}"))
+                        .with_help(format!("use the {want} build of this package")),
                     );
                     continue;
                 }
@@ -417,10 +434,7 @@ pub fn resolve_deps(lookup: &Lookup<'_>, id: &NodeId) -> NodeDeps {
             .iter()
             .filter(|d| d.role == "packages")
             .flat_map(|d| {
-                platforms.iter().skip(1).map(move |p| Dep {
-                    node: NodeId { platform: configured(p), ..d.node.clone() },
-                    ..d.clone()
-                })
+                platforms.iter().skip(1).map(move |p| Dep { node: NodeId { platform: configured(p), ..d.node.clone() }, ..d.clone() })
             })
             .collect();
         out.deps.extend(extra);
@@ -450,8 +464,7 @@ fn unknown_label(lookup: &Lookup<'_>, def: &TargetDef, r: &crate::lang::eval::La
             // `//pkgs/zlib` when the target lives in `//pkgs/zlib:zlib` of another dir.
             all.iter().find(|(l, _)| l.name == r.label.name).map(|(l, _)| l.to_string())
         });
-    let mut d = Diag::error(&def.file, r.span, "E0301", format!("unknown label `{}`", r.label))
-        .with_label("no such target");
+    let mut d = Diag::error(&def.file, r.span, "E0301", format!("unknown label `{}`", r.label)).with_label("no such target");
     d = match suggestion {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
         None if same_pkg.is_empty() => {

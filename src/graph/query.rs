@@ -65,8 +65,7 @@ fn lex(text: &str) -> Result<Vec<(Tok, Span)>, Diag> {
             }
             b'"' | b'\'' => {
                 let end = text[i + 1..].find(c as char).map(|e| i + 1 + e).ok_or_else(|| {
-                    Diag::error(QUERY_FILE, Span::new(i, text.len()), "E0401", "unterminated quoted word")
-                        .with_label("starts here")
+                    Diag::error(QUERY_FILE, Span::new(i, text.len()), "E0401", "unterminated quoted word").with_label("starts here")
                 })?;
                 out.push((Tok::Word(text[i + 1..end].to_string()), Span::new(i, end + 1)));
                 i = end + 1;
@@ -94,8 +93,9 @@ const FUNCTIONS: &[&str] = &["deps", "rdeps", "allpaths", "kind", "attr", "tests
 pub fn parse(text: &str) -> Result<Query, Diag> {
     let mut p = Parser { toks: lex(text)?, pos: 0, len: text.len() };
     if p.toks.is_empty() {
-        return Err(Diag::error(QUERY_FILE, Span::new(0, 0), "E0402", "empty query")
-            .with_help("try `//...` or `rdeps(//..., //pkgs/zlib)`"));
+        return Err(
+            Diag::error(QUERY_FILE, Span::new(0, 0), "E0402", "empty query").with_help("try `//...` or `rdeps(//..., //pkgs/zlib)`")
+        );
     }
     let q = p.expr()?;
     if let Some((_, span)) = p.toks.get(p.pos) {
@@ -157,9 +157,9 @@ impl Parser {
         }
         self.pos += 1;
         let (w, span) = self.word("a depth (a whole number)")?;
-        w.parse().map(Some).map_err(|_| {
-            Diag::error(QUERY_FILE, span, "E0405", format!("`{w}` is not a depth")).with_label("expected a whole number")
-        })
+        w.parse()
+            .map(Some)
+            .map_err(|_| Diag::error(QUERY_FILE, span, "E0405", format!("`{w}` is not a depth")).with_label("expected a whole number"))
     }
 
     fn term(&mut self) -> Result<Query, Diag> {
@@ -172,7 +172,9 @@ impl Parser {
         let (w, span) = self.word("a target pattern or a function such as deps(...)")?;
         if self.peek() != Some(&Tok::Open) {
             if FUNCTIONS.contains(&w.as_str()) {
-                return Err(Diag::error(QUERY_FILE, span, "E0406", format!("`{w}` needs arguments")).with_label("here").with_help(format!("write `{w}(...)`")));
+                return Err(Diag::error(QUERY_FILE, span, "E0406", format!("`{w}` needs arguments"))
+                    .with_label("here")
+                    .with_help(format!("write `{w}(...)`")));
             }
             return Ok(Query::Pattern(w, span));
         }

@@ -51,15 +51,7 @@ pub struct Diag {
 
 impl Diag {
     pub fn error(file: &str, span: Span, code: &'static str, message: impl Into<String>) -> Self {
-        Diag {
-            file: file.to_string(),
-            span,
-            code,
-            message: message.into(),
-            label: String::new(),
-            help: None,
-            notes: Vec::new(),
-        }
+        Diag { file: file.to_string(), span, code, message: message.into(), label: String::new(), help: None, notes: Vec::new() }
     }
 
     /// A diagnostic with no place in a file: a bad command-line argument.
@@ -110,15 +102,9 @@ struct RenderedNote {
 
 impl Rendered {
     pub fn new(diag: Diag, lookup: &dyn SourceLookup) -> Self {
-        let named = |file: &str| {
-            lookup.source_text(file).map(|text| NamedSource::new(file, text).with_language("dhi"))
-        };
+        let named = |file: &str| lookup.source_text(file).map(|text| NamedSource::new(file, text).with_language("dhi"));
         let source = if diag.file.is_empty() { None } else { named(&diag.file) };
-        let related = diag
-            .notes
-            .iter()
-            .map(|n| RenderedNote { source: named(&n.file), note: n.clone() })
-            .collect();
+        let related = diag.notes.iter().map(|n| RenderedNote { source: named(&n.file), note: n.clone() }).collect();
         Rendered { diag, source, related }
     }
 }

@@ -82,11 +82,7 @@ pub type Parsed = Arc<Result<syntax::File, Diag>>;
 
 /// Builds the scope of a file from its own definitions and its loads.
 /// `exports(path)` returns the parsed file a `load` names, if it exists.
-pub fn build_scope(
-    file: &str,
-    ast: &syntax::File,
-    exports: &dyn Fn(&str) -> Option<Parsed>,
-) -> Scope {
+pub fn build_scope(file: &str, ast: &syntax::File, exports: &dyn Fn(&str) -> Option<Parsed>) -> Scope {
     let mut scope = Scope::default();
     let own = |scope: &mut Scope, item: &Item, from: &str| match item {
         Item::Let(l) => {
@@ -116,8 +112,8 @@ pub fn build_scope(
             Some(p) => p,
             None => {
                 failed(&mut scope);
-                let mut d = Diag::error(file, load.path.span, "E0111", format!("`{}` does not exist", load.path.value))
-                    .with_label("no such file");
+                let mut d =
+                    Diag::error(file, load.path.span, "E0111", format!("`{}` does not exist", load.path.value)).with_label("no such file");
                 if !target.starts_with('@') {
                     d = d.with_help("a `//` path starts at the workspace root, the directory of dhi.toml");
                 }
@@ -128,8 +124,7 @@ pub fn build_scope(
         let Ok(loaded) = &*parsed else {
             failed(&mut scope);
             scope.diags.push(
-                Diag::error(file, load.path.span, "E0112", format!("`{}` has syntax errors", load.path.value))
-                    .with_label("loaded here"),
+                Diag::error(file, load.path.span, "E0112", format!("`{}` has syntax errors", load.path.value)).with_label("loaded here"),
             );
             continue;
         };
@@ -338,9 +333,14 @@ impl<'a> Evaluator<'a> {
                                     _ => "`+=` appends a list to a list or a map to a map; use `=` to replace".to_string(),
                                 };
                                 self.diags.push(
-                                    Diag::error(cx.file, a.value.span, "E0205", format!("cannot append {} {n} to {} {o}", article(n), article(o)))
-                                        .with_label(format!("{} {n}", article(n)))
-                                        .with_help(help),
+                                    Diag::error(
+                                        cx.file,
+                                        a.value.span,
+                                        "E0205",
+                                        format!("cannot append {} {n} to {} {o}", article(n), article(o)),
+                                    )
+                                    .with_label(format!("{} {n}", article(n)))
+                                    .with_help(help),
                                 );
                                 continue;
                             }
@@ -362,8 +362,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Entry::Block(inner) => {
                     self.diags.push(
-                        Diag::error(cx.file, inner.kind.span, "E0206", "blocks cannot nest inside a variant")
-                            .with_label("nested block"),
+                        Diag::error(cx.file, inner.kind.span, "E0206", "blocks cannot nest inside a variant").with_label("nested block"),
                     );
                 }
                 Entry::Call(c) => self.misplaced_call(cx, c),
@@ -406,9 +405,14 @@ impl<'a> Evaluator<'a> {
                 }
                 Entry::Block(b) => {
                     self.diags.push(
-                        Diag::error(cx.file, b.kind.span, "E0206", format!("{} `{}` block cannot nest inside another block", article(&b.kind.name), b.kind.name))
-                            .with_label("nested block")
-                            .with_help("targets are defined at the top level of a file; inside a block only `variant` is allowed"),
+                        Diag::error(
+                            cx.file,
+                            b.kind.span,
+                            "E0206",
+                            format!("{} `{}` block cannot nest inside another block", article(&b.kind.name), b.kind.name),
+                        )
+                        .with_label("nested block")
+                        .with_help("targets are defined at the top level of a file; inside a block only `variant` is allowed"),
                     );
                     continue;
                 }
@@ -516,8 +520,7 @@ impl<'a> Evaluator<'a> {
                         other => {
                             let span = entry_span(other);
                             return Err(self.err(
-                                Diag::error(cx.file, span, "E0210", "expected `name = value` in this section")
-                                    .with_label("not an entry"),
+                                Diag::error(cx.file, span, "E0210", "expected `name = value` in this section").with_label("not an entry"),
                             ));
                         }
                     }
@@ -679,12 +682,16 @@ impl<'a> Evaluator<'a> {
                 Some(n) => {
                     if !params.iter().any(|p| p.name.name == n.name) {
                         let names: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
-                        let mut d = Diag::error(cx.file, n.span, "E0233", format!("template `{}` has no parameter `{}`", c.name.name, n.name))
-                            .with_label("unknown parameter")
-                            .with_note(&tpl.file, tpl.def.name.span, "template defined here");
+                        let mut d =
+                            Diag::error(cx.file, n.span, "E0233", format!("template `{}` has no parameter `{}`", c.name.name, n.name))
+                                .with_label("unknown parameter")
+                                .with_note(&tpl.file, tpl.def.name.span, "template defined here");
                         d = match did_you_mean(&n.name, names.iter().copied()) {
                             Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                            None => d.with_help(format!("its parameters are: {}", if names.is_empty() { "(none)".into() } else { names.join(", ") })),
+                            None => d.with_help(format!(
+                                "its parameters are: {}",
+                                if names.is_empty() { "(none)".into() } else { names.join(", ") }
+                            )),
                         };
                         self.diags.push(d);
                         ok = false;
@@ -695,9 +702,14 @@ impl<'a> Evaluator<'a> {
                 None => {
                     let Some(p) = params.get(positional) else {
                         let names: Vec<&str> = params.iter().map(|p| p.name.name.as_str()).collect();
-                        let mut d = Diag::error(cx.file, arg.value.span, "E0234", format!("template `{}` takes {}", c.name.name, at_most(params.len())))
-                            .with_label("one argument too many")
-                            .with_note(&tpl.file, tpl.def.name.span, "template defined here");
+                        let mut d = Diag::error(
+                            cx.file,
+                            arg.value.span,
+                            "E0234",
+                            format!("template `{}` takes {}", c.name.name, at_most(params.len())),
+                        )
+                        .with_label("one argument too many")
+                        .with_note(&tpl.file, tpl.def.name.span, "template defined here");
                         if !names.is_empty() {
                             d = d.with_help(format!("its parameters are, in order: {}", names.join(", ")));
                         }
@@ -793,9 +805,8 @@ impl<'a> Evaluator<'a> {
                 Value::Map(out)
             }
             ExprKind::Label(text) => {
-                let label = Label::parse(text, cx.pkg).map_err(|msg| {
-                    self.err(Diag::error(cx.file, e.span, "E0241", msg).with_label("invalid label"))
-                })?;
+                let label = Label::parse(text, cx.pkg)
+                    .map_err(|msg| self.err(Diag::error(cx.file, e.span, "E0241", msg).with_label("invalid label")))?;
                 if let Some(b) = cx.block {
                     b.labels.borrow_mut().push((label.clone(), e.span, cx.file.to_string()));
                 }
@@ -820,9 +831,20 @@ impl<'a> Evaluator<'a> {
                         }
                         (Some(a), b) => {
                             return Err(self.err(
-                                Diag::error(cx.file, t.span, "E0242", format!("cannot add {} {} to {} {}", article(b.type_name()), b.type_name(), article(a.type_name()), a.type_name()))
-                                    .with_label(format!("{} {}", article(b.type_name()), b.type_name()))
-                                    .with_help("`+` joins two strings, two lists or two maps"),
+                                Diag::error(
+                                    cx.file,
+                                    t.span,
+                                    "E0242",
+                                    format!(
+                                        "cannot add {} {} to {} {}",
+                                        article(b.type_name()),
+                                        b.type_name(),
+                                        article(a.type_name()),
+                                        a.type_name()
+                                    ),
+                                )
+                                .with_label(format!("{} {}", article(b.type_name()), b.type_name()))
+                                .with_help("`+` joins two strings, two lists or two maps"),
                             ))
                         }
                     });
@@ -1087,8 +1109,7 @@ impl<'a> Evaluator<'a> {
         for (p, required) in b.params {
             if *required && !args.contains_key(*p) {
                 return Err(self.err(
-                    Diag::error(cx.file, c.span, "E0236", format!("`{}` needs parameter `{p}`", b.name))
-                        .with_label("missing an argument"),
+                    Diag::error(cx.file, c.span, "E0236", format!("`{}` needs parameter `{p}`", b.name)).with_label("missing an argument"),
                 ));
             }
         }
@@ -1117,7 +1138,12 @@ impl<'a> Evaluator<'a> {
             None => None,
             Some(Value::Str(t)) if t.starts_with('/') && t[1..].split('/').all(|c| !matches!(c, "" | "." | "..")) => Some(t.clone()),
             Some(_) => {
-                return Err(bad(self, "to", "`to` must be an absolute path in the image, like \"/etc/app.conf\"", "not a clean absolute path"))
+                return Err(bad(
+                    self,
+                    "to",
+                    "`to` must be an absolute path in the image, like \"/etc/app.conf\"",
+                    "not a clean absolute path",
+                ))
             }
         };
         let mode = match args.get("mode") {
@@ -1155,7 +1181,9 @@ impl<'a> Evaluator<'a> {
         let sep = match args.get("sep") {
             None => " ",
             Some(Value::Str(s)) => s.as_str(),
-            Some(_) => return Err(self.err(Diag::error(cx.file, c.span, "E0249", "`join`: `sep` must be a string").with_label("in this call"))),
+            Some(_) => {
+                return Err(self.err(Diag::error(cx.file, c.span, "E0249", "`join`: `sep` must be a string").with_label("in this call")))
+            }
         };
         let Some(Value::List(items)) = args.get("list") else {
             return Err(self.err(Diag::error(cx.file, c.span, "E0249", "`join` takes a list of strings").with_label("in this call")));
@@ -1167,7 +1195,8 @@ impl<'a> Evaluator<'a> {
                 Value::Int(n) => parts.push(n.to_string()),
                 other => {
                     return Err(self.err(
-                        Diag::error(cx.file, c.span, "E0249", format!("`join` cannot join {}", other.type_name())).with_label("in this call"),
+                        Diag::error(cx.file, c.span, "E0249", format!("`join` cannot join {}", other.type_name()))
+                            .with_label("in this call"),
                     ))
                 }
             }
@@ -1224,9 +1253,7 @@ fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
                 Some("a string that is not hex".to_string())
             }
         }
-        (Ty::List(inner), Value::List(items)) => {
-            items.iter().find_map(|i| type_problem(inner, i)).map(|p| format!("a list holding {p}"))
-        }
+        (Ty::List(inner), Value::List(items)) => items.iter().find_map(|i| type_problem(inner, i)).map(|p| format!("a list holding {p}")),
         (Ty::Map(inner), Value::Map(m)) => m.values().find_map(|i| type_problem(inner, i)).map(|p| format!("a map holding {p}")),
         (Ty::Record(fields), Value::Map(m)) => {
             for (k, val) in m {
@@ -1346,11 +1373,7 @@ const MONITORS: &[&str] = &["git_tags", "github_releases", "debian_index"];
 const BUILTINS: &[Builtin] = &[
     Builtin { name: "file", params: &[("path", true), ("to", false), ("mode", false)], raw_strings: false },
     Builtin { name: "join", params: &[("list", true), ("sep", false)], raw_strings: false },
-    Builtin {
-        name: "git_tags",
-        params: &[("url", true), ("pattern", false), ("prereleases", false)],
-        raw_strings: true,
-    },
+    Builtin { name: "git_tags", params: &[("url", true), ("pattern", false), ("prereleases", false)], raw_strings: true },
     Builtin {
         name: "github_releases",
         params: &[("repo", true), ("pattern", false), ("api", false), ("prereleases", false), ("tags", false)],

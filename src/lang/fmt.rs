@@ -20,10 +20,7 @@ const INDENT: &str = "  ";
 pub fn format(path: &str, text: &str) -> Result<String, Diag> {
     // Full parse first, so the same diagnostics as analysis are reported.
     parse(path, text)?;
-    let file = DhiParser::parse(Rule::file, text)
-        .expect("parsed just above")
-        .next()
-        .expect("the file rule always yields one pair");
+    let file = DhiParser::parse(Rule::file, text).expect("parsed just above").next().expect("the file rule always yields one pair");
     let mut comments = Vec::new();
     collect_comments(file.clone(), &mut comments);
     comments.sort();

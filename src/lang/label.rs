@@ -24,9 +24,7 @@ impl Label {
             check_name(name)?;
             return Ok(Label::new(current, name));
         }
-        let rest = text
-            .strip_prefix("//")
-            .ok_or_else(|| format!("`{text}` is not a label: labels start with `//` or `:`"))?;
+        let rest = text.strip_prefix("//").ok_or_else(|| format!("`{text}` is not a label: labels start with `//` or `:`"))?;
         let (pkg, name) = match rest.split_once(':') {
             Some((pkg, name)) => (pkg, name.to_string()),
             None => {
@@ -56,10 +54,7 @@ fn check_pkg(pkg: &str) -> Result<(), String> {
 }
 
 fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c))
-        && name != "."
-        && name != "..";
+    let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c)) && name != "." && name != "..";
     if ok {
         Ok(())
     } else {
@@ -108,9 +103,7 @@ impl Pattern {
     pub fn matches(&self, label: &Label) -> bool {
         match self {
             Pattern::Recursive(pkg) => {
-                pkg.is_empty()
-                    || label.pkg == *pkg
-                    || (label.pkg.starts_with(pkg.as_str()) && label.pkg.as_bytes()[pkg.len()] == b'/')
+                pkg.is_empty() || label.pkg == *pkg || (label.pkg.starts_with(pkg.as_str()) && label.pkg.as_bytes()[pkg.len()] == b'/')
             }
             Pattern::Package(pkg) => label.pkg == *pkg,
             Pattern::Exact(l) => l == label,

@@ -17,8 +17,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Source, Kind::Package, Kind::Deb, Kind::Env, Kind::Image, Kind::Customization, Kind::Test];
+    pub const ALL: [Kind; 7] = [Kind::Source, Kind::Package, Kind::Deb, Kind::Env, Kind::Image, Kind::Customization, Kind::Test];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -197,11 +196,7 @@ const DEB: &[Field] = &[
     opt("vex", VEX),
 ];
 
-const ENV: &[Field] = &[
-    req("packages", PKG_LABELS, "[//debian:gcc]"),
-    opt("path", STRS),
-    opt("env", STR_MAP),
-];
+const ENV: &[Field] = &[req("packages", PKG_LABELS, "[//debian:gcc]"), opt("path", STRS), opt("env", STR_MAP)];
 
 const IMAGE: &[Field] = &[
     opt("base", Ty::Base),
@@ -250,20 +245,10 @@ const CUSTOMIZATION: &[Field] = &[
     opt("vex", VEX),
 ];
 
-const EXPECT: &[Field] = &[
-    opt("stdout", Ty::Str),
-    opt("stderr", Ty::Str),
-    opt("stdout_regex", Ty::Str),
-    opt("stderr_regex", Ty::Str),
-    opt("exit", Ty::Int),
-];
+const EXPECT: &[Field] =
+    &[opt("stdout", Ty::Str), opt("stderr", Ty::Str), opt("stdout_regex", Ty::Str), opt("stderr_regex", Ty::Str), opt("exit", Ty::Int)];
 
-const FILE_EXPECT: &[Field] = &[
-    opt("exists", Ty::Bool),
-    opt("mode", Ty::Int),
-    opt("owner", Ty::Str),
-    opt("executable", Ty::Bool),
-];
+const FILE_EXPECT: &[Field] = &[opt("exists", Ty::Bool), opt("mode", Ty::Int), opt("owner", Ty::Str), opt("executable", Ty::Bool)];
 
 const TEST: &[Field] = &[
     req("image", Ty::Label(IMAGE_KINDS), ":NAME"),

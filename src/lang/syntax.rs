@@ -145,10 +145,7 @@ pub fn parse(path: &str, text: &str) -> Result<File, Diag> {
     let mut pairs = DhiParser::parse(Rule::file, text).map_err(|e| syntax_error(path, text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let mut b = Builder { path };
-    let items = children(file)
-        .filter(|p| p.as_rule() != Rule::EOI)
-        .map(|p| b.item(p))
-        .collect::<Result<_, _>>()?;
+    let items = children(file).filter(|p| p.as_rule() != Rule::EOI).map(|p| b.item(p)).collect::<Result<_, _>>()?;
     Ok(File { items })
 }
 
@@ -301,10 +298,8 @@ impl Builder<'_> {
                     Some(oct) => i64::from_str_radix(oct, 8),
                     None => digits.parse::<i64>(),
                 };
-                let v = parsed.map_err(|_| {
-                    Diag::error(self.path, span, "E0102", "integer out of range")
-                        .with_label("does not fit in 64 bits")
-                })?;
+                let v = parsed
+                    .map_err(|_| Diag::error(self.path, span, "E0102", "integer out of range").with_label("does not fit in 64 bits"))?;
                 ExprKind::Int(if neg { -v } else { v })
             }
             Rule::boolean => ExprKind::Bool(p.as_str() == "true"),
@@ -468,11 +463,7 @@ fn syntax_error(path: &str, text: &str, e: pest::error::Error<Rule>) -> Diag {
     }
     // A bare word where a value belongs, e.g. `url = file://x`.
     let before = text[..start].trim_end();
-    let word_start = before
-        .char_indices()
-        .rev()
-        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
-        .map_or(0, |(i, c)| i + c.len_utf8());
+    let word_start = before.char_indices().rev().find(|(_, c)| !(c.is_alphanumeric() || *c == '_')).map_or(0, |(i, c)| i + c.len_utf8());
     let assigned = text[..word_start].trim_end().ends_with('=');
     if assigned && word_start < before.len() && matches!(found, Some(":" | "/" | "." | "-")) {
         let value_end = start + text[start..].find(char::is_whitespace).unwrap_or(text.len() - start);

@@ -111,13 +111,10 @@ pub fn attach(layout: &Path, tag: &str, signature: &Signature, attestations: &[A
         d["annotations"] = json!({ REF_NAME: name });
         d
     };
-    let ours: BTreeMap<String, Value> = [
-        (format!("sha256-{hex}.sig"), sig_tag),
-        (format!("sha256-{hex}.att"), att_tag),
-        (format!("sha256-{hex}"), fallback_tag),
-    ]
-    .into_iter()
-    .collect();
+    let ours: BTreeMap<String, Value> =
+        [(format!("sha256-{hex}.sig"), sig_tag), (format!("sha256-{hex}.att"), att_tag), (format!("sha256-{hex}"), fallback_tag)]
+            .into_iter()
+            .collect();
     // Keep the image and anything else, minus what an earlier run attached.
     let mut kept: Vec<Value> = manifests
         .into_iter()
@@ -165,7 +162,8 @@ pub fn read(layout: &Path) -> Result<Signed, String> {
     };
     let digest = image["digest"].as_str().and_then(Digest::parse).ok_or("the image has no sha256 digest")?;
     let tagged = |suffix: &str| manifests.iter().find(|m| tag(m) == format!("sha256-{digest}{suffix}"));
-    let layers_of = |m: &Value| -> Result<Vec<Value>, String> { Ok(json(blob(&m["digest"])?)?["layers"].as_array().cloned().unwrap_or_default()) };
+    let layers_of =
+        |m: &Value| -> Result<Vec<Value>, String> { Ok(json(blob(&m["digest"])?)?["layers"].as_array().cloned().unwrap_or_default()) };
     let signature = match tagged(".sig") {
         None => None,
         Some(m) => {

@@ -58,12 +58,7 @@ pub struct Layer {
 /// Writes a tree as a deterministic tar: entries sorted by path, parents
 /// before children, owner 0:0, modes 0755/0644 unless `modes` names the path,
 /// every time `mtime`, repeated contents as hard links.
-pub fn layer_tar(
-    store: &Store,
-    tree: &Tree,
-    mtime: u64,
-    modes: &std::collections::BTreeMap<String, u32>,
-) -> Result<Vec<u8>, StoreError> {
+pub fn layer_tar(store: &Store, tree: &Tree, mtime: u64, modes: &std::collections::BTreeMap<String, u32>) -> Result<Vec<u8>, StoreError> {
     let mut b = tar::Builder::new(Vec::new());
     b.mode(tar::HeaderMode::Complete);
     let header = |kind: tar::EntryType, mode: u32, size: u64| {
@@ -193,7 +188,8 @@ pub fn import_layout(store: &Store, layout: &std::path::Path, arch: &str) -> Res
     // Down through indexes to the one manifest for this architecture.
     loop {
         let manifests: Vec<&Value> = node["manifests"].as_array().map(|m| m.iter().collect()).unwrap_or_default();
-        let fitting: Vec<&Value> = manifests.iter().copied().filter(|m| m["platform"]["architecture"].as_str().is_none_or(|a| a == arch)).collect();
+        let fitting: Vec<&Value> =
+            manifests.iter().copied().filter(|m| m["platform"]["architecture"].as_str().is_none_or(|a| a == arch)).collect();
         let [one] = fitting[..] else {
             return Err(format!("the layout names {} images for {arch}; it must name one", fitting.len()));
         };
@@ -408,7 +404,10 @@ pub fn platform_manifests(store: &Store, digest: &Digest) -> Result<Vec<(Digest,
     entries
         .iter()
         .map(|m| {
-            let d = m["digest"].as_str().and_then(Digest::parse).ok_or_else(|| StoreError::BadManifest(*digest, "an entry without digest".into()))?;
+            let d = m["digest"]
+                .as_str()
+                .and_then(Digest::parse)
+                .ok_or_else(|| StoreError::BadManifest(*digest, "an entry without digest".into()))?;
             let p = &m["platform"];
             let mut platform = format!("{}/{}", p["os"].as_str().unwrap_or("linux"), p["architecture"].as_str().unwrap_or("amd64"));
             if let Some(v) = p["variant"].as_str() {
@@ -422,7 +421,10 @@ pub fn platform_manifests(store: &Store, digest: &Digest) -> Result<Vec<(Digest,
 /// The annotations of a stored manifest or index.
 pub fn annotations(store: &Store, digest: &Digest) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
     let m = stored_json(store, digest)?;
-    Ok(m["annotations"].as_object().map(|a| a.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect()).unwrap_or_default())
+    Ok(m["annotations"]
+        .as_object()
+        .map(|a| a.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+        .unwrap_or_default())
 }
 
 /// The layers a stored manifest lists.

@@ -157,8 +157,7 @@ impl<'a> Pull<'a> {
     /// index's manifests, a manifest's config and layers. Returns its
     /// descriptor and its parsed content.
     fn below(&mut self, digest: Digest, bytes: Vec<u8>) -> Result<(Value, Value), Diag> {
-        let manifest: Value =
-            serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("manifest sha256:{digest} is not JSON: {e}")))?;
+        let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| self.bad(format!("manifest sha256:{digest} is not JSON: {e}")))?;
         let descriptor = descriptor(&digest, &bytes, &manifest);
         self.write(&digest, &bytes)?;
         let digests = |key: &str| -> Vec<Digest> {

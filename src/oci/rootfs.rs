@@ -57,7 +57,8 @@ fn apply(bytes: &[u8], layer: &Layer, index: usize, out: &mut BTreeMap<String, N
         Compression::Gzip => Box::new(flate2::read::GzDecoder::new(bytes)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(bytes).map_err(bad)?),
     };
-    let clean = |p: &std::path::Path| p.to_string_lossy().trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string();
+    let clean =
+        |p: &std::path::Path| p.to_string_lossy().trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_string();
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -94,7 +95,17 @@ fn apply(bytes: &[u8], layer: &Layer, index: usize, out: &mut BTreeMap<String, N
                     s1.update(&buf[..n]);
                     size += n as u64;
                 }
-                Node { kind: Kind::File, mode, uid, gid, size, sha256: hex(&s256.finalize()), sha1: hex(&s1.finalize()), link: None, layer: index }
+                Node {
+                    kind: Kind::File,
+                    mode,
+                    uid,
+                    gid,
+                    size,
+                    sha256: hex(&s256.finalize()),
+                    sha1: hex(&s1.finalize()),
+                    link: None,
+                    layer: index,
+                }
             }
             // A hard link is another name for a file of this layer.
             tar::EntryType::Link => {
@@ -104,8 +115,12 @@ fn apply(bytes: &[u8], layer: &Layer, index: usize, out: &mut BTreeMap<String, N
                     _ => continue,
                 }
             }
-            tar::EntryType::Directory => Node { kind: Kind::Dir, mode, uid, gid, size: 0, sha256: String::new(), sha1: String::new(), link: None, layer: index },
-            tar::EntryType::Symlink => Node { kind: Kind::Symlink, mode, uid, gid, size: 0, sha256: String::new(), sha1: String::new(), link, layer: index },
+            tar::EntryType::Directory => {
+                Node { kind: Kind::Dir, mode, uid, gid, size: 0, sha256: String::new(), sha1: String::new(), link: None, layer: index }
+            }
+            tar::EntryType::Symlink => {
+                Node { kind: Kind::Symlink, mode, uid, gid, size: 0, sha256: String::new(), sha1: String::new(), link, layer: index }
+            }
             _ => Node { kind: Kind::Other, mode, uid, gid, size: 0, sha256: String::new(), sha1: String::new(), link: None, layer: index },
         };
         // A non-directory replaces whatever was below it, children included.

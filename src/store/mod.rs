@@ -563,8 +563,7 @@ mod tests {
         let used = s.put_bytes(&[2u8; 1000]).unwrap();
         let tree = Tree::from([("f".to_string(), Entry::File { digest: used, size: 1000, executable: false })]);
         let m = s.put_manifest(&tree).unwrap();
-        s.ac_put(&Key([1; 32]), &ActionResult { outputs: BTreeMap::from([("runtime".into(), m)]), ..Default::default() })
-            .unwrap();
+        s.ac_put(&Key([1; 32]), &ActionResult { outputs: BTreeMap::from([("runtime".into(), m)]), ..Default::default() }).unwrap();
         let r = s.gc(u64::MAX).unwrap();
         assert_eq!(r.blobs_removed, 1);
         assert!(!s.has(&orphan) && s.has(&used) && s.has(&m));

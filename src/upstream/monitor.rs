@@ -244,11 +244,7 @@ fn latest(monitor: &Monitor, w: &Watched, root: &Path) -> Result<Option<Found>, 
         Monitor::DebianIndex { repo, package, suite } => {
             let package = package.as_deref().unwrap_or(&w.name);
             let entries = debian_index(repo, suite, index_arch(&w.arch), root)?;
-            let newest = entries
-                .into_iter()
-                .filter(|e| e.package == package)
-                .map(|e| e.version)
-                .max_by(|a, b| deb::compare_versions(a, b));
+            let newest = entries.into_iter().filter(|e| e.package == package).map(|e| e.version).max_by(|a, b| deb::compare_versions(a, b));
             // A source's version is upstream's, without Debian's epoch and revision.
             Ok(newest.map(|v| Found { version: if w.kind == Kind::Deb { v } else { upstream_part(&v).to_string() }, tag: None }))
         }
@@ -263,7 +259,11 @@ fn upstream_part(version: &str) -> &str {
 
 /// Packages of architecture `all` are listed in every architecture's index.
 fn index_arch(arch: &str) -> &str {
-    if arch == "all" { "amd64" } else { arch }
+    if arch == "all" {
+        "amd64"
+    } else {
+        arch
+    }
 }
 
 /// The version in `tag` by `pattern` (`{version}` marks it): it starts with
@@ -481,9 +481,10 @@ fn github_list(api: &str, repo: &str, what: &str) -> Result<Vec<serde_json::Valu
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        params.split(';').any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next")).then(|| {
-            target.trim().trim_start_matches('<').trim_end_matches('>').to_string()
-        })
+        params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
+            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
     })
 }
 

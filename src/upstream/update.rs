@@ -165,7 +165,8 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     }
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
     for (w, version) in wanted {
-        let vetted = fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| vet_and_keep(&w, f, &old, &new, &root, opts, &mut out));
+        let vetted =
+            fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| vet_and_keep(&w, f, &old, &new, &root, opts, &mut out));
         match vetted {
             Ok(f) => {
                 let text = match texts.get(&f.file) {
@@ -187,7 +188,8 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
         return Ok(out);
     }
     for (def, f) in followers(analysis, &out.updated) {
-        let text = texts.entry(def.file.clone()).or_insert_with(|| analysis.source_text(&def.file).map(|t| t.to_string()).unwrap_or_default());
+        let text =
+            texts.entry(def.file.clone()).or_insert_with(|| analysis.source_text(&def.file).map(|t| t.to_string()).unwrap_or_default());
         // Found again in the text as rewritten so far, which may have moved it.
         let span = block(&def.file, text, def.kind, &def.label.name).ok().and_then(|b| b.version);
         if let Some(span) = span.filter(|s| text.get(s.start as usize..s.end as usize) == Some(&format!("\"{}\"", f.from))) {
@@ -205,8 +207,7 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     out.cascade = cascade(&after, before);
     if !opts.dry_run {
         for (file, text) in &texts {
-            write_atomically(&root.join(file), text)
-                .map_err(|e| Diag::plain("E0953", format!("cannot write {file}: {e}")))?;
+            write_atomically(&root.join(file), text).map_err(|e| Diag::plain("E0953", format!("cannot write {file}: {e}")))?;
         }
         out.written = true;
     }
@@ -215,7 +216,15 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
 
 /// Has the guardrail vet the change to `f` and keeps its report in the
 /// store, with the decision; when nothing blocks, the new archive too.
-fn vet_and_keep(w: &Watched, f: Fetched, old: &[u8], new: &[u8], root: &Path, opts: &Options<'_>, out: &mut Outcome) -> Result<Fetched, String> {
+fn vet_and_keep(
+    w: &Watched,
+    f: Fetched,
+    old: &[u8],
+    new: &[u8],
+    root: &Path,
+    opts: &Options<'_>,
+    out: &mut Outcome,
+) -> Result<Fetched, String> {
     let vcs = vcs_tree(w, &f, root);
     let (tag, vcs_dir) = match &vcs {
         Ok((tag, dir)) => (Some(tag.as_str()), Some(dir.path())),
@@ -276,9 +285,7 @@ fn followers<'f>(analysis: &Analysis, moved: &'f [Fetched]) -> Vec<(std::sync::A
             .iter()
             .filter(|d| d.kind == Kind::Package && matches!(d.attr("source"), Some(Value::Label(l)) if l.to_string() == f.label))
             .collect();
-        let installs = |d: &crate::lang::eval::TargetDef| {
-            matches!(d.attr("packages"), Some(Value::List(l)) if l.iter().any(|p| matches!(p, Value::Label(p) if packages.iter().any(|d| d.label == *p))))
-        };
+        let installs = |d: &crate::lang::eval::TargetDef| matches!(d.attr("packages"), Some(Value::List(l)) if l.iter().any(|p| matches!(p, Value::Label(p) if packages.iter().any(|d| d.label == *p))));
         let images = defs.iter().filter(|d| matches!(d.kind, Kind::Image | Kind::Customization) && installs(d));
         for def in packages.iter().copied().chain(images) {
             if def.attr("version").and_then(Value::as_str) == Some(&f.from) {

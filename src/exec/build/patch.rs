@@ -24,11 +24,7 @@ pub enum PatchError {
     #[error("it creates `{0}`, which the source already has")]
     Exists(String),
     #[error("hunk #{hunk} ({header}) of `{file}` does not match the source")]
-    Hunk {
-        file: String,
-        hunk: usize,
-        header: String,
-    },
+    Hunk { file: String, hunk: usize, header: String },
     #[error("it deletes `{0}`, but the file holds more than the patch removes")]
     NotDeleted(String),
     #[error("{0}")]
@@ -44,35 +40,19 @@ pub fn apply(root: &Path, text: &[u8]) -> Result<(), PatchError> {
     // Git's extended headers (renames, modes, `/dev/null` for new files)
     // only parse as such in git mode; plain `diff -u` output has none.
     let git = text.starts_with(b"diff --git ") || text.windows(12).any(|w| w == b"\ndiff --git ");
-    let opts = if git {
-        ParseOptions::gitdiff()
-    } else {
-        ParseOptions::unidiff()
-    };
+    let opts = if git { ParseOptions::gitdiff() } else { ParseOptions::unidiff() };
     for file in PatchSet::parse_bytes(text, opts) {
         let file = file.map_err(|e| PatchError::Parse(e.to_string()))?;
         // Checked before stripping, which would make `/etc/x` relative.
-        if let Some(abs) = paths(file.operation())
-            .into_iter()
-            .find(|p| p.starts_with(b"/"))
-        {
+        if let Some(abs) = paths(file.operation()).into_iter().find(|p| p.starts_with(b"/")) {
             let path = String::from_utf8_lossy(abs).into_owned();
-            return Err(PatchError::UnsafePath {
-                path,
-                why: "is an absolute path",
-            });
+            return Err(PatchError::UnsafePath { path, why: "is an absolute path" });
         }
         let op = file.operation().strip_prefix(1);
         let patch = match file.patch() {
             PatchKind::Text(p) => p,
             PatchKind::Binary(_) => {
-                return Err(PatchError::Binary(
-                    paths(&op)
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p))
-                        .collect::<Vec<_>>()
-                        .join(" → "),
-                ))
+                return Err(PatchError::Binary(paths(&op).iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join(" → ")))
             }
         };
         let executable = file.new_mode().map(|m| *m == FileMode::Executable);
@@ -123,10 +103,7 @@ pub fn apply(root: &Path, text: &[u8]) -> Result<(), PatchError> {
 fn paths<'a>(op: &'a FileOperation<'_, [u8]>) -> Vec<&'a [u8]> {
     match op {
         FileOperation::Create(p) | FileOperation::Delete(p) => vec![p],
-        FileOperation::Modify {
-            original: a,
-            modified: b,
-        }
+        FileOperation::Modify { original: a, modified: b }
         | FileOperation::Rename { from: a, to: b }
         | FileOperation::Copy { from: a, to: b } => vec![a, b],
     }
@@ -137,19 +114,11 @@ fn paths<'a>(op: &'a FileOperation<'_, [u8]>) -> Vec<&'a [u8]> {
 /// absolute path, and not through a symbolic link in the tree.
 fn inside(root: &Path, raw: &[u8]) -> Result<(PathBuf, String), PatchError> {
     let name = String::from_utf8_lossy(raw).into_owned();
-    let refuse = |why| {
-        Err(PatchError::UnsafePath {
-            path: name.clone(),
-            why,
-        })
-    };
+    let refuse = |why| Err(PatchError::UnsafePath { path: name.clone(), why });
     if std::str::from_utf8(raw).is_err() {
         return refuse("is not UTF-8");
     }
-    let parts: Vec<&str> = name
-        .split('/')
-        .filter(|s| !s.is_empty() && *s != ".")
-        .collect();
+    let parts: Vec<&str> = name.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
     if parts.is_empty() {
         return refuse("is not a file");
     }
@@ -159,10 +128,7 @@ fn inside(root: &Path, raw: &[u8]) -> Result<(PathBuf, String), PatchError> {
     let mut path = root.to_path_buf();
     for part in &parts {
         path.push(part);
-        if path
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
+        if path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
             return refuse("goes through a symbolic link");
         }
     }
@@ -178,30 +144,13 @@ fn patched(path: &Path, name: &str, patch: &diffy::Patch<'_, [u8]>) -> Result<Ve
     apply_hunks(name, &old, patch)
 }
 
-fn apply_hunks(
-    name: &str,
-    old: &[u8],
-    patch: &diffy::Patch<'_, [u8]>,
-) -> Result<Vec<u8>, PatchError> {
+fn apply_hunks(name: &str, old: &[u8], patch: &diffy::Patch<'_, [u8]>) -> Result<Vec<u8>, PatchError> {
     diffy::apply_bytes(old, patch).map_err(|e| {
         // diffy reports the failing hunk only in its message ("error applying
         // hunk #N"); its header locates the hunk in the patch file.
-        let hunk = e
-            .to_string()
-            .rsplit('#')
-            .next()
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(1);
-        let header = patch
-            .hunks()
-            .get(hunk - 1)
-            .map(|h| format!("@@ -{} +{} @@", h.old_range(), h.new_range()))
-            .unwrap_or_default();
-        PatchError::Hunk {
-            file: name.to_string(),
-            hunk,
-            header,
-        }
+        let hunk = e.to_string().rsplit('#').next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(1);
+        let header = patch.hunks().get(hunk - 1).map(|h| format!("@@ -{} +{} @@", h.old_range(), h.new_range())).unwrap_or_default();
+        PatchError::Hunk { file: name.to_string(), hunk, header }
     })
 }
 
@@ -213,11 +162,7 @@ fn write(path: &Path, bytes: &[u8], executable: Option<bool>) -> Result<(), Patc
     }
     fs::write(path, bytes).map_err(io(path))?;
     if let Some(x) = executable {
-        fs::set_permissions(
-            path,
-            fs::Permissions::from_mode(if x { 0o755 } else { 0o644 }),
-        )
-        .map_err(io(path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(if x { 0o755 } else { 0o644 })).map_err(io(path))?;
     }
     Ok(())
 }
@@ -259,14 +204,7 @@ mod tests {
                  diff --git a/old.txt b/moved.txt\nsimilarity index 100%\nrename from old.txt\nrename to moved.txt\n";
         apply(t.path(), p.as_bytes()).unwrap();
         assert_eq!(read(&t, "new.sh"), "echo hi\n");
-        assert_eq!(
-            fs::metadata(t.path().join("new.sh"))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o755
-        );
+        assert_eq!(fs::metadata(t.path().join("new.sh")).unwrap().permissions().mode() & 0o777, 0o755);
         assert!(!t.path().join("gone.txt").exists());
         assert!(!t.path().join("old.txt").exists());
         assert_eq!(read(&t, "moved.txt"), "keep\n");
@@ -277,48 +215,29 @@ mod tests {
         let t = tree(&[("a.c", "one\ntwo\nthree\nfour\nfive\nsix\nseven\n")]);
         let p = "--- a/a.c\n+++ b/a.c\n@@ -1,2 +1,2 @@\n-one\n+ONE\n two\n@@ -5,2 +5,2 @@\n five\n-SIX\n+6\n";
         let e = apply(t.path(), p.as_bytes()).unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "hunk #2 (@@ -5,2 +5,2 @@) of `a.c` does not match the source"
-        );
+        assert_eq!(e, "hunk #2 (@@ -5,2 +5,2 @@) of `a.c` does not match the source");
     }
 
     #[test]
     fn paths_leaving_the_tree_are_refused() {
         let t = tree(&[("a.c", "x\n")]);
         for (p, why) in [
-            (
-                "--- a/../escape\n+++ b/../escape\n@@ -1 +1 @@\n-x\n+y\n",
-                "leaves the source tree",
-            ),
-            (
-                "--- /dev/null\n+++ b/sub/../../escape\n@@ -0,0 +1 @@\n+y\n",
-                "leaves the source tree",
-            ),
-            (
-                "--- /etc/hostname\n+++ /etc/hostname\n@@ -1 +1 @@\n-x\n+y\n",
-                "is an absolute path",
-            ),
+            ("--- a/../escape\n+++ b/../escape\n@@ -1 +1 @@\n-x\n+y\n", "leaves the source tree"),
+            ("--- /dev/null\n+++ b/sub/../../escape\n@@ -0,0 +1 @@\n+y\n", "leaves the source tree"),
+            ("--- /etc/hostname\n+++ /etc/hostname\n@@ -1 +1 @@\n-x\n+y\n", "is an absolute path"),
         ] {
             let e = apply(t.path(), p.as_bytes()).unwrap_err();
             assert!(e.to_string().contains(why), "{e}");
         }
         assert!(!t.path().parent().unwrap().join("escape").exists());
         std::os::unix::fs::symlink("/tmp", t.path().join("link")).unwrap();
-        let e = apply(
-            t.path(),
-            b"--- /dev/null\n+++ b/link/x\n@@ -0,0 +1 @@\n+y\n",
-        )
-        .unwrap_err();
+        let e = apply(t.path(), b"--- /dev/null\n+++ b/link/x\n@@ -0,0 +1 @@\n+y\n").unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
     }
 
     #[test]
     fn text_that_is_no_patch_is_an_error() {
         let t = tree(&[]);
-        assert!(matches!(
-            apply(t.path(), b"just words\n"),
-            Err(PatchError::Parse(_))
-        ));
+        assert!(matches!(apply(t.path(), b"just words\n"), Err(PatchError::Parse(_))));
     }
 }

@@ -101,10 +101,8 @@ pub fn read_control(deb: &Path) -> Result<Control, DebError> {
         }
         let mut text = String::new();
         entry.take(MAX_CONTROL).read_to_string(&mut text).map_err(read_err(deb))?;
-        return Control::from_fields(&parse_fields(&text)).ok_or_else(|| DebError::Format {
-            path: deb.to_path_buf(),
-            why: "its control file has no Package or Version field".into(),
-        });
+        return Control::from_fields(&parse_fields(&text))
+            .ok_or_else(|| DebError::Format { path: deb.to_path_buf(), why: "its control file has no Package or Version field".into() });
     }
     Err(DebError::Format { path: deb.to_path_buf(), why: "control.tar has no control file".into() })
 }

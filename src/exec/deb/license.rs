@@ -48,14 +48,10 @@ pub fn license_from_copyright(text: &str) -> Option<String> {
         return None;
     }
     // The first line of `License` is the expression; later lines hold the text.
-    let expression = |p: &BTreeMap<String, String>| {
-        p.get("License").and_then(|l| l.lines().next()).map(str::trim).filter(|l| !l.is_empty()).map(spdx)
-    };
+    let expression =
+        |p: &BTreeMap<String, String>| p.get("License").and_then(|l| l.lines().next()).map(str::trim).filter(|l| !l.is_empty()).map(spdx);
     expression(header).or_else(|| {
-        paragraphs
-            .iter()
-            .filter(|p| p.get("Files").is_some_and(|f| f.split_whitespace().any(|g| g == "*")))
-            .find_map(expression)
+        paragraphs.iter().filter(|p| p.get("Files").is_some_and(|f| f.split_whitespace().any(|g| g == "*"))).find_map(expression)
     })
 }
 

@@ -93,12 +93,7 @@ pub struct RelationError(pub String);
 /// architecture restrictions and build profiles of source packages
 /// (`[amd64]`, `<!nocheck>`) never occur in binary packages and are refused.
 pub fn parse_relations(field: &str) -> Result<Vec<Vec<Relation>>, RelationError> {
-    field
-        .split(',')
-        .map(str::trim)
-        .filter(|group| !group.is_empty())
-        .map(|group| group.split('|').map(parse_relation).collect())
-        .collect()
+    field.split(',').map(str::trim).filter(|group| !group.is_empty()).map(|group| group.split('|').map(parse_relation).collect()).collect()
 }
 
 fn parse_relation(text: &str) -> Result<Relation, RelationError> {
@@ -181,18 +176,11 @@ pub fn resolve_closure<'a>(index: &'a [IndexEntry], roots: &[&str], arch: &str) 
     let mut queue: VecDeque<&'a IndexEntry> = VecDeque::new();
 
     for root in roots {
-        let unparsable = || ResolveError {
-            chain: Vec::new(),
-            relation: root.to_string(),
-            reason: "is not a package name or relation".into(),
-        };
+        let unparsable =
+            || ResolveError { chain: Vec::new(), relation: root.to_string(), reason: "is not a package name or relation".into() };
         let groups = parse_relations(root).map_err(|_| unparsable())?;
         let [group] = groups.as_slice() else { return Err(unparsable()) };
-        let entry = universe.choose(group, &chosen).map_err(|reason| ResolveError {
-            chain: Vec::new(),
-            relation: show(group),
-            reason,
-        })?;
+        let entry = universe.choose(group, &chosen).map_err(|reason| ResolveError { chain: Vec::new(), relation: show(group), reason })?;
         if !chosen.contains_key(entry.package.as_str()) {
             chosen.insert(&entry.package, Chosen { entry, parent: None, depends: BTreeSet::new() });
             queue.push_back(entry);
@@ -216,10 +204,7 @@ pub fn resolve_closure<'a>(index: &'a [IndexEntry], roots: &[&str], arch: &str) 
                     continue;
                 }
                 if !chosen.contains_key(dep.package.as_str()) {
-                    chosen.insert(
-                        &dep.package,
-                        Chosen { entry: dep, parent: Some(&entry.package), depends: BTreeSet::new() },
-                    );
+                    chosen.insert(&dep.package, Chosen { entry: dep, parent: Some(&entry.package), depends: BTreeSet::new() });
                     queue.push_back(dep);
                 }
                 if let Some(c) = chosen.get_mut(entry.package.as_str()) {
@@ -284,9 +269,7 @@ impl<'a> Universe<'a> {
             entries.sort_by(|a, b| compare_versions(&b.version, &a.version));
         }
         for list in providers.values_mut() {
-            list.sort_by(|(a, _), (b, _)| {
-                a.package.cmp(&b.package).then_with(|| compare_versions(&b.version, &a.version))
-            });
+            list.sort_by(|(a, _), (b, _)| a.package.cmp(&b.package).then_with(|| compare_versions(&b.version, &a.version)));
         }
         Universe { arch: arch.to_string(), by_name, providers }
     }

@@ -62,8 +62,7 @@ const ALIASES: [&str; 4] = ["bin", "lib", "lib64", "sbin"];
 fn unpack_data(reader: impl Read, dest: &Path) -> Result<Unpacked, DataError> {
     // Which aliases this root has, decided once: an entry's destination must
     // not depend on what earlier entries of the same package did.
-    let aliases: Vec<&str> =
-        ALIASES.into_iter().filter(|a| fs::read_link(dest.join(a)).is_ok_and(|t| is_alias_target(a, &t))).collect();
+    let aliases: Vec<&str> = ALIASES.into_iter().filter(|a| fs::read_link(dest.join(a)).is_ok_and(|t| is_alias_target(a, &t))).collect();
     let map = |rel: PathBuf| -> PathBuf {
         match rel.components().next() {
             Some(first) if aliases.iter().any(|a| OsStr::new(a) == first.as_os_str()) => Path::new("usr").join(rel),
@@ -116,8 +115,7 @@ fn unpack_data(reader: impl Read, dest: &Path) -> Result<Unpacked, DataError> {
                 make_parents(dest, &rel, &refuse)?;
                 clear(&path, &refuse)?;
                 // create_new never follows a link left at the path.
-                let mut file =
-                    OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(write)?;
+                let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(write)?;
                 io::copy(&mut entry, &mut file).map_err(|e| match e.kind() {
                     io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => DataError::Read(e),
                     _ => DataError::Write(path.clone(), e),
@@ -175,9 +173,7 @@ fn make_parents(dest: &Path, rel: &Path, refuse: &dyn Fn(&str) -> DataError) -> 
                 let at = dir.strip_prefix(dest).unwrap_or(&dir).display();
                 return Err(refuse(&format!("would be written through `{at}`, which is a link or file")));
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&dir).map_err(|e| DataError::Write(dir.clone(), e))?
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(&dir).map_err(|e| DataError::Write(dir.clone(), e))?,
             Err(e) => return Err(DataError::Write(dir, e)),
         }
     }

@@ -49,9 +49,8 @@ impl Extras {
     /// out: the registry's is merged with the referrers instead.
     pub(super) fn read(layout: &Path, image: &Digest) -> Result<Extras, Diag> {
         let path = layout.join("index.json");
-        let bad = |why: String| {
-            Diag::plain("E0703", format!("{}: {why}", path.display())).with_help("rebuild the image: dhib build PATTERN")
-        };
+        let bad =
+            |why: String| Diag::plain("E0703", format!("{}: {why}", path.display())).with_help("rebuild the image: dhib build PATTERN");
         let text = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
         let index: Value = serde_json::from_slice(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
         let fallback = fallback_tag(image);
@@ -68,8 +67,7 @@ impl Extras {
                 continue;
             }
             let bytes = read_blob(layout, &digest)?;
-            let manifest: Value =
-                serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest sha256:{digest} is not JSON: {e}")))?;
+            let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest sha256:{digest} is not JSON: {e}")))?;
             if subject_of(&manifest) != Some(*image) {
                 let tagged = tag.map(|t| format!(" (tagged {t})")).unwrap_or_default();
                 return Err(bad(format!(
@@ -171,7 +169,9 @@ pub fn pull_signed_layout(reference: &str, insecure_hosts: &[String], dest: &Pat
         pull.write(&digest, &bytes)?;
         entries.extend(referrers.into_iter().map(|(_, d)| d));
         let size = bytes.len();
-        entries.push(json!({"mediaType": INDEX_TYPE, "digest": format!("sha256:{digest}"), "size": size, "annotations": {REF_NAME: fallback}}));
+        entries.push(
+            json!({"mediaType": INDEX_TYPE, "digest": format!("sha256:{digest}"), "size": size, "annotations": {REF_NAME: fallback}}),
+        );
     }
     pull.finish(entries)?;
     Ok(image)

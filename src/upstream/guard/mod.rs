@@ -170,7 +170,9 @@ impl SourceTree {
     /// Relative paths of the regular files, without VCS metadata.
     fn files(&self) -> Result<BTreeSet<String>, GuardError> {
         let mut files = BTreeSet::new();
-        let walk = walkdir::WalkDir::new(&self.root).into_iter().filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")));
+        let walk = walkdir::WalkDir::new(&self.root)
+            .into_iter()
+            .filter_entry(|e| !matches!(e.file_name().to_str(), Some(".git" | ".hg" | ".svn")));
         for entry in walk {
             let entry = entry.map_err(|e| GuardError::Io { path: self.root.clone(), source: e.into() })?;
             if entry.file_type().is_file() {

@@ -62,7 +62,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn finding(&self, rule: &'static str, severity: Severity, confidence: Confidence, lines: (usize, usize), explanation: String) -> Finding {
+    fn finding(
+        &self,
+        rule: &'static str,
+        severity: Severity,
+        confidence: Confidence,
+        lines: (usize, usize),
+        explanation: String,
+    ) -> Finding {
         Finding { rule, severity, confidence, file: self.file.to_string(), lines, explanation }
     }
 
@@ -183,7 +190,8 @@ fn inverted_check(ctx: &Ctx, change: &Change, rule: &'static str, out: &mut Vec<
     // What remains of two conditions once their common ends are cut off:
     // `==` against `!=` leaves `=` against `!`, `is_some` against `is_none`
     // leaves `som` against `non`.
-    const OPPOSITES: [(&str, &str); 7] = [("<", ">="), (">", "<="), ("!", "="), ("!", ""), ("ok", "err"), ("som", "non"), ("true", "false")];
+    const OPPOSITES: [(&str, &str); 7] =
+        [("<", ">="), (">", "<="), ("!", "="), ("!", ""), ("ok", "err"), ("som", "non"), ("true", "false")];
     if change.removed.len() > 3 || change.added.len() > 3 {
         return;
     }
@@ -229,8 +237,9 @@ fn dropped_return_check(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
     }
 }
 
-static ACQUIRE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b([A-Za-z_]\w*)\s*=\s*(?:\([^)]*\)\s*)?(malloc|calloc|realloc|strdup|strndup|fopen|fdopen|open|opendir|socket)\s*\("));
+static ACQUIRE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b([A-Za-z_]\w*)\s*=\s*(?:\([^)]*\)\s*)?(malloc|calloc|realloc|strdup|strndup|fopen|fdopen|open|opendir|socket)\s*\(")
+});
 static RETURN: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:if\s*\(.*\)\s*)?return\b\s*([^;]*);"));
 
 /// A new `return` after a `malloc`/`fopen`/`open` in the same function,
@@ -259,7 +268,8 @@ fn resource_leak(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
             let released = rest.iter().enumerate().any(|(j, l)| {
                 let level = indent(l);
                 release.is_match(l)
-                    && (level <= indent(line) || (level <= indent(added) && rest[j..].iter().all(|m| m.trim().is_empty() || indent(m) >= level)))
+                    && (level <= indent(line)
+                        || (level <= indent(added) && rest[j..].iter().all(|m| m.trim().is_empty() || indent(m) >= level)))
             });
             if !released {
                 let why = format!("a new return path leaves `{var}` (from `{how}` on line {}) without releasing it", i + 1);
@@ -272,10 +282,13 @@ fn resource_leak(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
 /// GNU indirect functions run resolvers during relocation, before main and
 /// before RELRO protects the GOT: the xz-utils 2024 backdoor hooked in there.
 fn ifunc(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
-    static IFUNC: LazyLock<Regex> = LazyLock::new(|| re(r"__attribute__\s*\(\(\s*(__)?ifunc(__)?\b|\.type\s+\w+\s*,\s*[@%]gnu_indirect_function"));
+    static IFUNC: LazyLock<Regex> =
+        LazyLock::new(|| re(r"__attribute__\s*\(\(\s*(__)?ifunc(__)?\b|\.type\s+\w+\s*,\s*[@%]gnu_indirect_function"));
     for &(n, added) in &change.added {
         if IFUNC.is_match(added) && !ctx.is_comment(added) && ctx.is_new(added) {
-            let why = "a new GNU indirect function: its resolver runs inside the dynamic loader before RELRO, where it can rewrite other symbols".to_string();
+            let why =
+                "a new GNU indirect function: its resolver runs inside the dynamic loader before RELRO, where it can rewrite other symbols"
+                    .to_string();
             out.push(ctx.finding("c.ifunc-added", Severity::Medium, Confidence::Medium, (n, n), why));
         }
     }
@@ -314,13 +327,15 @@ static DECODER: LazyLock<Regex> = LazyLock::new(|| {
         | \b(xz|lzma|gzip|bzip2|zstd)\s+(-\w*d\w*|--decompress) | \b(xzcat|unxz|unlzma|zcat|gunzip|bzcat|zstdcat)\b
         | \b(head|tail)\s+-c | \bdd\b.*\b(skip|count)=")
 });
-static EXEC_SINK: LazyLock<Regex> =
-    LazyLock::new(|| re(r#"\|\s*((/usr)?/bin/)?(ba|da|k|z)?sh\b|\|\s*(eval|source)\b|\|\s*\.\s|\beval\s+["']?(\$\(|`)|\b(ba)?sh\s+-c\s+["']?(\$\(|`)"#));
+static EXEC_SINK: LazyLock<Regex> = LazyLock::new(|| {
+    re(r#"\|\s*((/usr)?/bin/)?(ba|da|k|z)?sh\b|\|\s*(eval|source)\b|\|\s*\.\s|\beval\s+["']?(\$\(|`)|\b(ba)?sh\s+-c\s+["']?(\$\(|`)"#)
+});
 static EVAL_SUBST: LazyLock<Regex> = LazyLock::new(|| re(r#"\beval\s+["']?(\$\(|`)"#));
 static SUPPRESS: LazyLock<Regex> = LazyLock::new(|| re(r"\|\|\s*(true|:)\s*(;|\)|$|&&|\|)|^\s*set\s+\+e\b"));
 /// Commands whose failure is routinely ignored: cleanup and probes.
-static BENIGN_FAILURE: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^\s*(-?@?\s*)?(\$\((RM|RMDIR)\)|rm|rmdir|unlink|kill|pkill|killall|grep|test|\[|which|command\s+-v|type|diff|cmp|mkdir\s+-p|ln)\b"));
+static BENIGN_FAILURE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"^\s*(-?@?\s*)?(\$\((RM|RMDIR)\)|rm|rmdir|unlink|kill|pkill|killall|grep|test|\[|which|command\s+-v|type|diff|cmp|mkdir\s+-p|ln)\b")
+});
 
 fn shell(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
     // Generated scripts (configure, Makefile.in, ltmain.sh) change wholesale
@@ -332,10 +347,16 @@ fn shell(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
             continue;
         }
         if DECODER.is_match(&line) && EXEC_SINK.is_match(&line) {
-            let why = format!("`{}` decodes or unpacks data at build time and runs the result as shell code: a hidden payload executes during the build", excerpt(&line));
+            let why = format!(
+                "`{}` decodes or unpacks data at build time and runs the result as shell code: a hidden payload executes during the build",
+                excerpt(&line)
+            );
             out.push(ctx.finding("sh.encoded-payload", Severity::High, Confidence::High, (first, last), why));
         } else if EVAL_SUBST.is_match(&line) && !generated {
-            let why = format!("`{}` evaluates the output of a command substitution as shell code: whatever that command prints runs in the build", excerpt(&line));
+            let why = format!(
+                "`{}` evaluates the output of a command substitution as shell code: whatever that command prints runs in the build",
+                excerpt(&line)
+            );
             out.push(ctx.finding("sh.eval-substitution", Severity::Medium, Confidence::Medium, (first, last), why));
         }
         if SUPPRESS.is_match(&line) && !BENIGN_FAILURE.is_match(&line) && !generated {
@@ -357,7 +378,8 @@ static SANDBOX_OFF: LazyLock<Regex> = LazyLock::new(|| {
         | \b([Ee]nable|ENABLE|[Uu]se|USE|[Hh]ave|HAVE)_?([Ss]andbox|SANDBOX|[Ll]andlock|LANDLOCK|[Ss]eccomp|SECCOMP)\w*
           \s*[=:]?\s*['\x22]?(0|OFF|[Oo]ff|NO|[Nn]o|FALSE|[Ff]alse)\b")
 });
-static OPTION_HELP: LazyLock<Regex> = LazyLock::new(|| re(r"AS_HELP_STRING|AC_HELP_STRING|AC_ARG_ENABLE|\boption\s*\(|add_argument|--help"));
+static OPTION_HELP: LazyLock<Regex> =
+    LazyLock::new(|| re(r"AS_HELP_STRING|AC_HELP_STRING|AC_ARG_ENABLE|\boption\s*\(|add_argument|--help"));
 
 /// Build files that turn off compiler hardening or the program's sandbox.
 fn hardening(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
@@ -376,7 +398,8 @@ fn hardening(ctx: &Ctx, change: &Change, out: &mut Vec<Finding>) {
     }
 }
 
-static EXCEPT_ALL: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*except\s*(\(?\s*(Base)?Exception\s*\)?(\s+as\s+\w+)?)?\s*:\s*(pass|\.\.\.)?\s*(#.*)?$"));
+static EXCEPT_ALL: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*except\s*(\(?\s*(Base)?Exception\s*\)?(\s+as\s+\w+)?)?\s*:\s*(pass|\.\.\.)?\s*(#.*)?$"));
 static PASS: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(pass|\.\.\.)\s*(#.*)?$"));
 static CALL_UNCHECKED: LazyLock<Regex> = LazyLock::new(|| re(r"\bcheck\s*=\s*False\b|\bsubprocess\.(call|Popen)\s*\("));
 static CALL_CHECKED: LazyLock<Regex> = LazyLock::new(|| re(r"\bcheck\s*=\s*True\b|\bsubprocess\.check_(call|output)\s*\("));
@@ -448,7 +471,9 @@ mod tests {
 
     #[test]
     fn inversions_of_a_condition_are_found_and_other_edits_are_not() {
-        let c = |old: &str, new: &str| rules("a.c", &format!("int f(void)\n{{\n{old}\n\t\treturn -1;\n}}\n"), &format!("int f(void)\n{{\n{new}\n\t\treturn -1;\n}}\n"));
+        let c = |old: &str, new: &str| {
+            rules("a.c", &format!("int f(void)\n{{\n{old}\n\t\treturn -1;\n}}\n"), &format!("int f(void)\n{{\n{new}\n\t\treturn -1;\n}}\n"))
+        };
         for (old, new) in [
             ("\tif (p == NULL)", "\tif (p != NULL)"),
             ("\tif (!p)", "\tif (p)"),
@@ -458,7 +483,11 @@ mod tests {
         ] {
             assert_eq!(c(old, new), ["c.inverted-error-check"], "{old} -> {new}");
         }
-        for (old, new) in [("\tif (ret < 0)", "\tif (ret < -1)"), ("\tif (ret < 0)", "\tif (ret > 0)"), ("\tif (ret < 0) // bad", "\tif (ret < 0) // failed")] {
+        for (old, new) in [
+            ("\tif (ret < 0)", "\tif (ret < -1)"),
+            ("\tif (ret < 0)", "\tif (ret > 0)"),
+            ("\tif (ret < 0) // bad", "\tif (ret < 0) // failed"),
+        ] {
             assert!(c(old, new).is_empty(), "{old} -> {new}");
         }
         assert_eq!(rules("m.go", "\tif err != nil {\n", "\tif err == nil {\n"), ["go.inverted-error-check"]);

@@ -28,9 +28,26 @@ pub(super) fn is_autotools_output(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     matches!(
         name,
-        "configure" | "Makefile.in" | "aclocal.m4" | "config.h.in" | "ltmain.sh" | "config.guess" | "config.sub" | "install-sh"
-            | "depcomp" | "missing" | "compile" | "test-driver" | "ar-lib" | "ylwrap" | "mkinstalldirs" | "libtool.m4"
-            | "ltoptions.m4" | "ltsugar.m4" | "ltversion.m4" | "lt~obsolete.m4"
+        "configure"
+            | "Makefile.in"
+            | "aclocal.m4"
+            | "config.h.in"
+            | "ltmain.sh"
+            | "config.guess"
+            | "config.sub"
+            | "install-sh"
+            | "depcomp"
+            | "missing"
+            | "compile"
+            | "test-driver"
+            | "ar-lib"
+            | "ylwrap"
+            | "mkinstalldirs"
+            | "libtool.m4"
+            | "ltoptions.m4"
+            | "ltsugar.m4"
+            | "ltversion.m4"
+            | "lt~obsolete.m4"
     )
 }
 
@@ -62,7 +79,14 @@ pub(super) fn not_in_vcs(
         } else {
             (Severity::High, Confidence::High, "a build file in the release archive that is not in the VCS tree of the tag: code that runs at build time and that no one reviewed in version control")
         };
-        out.push(Finding { rule: "supply.not-in-vcs", severity, confidence, file: rel.clone(), lines: (0, 0), explanation: why.to_string() });
+        out.push(Finding {
+            rule: "supply.not-in-vcs",
+            severity,
+            confidence,
+            file: rel.clone(),
+            lines: (0, 0),
+            explanation: why.to_string(),
+        });
     }
     Ok(missing.len())
 }
@@ -79,7 +103,12 @@ fn entropy(bytes: &[u8]) -> f64 {
 /// New or changed binary files. Test fixtures are expected to be binary;
 /// one that a build script outside the tests reads is how the xz-utils
 /// backdoor reached the build.
-pub(super) fn blobs(new: &SourceTree, new_files: &BTreeSet<String>, blobs: &[(String, Vec<u8>)], out: &mut Vec<Finding>) -> Result<(), GuardError> {
+pub(super) fn blobs(
+    new: &SourceTree,
+    new_files: &BTreeSet<String>,
+    blobs: &[(String, Vec<u8>)],
+    out: &mut Vec<Finding>,
+) -> Result<(), GuardError> {
     if blobs.is_empty() {
         return Ok(());
     }
@@ -93,7 +122,8 @@ pub(super) fn blobs(new: &SourceTree, new_files: &BTreeSet<String>, blobs: &[(St
         let name = rel.rsplit('/').next().unwrap_or(rel);
         let bits = entropy(bytes);
         let user = scripts.iter().find(|(_, t)| t.contains(name)).map(|(s, _)| s);
-        let finding = |rule, severity, confidence, explanation| Finding { rule, severity, confidence, file: rel.clone(), lines: (0, 0), explanation };
+        let finding =
+            |rule, severity, confidence, explanation| Finding { rule, severity, confidence, file: rel.clone(), lines: (0, 0), explanation };
         match user {
             Some(script) if is_test_path(rel) => out.push(finding(
                 "blob.used-by-build",
@@ -217,7 +247,9 @@ impl PartialEq for Signer {
         match (self, other) {
             (Signer::OpenPgp(_, Some(a)), Signer::OpenPgp(_, Some(b))) => a == b,
             // Older signatures carry only the key id.
-            (Signer::OpenPgp(a, _), Signer::OpenPgp(b, _)) | (Signer::Ssh(a), Signer::Ssh(b)) | (Signer::Tagger(a), Signer::Tagger(b)) => a == b,
+            (Signer::OpenPgp(a, _), Signer::OpenPgp(b, _)) | (Signer::Ssh(a), Signer::Ssh(b)) | (Signer::Tagger(a), Signer::Tagger(b)) => {
+                a == b
+            }
             _ => false,
         }
     }
@@ -284,7 +316,8 @@ pub(super) fn new_signer(vcs: &Path) -> Option<Finding> {
     // Without --tags, describe skips lightweight tags, which have no signer.
     let previous = git(&["describe", "--abbrev=0", "HEAD^"])?;
     let previous = previous.trim();
-    let changed: Vec<String> = git(&["diff-tree", "-r", "--name-only", previous, "HEAD"])?.lines().filter(|f| is_build_script(f)).map(str::to_string).collect();
+    let changed: Vec<String> =
+        git(&["diff-tree", "-r", "--name-only", previous, "HEAD"])?.lines().filter(|f| is_build_script(f)).map(str::to_string).collect();
     let file = changed.first()?.clone();
     let earlier = annotated_tags(vcs, &["--merged", "HEAD^"])?;
     let before = earlier.iter().find(|t| t.name == previous)?;
@@ -300,7 +333,10 @@ pub(super) fn new_signer(vcs: &Path) -> Option<Finding> {
         // An unsigned release has only its tagger to vouch for it: compared
         // with the taggers of all earlier tags, signed or not.
         Signer::Tagger(email) if earlier.iter().all(|t| t.tagger != *email) => {
-            format!("the release tag {name} is not signed, and its tagger {email} tagged none of the {n} earlier tags: {previous} {}", old())
+            format!(
+                "the release tag {name} is not signed, and its tagger {email} tagged none of the {n} earlier tags: {previous} {}",
+                old()
+            )
         }
         Signer::Tagger(_) => return None,
         // Newest first: a project's usual key is met early.
@@ -311,5 +347,12 @@ pub(super) fn new_signer(vcs: &Path) -> Option<Finding> {
         1 => String::new(),
         n => format!("; {} more build files changed since {previous}", n - 1),
     };
-    Some(Finding { rule: "supply.new-signer", severity: Severity::Medium, confidence: Confidence::Medium, file, lines: (0, 0), explanation: why + &also })
+    Some(Finding {
+        rule: "supply.new-signer",
+        severity: Severity::Medium,
+        confidence: Confidence::Medium,
+        file,
+        lines: (0, 0),
+        explanation: why + &also,
+    })
 }
