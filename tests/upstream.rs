@@ -464,3 +464,48 @@ fn the_packages_and_images_that_carry_a_sources_version_follow_it() {
         .replace("packages = [:a]\n  version = \"1.0\"", "packages = [:a]\n  version = \"1.1\"");
     assert_eq!(after, expected, "package b and image b keep theirs");
 }
+
+#[test]
+fn a_github_release_is_compared_with_the_tree_of_its_tag_cloned_from_github_or_its_mirror() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let port = github_server(seen);
+    let ws = Ws::empty();
+    // Both the API and the repository are asked of mirrors.
+    ws.write(
+        "dhi.toml",
+        &format!(
+            "[workspace]\nname = \"t\"\n[upstream.mirrors]\n\"https://api.github.com\" = \"http://127.0.0.1:{port}\"\n\"https://github.com/acme/\" = \"file://\"\n"
+        ),
+    );
+    ws.write("toolchains/BUILD.dhi", "env \"cc\" {\n  packages = []\n}\n");
+    let tree: &[(&str, &str)] = &[("configure", "#!/bin/sh\necho configuring\n"), ("src/a.c", "int main(void) { return 0; }\n")];
+    let old = tarball("tool-1.0.0", tree);
+    // The release archive carries a build script its tag does not.
+    let new = tarball("tool-1.6.0", &[tree[0], tree[1], ("build-aux/prep.sh", "#!/bin/sh\nexit 0\n")]);
+    ws.write_bytes("dist/tool-1.0.0.tar.gz", &old);
+    ws.write_bytes("dist/tool-1.6.0.tar.gz", &new);
+    ws.write(
+        "pkgs/a/BUILD.dhi",
+        &format!(
+            "source \"a-src\" {{\n  version = \"1.0.0\"\n  url = \"file://dist/tool-{{version}}.tar.gz\"\n  sha256 = \"{}\"\n  upstream = github_releases(\"acme/tool\", pattern = \"tool-{{version}}\")\n}}\n",
+            sha256(&old)
+        ),
+    );
+    // https://github.com/acme/tool.git, mirrored to the workspace's tool.git.
+    std::fs::create_dir_all(ws.path().join("tool.git")).unwrap();
+    let dir = ws.path().join("tool.git");
+    git(&dir, &["init", "-q"]);
+    for (path, text) in tree {
+        ws.write(&format!("tool.git/{path}"), text);
+    }
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-qm", "1.6.0"]);
+    git(&dir, &["tag", "tool-1.6.0"]);
+
+    let out = dhib(&ws, &["upstream", "update", "--output", "json"], None);
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    let done: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let findings = done["guard"]["//pkgs/a:a-src"]["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "supply.not-in-vcs" && f["file"] == "build-aux/prep.sh"), "{done}");
+    assert_eq!(done["warnings"], serde_json::json!([]), "{done}");
+}

@@ -427,7 +427,7 @@ dhi.toml sends monitors to a mirror or a local upstream (longest URL prefix repl
     },
     /// Move sources in PATTERN to their newest version: fetch the new URL,
     /// have the upstream-diff guardrail vet the change (against the tree of
-    /// the tag too, for git_tags monitors; a blocking finding stops the
+    /// the tag too, for git and GitHub monitors; a blocking finding stops the
     /// update until --approve), write its version and sha256 into the .dhi
     /// file (nothing else of the file changes; packages and images that
     /// wrote the same version follow it), and list every node whose key

@@ -110,6 +110,19 @@ impl Monitor {
         }
     }
 
+    /// The git repository the versions are tags of, with the tag pattern:
+    /// a GitHub repository is cloned from the host its API belongs to.
+    fn repository(&self) -> Option<(String, String)> {
+        match self {
+            Monitor::GitTags { url, pattern, .. } => Some((url.clone(), pattern.clone())),
+            Monitor::GithubReleases { repo, pattern, api, .. } => {
+                let host = if api == GITHUB_API { "https://github.com" } else { api.strip_suffix("/api/v3")? };
+                Some((format!("{host}/{repo}.git"), pattern.clone()))
+            }
+            Monitor::DebianIndex { .. } => None,
+        }
+    }
+
     /// The monitor asking `[upstream] mirrors` in place of the URLs named.
     fn mirrored(self, cfg: &UpstreamConfig) -> Monitor {
         match self {
@@ -136,6 +149,9 @@ pub struct Watched {
     pub name: String,
     /// The source's `url` as written, `{version}` uninterpolated.
     pub url_template: Option<String>,
+    /// The git repository whose tags the monitor's versions come from, and
+    /// the tag pattern: the guardrail compares a release with its tag's tree.
+    pub vcs: Option<(String, String)>,
 }
 
 /// The sources and debs in `pattern` with an `upstream` monitor, by label.
@@ -162,11 +178,13 @@ pub fn watched(analysis: &Analysis, analyzed: &Analyzed, pattern: &str) -> Resul
             .source_text(&def.file)
             .and_then(|text| crate::upstream::update::source_block(&def.file, &text, &id.label.name).ok())
             .and_then(|b| b.url);
+        let monitor = Monitor::from_call(call);
         out.push(Watched {
             label: id.label.to_string(),
             kind,
             current: def.attr("version").and_then(Value::as_str).map(str::to_string),
-            monitor: Monitor::from_call(call).map(|m| m.mirrored(&mirrors)),
+            vcs: monitor.as_ref().ok().and_then(|m| m.repository()).map(|(url, pattern)| (mirrors.mirror(&url), pattern)),
+            monitor: monitor.map(|m| m.mirrored(&mirrors)),
             arch: def.attr("arch").and_then(Value::as_str).unwrap_or("amd64").to_string(),
             name: id.label.name.clone(),
             url_template,

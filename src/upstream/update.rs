@@ -15,7 +15,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::guard;
-use super::monitor::{self, Monitor, Update, Watched};
+use super::monitor::{self, Update, Watched};
 use crate::analysis::{Analysis, Analyzed};
 use crate::exec::fetch;
 use crate::graph::NodeKind;
@@ -334,11 +334,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The tree of the new version's tag, for a source watched by `git_tags`:
-/// the guardrail compares the release archive with it. `Err(None)` when the
-/// monitor is not a git repository; `Err(Some(why))` when the checkout fails.
+/// The tree of the new version's tag, for a source watched by `git_tags` or
+/// `github_releases`: the guardrail compares the release archive with it.
+/// `Err(None)` when the monitor names no git repository; `Err(Some(why))`
+/// when the checkout fails.
 fn vcs_tree(w: &Watched, f: &Fetched, root: &Path) -> Result<(String, tempfile::TempDir), Option<String>> {
-    let Ok(Monitor::GitTags { url, pattern, .. }) = &w.monitor else { return Err(None) };
+    let Some((url, pattern)) = &w.vcs else { return Err(None) };
     let tag = pattern.replace("{version}", &f.to);
     let dir = tempfile::tempdir().map_err(|e| Some(e.to_string()))?;
     monitor::checkout_tag(url, &tag, root, &dir.path().join("tree")).map_err(Some)?;
