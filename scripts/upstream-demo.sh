@@ -40,7 +40,7 @@ git diff --quiet || die "a blocked update rewrote files"
 step "dhib upstream update --to 5.4.4.1: the benign release"
 start=$(date +%s.%N)
 "$dhib" upstream update //examples/pkgs/lua:lua-src --to 5.4.4.1
-git --no-pager diff --stat
+git status --short   # the two .dhi files, and the guardrail's record beside the source
 step "dhib affected --since HEAD: what CI would build"
 "$dhib" affected --since HEAD
 mapfile -t images < <("$dhib" affected --since HEAD --output json | python3 -c '

@@ -254,6 +254,7 @@ fn an_upstream_release_cascades_through_the_catalog(store: &Path, public: &Path,
     let update = dhib(&["upstream", "update", "//examples/pkgs/lua:lua-src", "--to", "5.4.4.1", "--output", "json"]);
     assert!(update.status.success(), "{}", text(&update));
     let outcome: serde_json::Value = serde_json::from_slice(&update.stdout).unwrap();
+    assert!(ws.join("examples/pkgs/lua/lua-src.guard.json").is_file(), "the record beside the definition");
     let mut cascade: Vec<String> = outcome["cascade"]
         .as_object()
         .unwrap()

@@ -393,6 +393,7 @@ fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_b
     );
     assert!(stderr(&blocked).is_empty(), "the tag's tree was compared: {}", stderr(&blocked));
     assert_eq!(std::fs::read_to_string(ws.path().join("pkgs/a/BUILD.dhi")).unwrap(), original, "nothing is rewritten");
+    assert!(!ws.path().join("pkgs/a/a-src.guard.json").exists(), "nor is a record written beside it");
     // The report is kept, with the decision: still blocked.
     let record = guard_record(&ws, &sha256(&evil));
     assert_eq!(record["blocking"], serde_json::json!(["sh.encoded-payload@configure"]), "{record}");
@@ -410,6 +411,9 @@ fn the_guardrail_blocks_a_malicious_looking_update_until_approved_and_passes_a_b
     assert_eq!(record["approved"], serde_json::json!(["sh.encoded-payload@configure"]), "{record}");
     assert_eq!(record["blocking"], serde_json::json!([]));
     assert_eq!(done["guard_records"]["//pkgs/a:a-src"].as_str().map(str::len), Some(64));
+    // The same record beside the definition, to be committed with it.
+    let beside = std::fs::read(ws.path().join("pkgs/a/a-src.guard.json")).unwrap();
+    assert_eq!(sha256(&beside), done["guard_records"]["//pkgs/a:a-src"].as_str().unwrap());
     let evil_sha = sha256(&evil);
     assert!(ws.path().join(".dhib/blobs").join(&evil_sha[..2]).join(&evil_sha).is_file());
 
@@ -508,4 +512,60 @@ fn a_github_release_is_compared_with_the_tree_of_its_tag_cloned_from_github_or_i
     let findings = done["guard"]["//pkgs/a:a-src"]["findings"].as_array().unwrap();
     assert!(findings.iter().any(|f| f["rule"] == "supply.not-in-vcs" && f["file"] == "build-aux/prep.sh"), "{done}");
     assert_eq!(done["warnings"], serde_json::json!([]), "{done}");
+}
+
+#[test]
+fn the_record_committed_beside_the_source_reaches_the_provenance_of_a_build_with_an_empty_store() {
+    let (deb_dir, file, sha) = common::busybox_deb();
+    let ws = Ws::empty();
+    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{file}\"\n  sha256 = \"{sha}\"\n}}\n\n\
+             env \"bb\" {{\n  packages = [:busybox-static]\n}}\n"
+        ),
+    );
+    let v10: &[(&str, &str)] = &[("greeting", "hello\n")];
+    let v11: &[(&str, &str)] = &[("greeting", "hello again\n")];
+    let old = tarball("a-1.0", v10);
+    ws.write_bytes("dist/a-1.0.tar.gz", &old);
+    ws.write_bytes("dist/a-1.1.tar.gz", &tarball("a-1.1", v11));
+    release_repo(&ws, &[("v1.0", v10), ("v1.1", v11)]);
+    ws.write(
+        "pkgs/a/BUILD.dhi",
+        &format!(
+            "source \"a-src\" {{\n  version = \"1.0\"\n  url = \"file://dist/a-{{version}}.tar.gz\"\n  sha256 = \"{}\"\n  strip_prefix = \"a-{{version}}\"\n  \
+             upstream = git_tags(\"file://repo\", pattern = \"v{{version}}\")\n}}\n\n\
+             package \"a\" {{\n  version = \"1.0\"\n  source = :a-src\n  env = //debian:bb\n  \
+             build = {{ steps = [\"mkdir -p $DESTDIR/etc\", \"cp greeting $DESTDIR/etc/greeting\"] }}\n  \
+             outputs {{\n    runtime = [\"etc/**\"]\n  }}\n}}\n\n\
+             image \"img\" {{\n  packages = [:a, //debian:busybox-static]\n  user = 65532\n  description = \"greets\"\n  \
+             skip_checks = {{ no_shell = \"busybox is the point\" }}\n}}\n",
+            sha256(&old)
+        ),
+    );
+    let update = dhib(&ws, &["upstream", "update", "//pkgs/a:a-src"], None);
+    assert!(update.status.success(), "{}{}", stdout(&update), stderr(&update));
+    let record = std::fs::read(ws.path().join("pkgs/a/a-src.guard.json")).unwrap();
+
+    // Another machine: the workspace as committed, a store that never saw the update.
+    std::fs::remove_dir_all(ws.path().join(".dhib")).unwrap();
+    let built = dhib(&ws, &["build", "//..."], None);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let statement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path().join("dhib-out/pkgs/a/img.attestations/provenance.intoto.json")).unwrap()).unwrap();
+    let guardrail = &statement["predicate"]["buildDefinition"]["internalParameters"]["guardrail"];
+    assert_eq!(guardrail[0]["record"]["to"], "1.1", "{statement}");
+    assert_eq!(guardrail[0]["record"]["vcs"], "v1.1 of file://repo");
+    assert_eq!(guardrail[0]["digest"]["sha256"], sha256(&record));
+
+    // A pin moved by hand past the record: the record is not claimed for it.
+    let text = std::fs::read_to_string(ws.path().join("pkgs/a/BUILD.dhi")).unwrap();
+    ws.write("pkgs/a/BUILD.dhi", &text.replace("\"1.1\"", "\"1.0\"").replace(&sha256(&tarball("a-1.1", v11)), &sha256(&old)));
+    let built = dhib(&ws, &["build", "//..."], None);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let statement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path().join("dhib-out/pkgs/a/img.attestations/provenance.intoto.json")).unwrap()).unwrap();
+    assert!(statement["predicate"]["buildDefinition"]["internalParameters"]["guardrail"].is_null(), "{statement}");
 }

@@ -431,8 +431,9 @@ dhi.toml sends monitors to a mirror or a local upstream (longest URL prefix repl
     /// update until --approve), write its version and sha256 into the .dhi
     /// file (nothing else of the file changes; packages and images that
     /// wrote the same version follow it), and list every node whose key
-    /// changes. The guardrail's report is kept in the store and carried in
-    /// the provenance of every image built from the new version. Newer debs
+    /// changes. The guardrail's report is kept in the store and beside the
+    /// .dhi file (SOURCE.guard.json, to commit with the change), and carried
+    /// in the provenance of every image built from the new version. Newer debs
     /// are listed for `dhib lock`. Exits 1 when a source with a newer
     /// version could not be updated (the guardrail blocks it, its url does
     /// not use `{version}`, the fetch or its monitor failed).

@@ -413,12 +413,17 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
     let guardrail = job
         .closure
         .iter()
-        .filter(|m| m.id.facet.is_none() && m.def.as_ref().is_some_and(|d| d.kind == Kind::Source))
-        .filter_map(|m| Digest::parse(m.def.as_deref().and_then(|d| attr(d, "sha256"))?))
+        .filter(|m| m.id.facet.is_none())
+        .filter_map(|m| m.def.as_deref().filter(|d| d.kind == Kind::Source))
+        .filter_map(|d| Some((Digest::parse(attr(d, "sha256")?)?, guard_record_path(&d.file, &d.label.name))))
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .filter_map(|archive| cx.store.guard_report(&archive))
-        .filter_map(|(d, bytes)| Some((serde_json::from_slice(&bytes).ok()?, d.hex())))
+        .filter_map(|(archive, record_file)| {
+            // The workspace's record (committed with the update) first, then the store's.
+            let in_workspace = fs::read(cx.root.join(&record_file)).ok().map(|b| (Digest::of(&b), b));
+            let (d, bytes) = in_workspace.filter(|(_, b)| records_archive(b, &archive)).or_else(|| cx.store.guard_report(&archive))?;
+            Some((serde_json::from_slice(&bytes).ok()?, d.hex()))
+        })
         .collect();
     let definitions =
         definitions.into_iter().filter_map(|f| fs::read(cx.root.join(&f)).ok().map(|bytes| (f, Digest::of(&bytes).hex()))).collect();
@@ -446,6 +451,21 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
         dhib_version: env!("CARGO_PKG_VERSION").to_string(),
         guardrail,
     })
+}
+
+/// Where `dhib upstream update` writes the guardrail's record of a source
+/// beside the `.dhi` file defining it: `pkgs/lua/lua-src.guard.json`.
+pub fn guard_record_path(dhi_file: &str, source: &str) -> String {
+    match dhi_file.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{source}.guard.json"),
+        None => format!("{source}.guard.json"),
+    }
+}
+
+/// Whether a guardrail record is about `archive` (a record left beside the
+/// definition by an earlier update says nothing of a later pin).
+fn records_archive(record: &[u8], archive: &Digest) -> bool {
+    serde_json::from_slice::<serde_json::Value>(record).is_ok_and(|r| r["sha256"].as_str() == Some(archive.hex().as_str()))
 }
 
 /// How provenance names a node the image was built from: sources and debs

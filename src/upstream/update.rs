@@ -206,6 +206,17 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     })?;
     out.cascade = cascade(&after, before);
     if !opts.dry_run {
+        // The record beside the definition, for review with the change and
+        // for builds on machines whose store never saw the update.
+        for f in &out.updated {
+            let archive = Digest::parse(&f.sha256).expect("a sha256 in hex");
+            if let Some((_, bytes)) = opts.store.guard_report(&archive) {
+                texts.insert(
+                    crate::exec::attest::guard_record_path(&f.file, &name_of(&f.label)),
+                    String::from_utf8_lossy(&bytes).into_owned(),
+                );
+            }
+        }
         for (file, text) in &texts {
             write_atomically(&root.join(file), text).map_err(|e| Diag::plain("E0953", format!("cannot write {file}: {e}")))?;
         }
@@ -250,10 +261,10 @@ fn vet_and_keep(
         report: &report,
     };
     let archive = Digest::parse(&f.sha256).expect("a sha256 in hex");
-    let kept = opts
-        .store
-        .put_guard_report(&archive, &serde_json::to_vec(&record).expect("the record serializes"))
-        .map_err(|e| format!("cannot keep the guardrail's report in the store: {e}"))?;
+    let mut bytes = serde_json::to_vec_pretty(&record).expect("the record serializes");
+    bytes.push(b'\n');
+    let kept =
+        opts.store.put_guard_report(&archive, &bytes).map_err(|e| format!("cannot keep the guardrail's report in the store: {e}"))?;
     out.guard_records.insert(f.label.clone(), kept.hex());
     out.guard.insert(f.label.clone(), report);
     if blocking.is_empty() {
