@@ -51,8 +51,9 @@ if [[ ! -f $ws/dhi.toml ]]; then
     cp -R "$root/examples" "$ws/"
     mkdir -p "$tp"
     for f in "$root"/third_party/*; do ln -sfn "$f" "$tp/"; done
+    printf '%s\n' /third_party /upstreams /dhib-out /.dhib /cosign.key /cosign.pub >"$ws/.gitignore"
     git -C "$ws" init -q
-    git -C "$ws" add dhi.toml examples
+    git -C "$ws" add .gitignore dhi.toml examples
     git -C "$ws" -c commit.gpgsign=false commit -q -m "the example catalog"
     log "copied the example catalog into $ws"
 fi

@@ -61,4 +61,5 @@ import sys
 start, end, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 s = end - start
 print(f"\nfrom `upstream update` to {n} images and customizations rebuilt, tested, attested, signed and verified: {s:.1f} s = {n / s:.2f} images/s")
+print("(what the store already held was not remade; `cargo bench --bench upstream_examples` always remakes the whole cascade)")
 PY
