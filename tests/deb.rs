@@ -687,6 +687,7 @@ fn unpacks_into_merged_usr() {
         ),
     );
     let got = deb::unpack(&deb, root.path()).expect("unpacks");
+    assert_eq!(deb::paths(&deb).expect("lists"), got.paths, "what the SBOM says the package ships");
     assert_eq!(
         got.paths,
         [

@@ -334,10 +334,7 @@ fn deb_package(
     let filename = def.and_then(|d| attr(d, "filename")).unwrap_or_default();
     let repo = def.and_then(|d| attr(d, "repo")).map(str::to_string).or_else(|| cx.debian_repo.clone()).unwrap_or_default();
     // The paths the package installs, as dpkg would (merged /usr).
-    let scratch = tempfile::tempdir_in(cx.store.root()).map_err(|e| BuildError::Io(e.to_string()))?;
-    super::build::merged_usr(scratch.path())?;
-    let unpacked = deb::unpack(&cx.store.blob_path(&blob), scratch.path())?;
-    let mut files: Vec<sbom::File> = unpacked.paths.iter().filter_map(|p| file(p)).collect();
+    let mut files: Vec<sbom::File> = deb::paths(&cx.store.blob_path(&blob))?.iter().filter_map(|p| file(p)).collect();
     files.extend(file(&format!("var/lib/dpkg/status.d/{}", control.package)));
     let source = control.source.as_deref().map(|s| s.split_whitespace().next().unwrap_or(s).to_string());
     Ok(sbom::Package {

@@ -22,7 +22,7 @@ pub use control::{parse_fields, read_control, Control};
 pub use index::{parse_packages, read_packages, IndexEntry};
 pub use license::{copyright_license, license_from_copyright};
 pub use resolve::{parse_relations, resolve, resolve_closure, Closure, Op, Relation, RelationError, ResolveError};
-pub use unpack::{unpack, Unpacked};
+pub use unpack::{paths, unpack, Unpacked};
 pub use version::compare_versions;
 
 #[derive(Debug, thiserror::Error)]

@@ -42,6 +42,36 @@ pub fn unpack(deb: &Path, dest: &Path) -> Result<Unpacked, DebError> {
     })
 }
 
+/// The paths `unpack` installs from `deb` into a root with the merged-/usr
+/// links (as every root dhib makes has), read from the archive alone: what
+/// a package ships, for the SBOM, without writing it anywhere.
+pub fn paths(deb: &Path) -> Result<Vec<String>, DebError> {
+    let mut archive = tar::Archive::new(tar_member(deb, "data.tar")?);
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(read_err(deb))? {
+        let entry = entry.map_err(read_err(deb))?;
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::XGlobalHeader {
+            continue;
+        }
+        let raw = entry.path_bytes();
+        let refused =
+            |why: &str| DebError::Refused { deb: deb.to_path_buf(), entry: String::from_utf8_lossy(&raw).into_owned(), why: why.into() };
+        let Some(rel) = relative(&raw).map_err(refused)? else { continue };
+        let alias = kind == tar::EntryType::Symlink && ALIASES.iter().any(|a| rel == Path::new(a));
+        out.push(if alias { rel } else { merged(rel, &ALIASES) }.to_string_lossy().into_owned());
+    }
+    Ok(out)
+}
+
+/// `rel` as installed in a root where `aliases` link into `usr/`.
+fn merged(rel: PathBuf, aliases: &[&str]) -> PathBuf {
+    match rel.components().next() {
+        Some(first) if aliases.iter().any(|a| OsStr::new(a) == first.as_os_str()) => Path::new("usr").join(rel),
+        _ => rel,
+    }
+}
+
 enum DataError {
     /// The tar stream is unreadable or corrupt.
     Read(io::Error),
@@ -63,12 +93,7 @@ fn unpack_data(reader: impl Read, dest: &Path) -> Result<Unpacked, DataError> {
     // Which aliases this root has, decided once: an entry's destination must
     // not depend on what earlier entries of the same package did.
     let aliases: Vec<&str> = ALIASES.into_iter().filter(|a| fs::read_link(dest.join(a)).is_ok_and(|t| is_alias_target(a, &t))).collect();
-    let map = |rel: PathBuf| -> PathBuf {
-        match rel.components().next() {
-            Some(first) if aliases.iter().any(|a| OsStr::new(a) == first.as_os_str()) => Path::new("usr").join(rel),
-            _ => rel,
-        }
-    };
+    let map = |rel: PathBuf| merged(rel, &aliases);
 
     let mut out = Unpacked::default();
     let mut archive = tar::Archive::new(reader);
