@@ -1,5 +1,6 @@
 //! The `dhib` command line: parses arguments, calls the library, prints.
 
+use dhib::upstream::update::write_atomically;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -1192,13 +1193,6 @@ impl SourceLookup for Texts {
     fn source_text(&self, file: &str) -> Option<Arc<str>> {
         self.0.iter().find(|(n, _)| n == file).map(|(_, t)| t.clone())
     }
-}
-
-/// Replaces a file so that a crash leaves either the old or the new text.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("dhi.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// `500M`, `20G`, `1T` or a plain number of bytes.

@@ -50,16 +50,7 @@ pub fn vex_facts(targets: &dyn Targets, image: &Label) -> VexFacts {
 }
 
 pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildError> {
-    let (_, subject_id, subject) = job
-        .deps
-        .iter()
-        .find(|(roles, ..)| roles.contains("subject"))
-        .ok_or_else(|| BuildError::Invalid(format!("{} has no subject", job.id)))?;
-    let top = subject
-        .metadata
-        .get("manifest")
-        .and_then(|d| Digest::parse(d))
-        .ok_or_else(|| BuildError::Invalid(format!("{subject_id} built no image")))?;
+    let (_, subject, top) = job.image("subject")?;
     let about = Subject { name: job.id.label.to_string(), digest: top };
     let mut r = ActionResult::default();
     match job.id.facet.as_deref() {
@@ -416,10 +407,13 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
         .collect::<BTreeSet<_>>()
         .into_iter()
         .filter_map(|(archive, record_file)| {
-            // The workspace's record (committed with the update) first, then the store's.
-            let in_workspace = fs::read(cx.root.join(&record_file)).ok().map(|b| (Digest::of(&b), b));
-            let (d, bytes) = in_workspace.filter(|(_, b)| records_archive(b, &archive)).or_else(|| cx.store.guard_report(&archive))?;
-            Some((serde_json::from_slice(&bytes).ok()?, d.hex()))
+            let parsed = |(d, bytes): (Digest, Vec<u8>)| Some((serde_json::from_slice::<serde_json::Value>(&bytes).ok()?, d.hex()));
+            // The workspace's record (committed with the update) first, then
+            // the store's; a record left by an earlier update names another archive.
+            let in_workspace = fs::read(cx.root.join(&record_file)).ok().and_then(|b| parsed((Digest::of(&b), b)));
+            in_workspace
+                .filter(|(r, _)| r["sha256"].as_str() == Some(archive.hex().as_str()))
+                .or_else(|| parsed(cx.store.guard_report(&archive)?))
         })
         .collect();
     let definitions =
@@ -457,12 +451,6 @@ pub fn guard_record_path(dhi_file: &str, source: &str) -> String {
         Some((dir, _)) => format!("{dir}/{source}.guard.json"),
         None => format!("{source}.guard.json"),
     }
-}
-
-/// Whether a guardrail record is about `archive` (a record left beside the
-/// definition by an earlier update says nothing of a later pin).
-fn records_archive(record: &[u8], archive: &Digest) -> bool {
-    serde_json::from_slice::<serde_json::Value>(record).is_ok_and(|r| r["sha256"].as_str() == Some(archive.hex().as_str()))
 }
 
 /// How provenance names a node the image was built from: sources and debs

@@ -57,6 +57,21 @@ pub struct Material<'a> {
     pub deps: Vec<(&'a Roles, &'a NodeId)>,
 }
 
+impl Job<'_> {
+    /// The image this job is about (its dependency in `role`), and the
+    /// manifest (or index) that image built.
+    pub(crate) fn image(&self, role: &str) -> Result<(&NodeId, &ActionResult, Digest), BuildError> {
+        let (_, id, r) = self
+            .deps
+            .iter()
+            .find(|(roles, ..)| roles.contains(role))
+            .ok_or_else(|| BuildError::Invalid(format!("{} has no {role}", self.id)))?;
+        let top =
+            r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
+        Ok((id, r, top))
+    }
+}
+
 /// Whether `r` is the result of a test that failed.
 pub fn is_failed_test(r: &ActionResult) -> bool {
     r.metadata.get("test_status").is_some_and(|s| s == "failed")

@@ -25,16 +25,7 @@ pub fn test(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult
     if cx.sandbox != sandbox::Mode::Bwrap {
         return Err(BuildError::Invalid(format!("{}: tests run inside the image, which needs the sandbox", job.id)));
     }
-    let (_, image_id, image) = job
-        .deps
-        .iter()
-        .find(|(roles, ..)| roles.contains("image"))
-        .ok_or_else(|| BuildError::Invalid(format!("{} has no image", job.id)))?;
-    let top = image
-        .metadata
-        .get("manifest")
-        .and_then(|d| Digest::parse(d))
-        .ok_or_else(|| BuildError::Invalid(format!("{image_id} built no image")))?;
+    let (image_id, _, top) = job.image("image")?;
     // A multi-platform image is tested as this machine's platform.
     let host = format!("linux/{}", run::host_arch());
     let manifests = oci::platform_manifests(cx.store, &top)?;

@@ -164,11 +164,14 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
         }
     }
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    // The guardrail's records of the sources moved, by the path beside
+    // their definitions they are written to.
+    let mut records: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (w, version) in wanted {
         let vetted =
             fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| vet_and_keep(&w, f, &old, &new, &root, opts, &mut out));
         match vetted {
-            Ok(f) => {
+            Ok((f, record)) => {
                 let text = match texts.get(&f.file) {
                     Some(t) => t.clone(),
                     None => analysis.source_text(&f.file).map(|t| t.to_string()).unwrap_or_default(),
@@ -176,6 +179,7 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
                 match rewrite(&f, &text, &name_of(&w.label)) {
                     Ok(new_text) => {
                         texts.insert(f.file.clone(), new_text);
+                        records.insert(crate::exec::attest::guard_record_path(&f.file, &name_of(&f.label)), record);
                         out.updated.push(f);
                     }
                     Err(reason) => out.not_updated.push(NotUpdated { label: w.label, reason }),
@@ -208,17 +212,9 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     if !opts.dry_run {
         // The record beside the definition, for review with the change and
         // for builds on machines whose store never saw the update.
-        for f in &out.updated {
-            let archive = Digest::parse(&f.sha256).expect("a sha256 in hex");
-            if let Some((_, bytes)) = opts.store.guard_report(&archive) {
-                texts.insert(
-                    crate::exec::attest::guard_record_path(&f.file, &name_of(&f.label)),
-                    String::from_utf8_lossy(&bytes).into_owned(),
-                );
-            }
-        }
-        for (file, text) in &texts {
-            write_atomically(&root.join(file), text).map_err(|e| Diag::plain("E0953", format!("cannot write {file}: {e}")))?;
+        let files = texts.iter().map(|(f, t)| (f, t.as_bytes())).chain(records.iter().map(|(f, r)| (f, r.as_slice())));
+        for (file, bytes) in files {
+            write_atomically(&root.join(file), bytes).map_err(|e| Diag::plain("E0953", format!("cannot write {file}: {e}")))?;
         }
         out.written = true;
     }
@@ -227,6 +223,7 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
 
 /// Has the guardrail vet the change to `f` and keeps its report in the
 /// store, with the decision; when nothing blocks, the new archive too.
+/// Returns the record as kept.
 fn vet_and_keep(
     w: &Watched,
     f: Fetched,
@@ -235,7 +232,7 @@ fn vet_and_keep(
     root: &Path,
     opts: &Options<'_>,
     out: &mut Outcome,
-) -> Result<Fetched, String> {
+) -> Result<(Fetched, Vec<u8>), String> {
     let vcs = vcs_tree(w, &f, root);
     let (tag, vcs_dir) = match &vcs {
         Ok((tag, dir)) => (Some(tag.as_str()), Some(dir.path())),
@@ -270,7 +267,7 @@ fn vet_and_keep(
     if blocking.is_empty() {
         // The next build finds the archive instead of fetching it again.
         opts.store.put_bytes(new).map_err(|e| format!("cannot keep the new archive in the store: {e}"))?;
-        Ok(f)
+        Ok((f, bytes))
     } else {
         Err(format!(
             "the upstream-diff guardrail blocks {} → {}: {} (see the report; accept with --approve {})",
@@ -408,10 +405,11 @@ pub fn plural(kind: NodeKind) -> String {
     }
 }
 
-/// Replaces `path` whole or not at all.
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("dhi.tmp");
-    std::fs::write(&tmp, text)?;
+/// Replaces `path` so that a crash leaves either the old or the new bytes.
+pub fn write_atomically(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
 
