@@ -157,9 +157,10 @@ Examples:
     },
     /// Verify a signed image: its cosign signature, every attestation's DSSE
     /// signature and subject, that its SBOM lists exactly what its layers
-    /// hold, that its tests passed, and (for images of this workspace) that
-    /// its provenance names what the graph built it from. Prints one line per
-    /// check; exits 1 when any fails.
+    /// hold, that its tests passed, (for images of this workspace) that its
+    /// provenance names what the graph built it from, and that no source
+    /// archive it was built from is one the upstream-diff guardrail still
+    /// blocks. Prints one line per check; exits 1 when any fails.
     #[command(after_help = "\
 Examples:
   dhib verify //examples/images/lua:lua                 the image dhib build wrote
