@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up this machine (system tools, real upstream sources and pinned Debian
-# packages in third_party/), builds dhib, and runs it on the example catalog.
+# Sets up this machine (system tools), builds dhib, fetches the pinned
+# upstream sources and Debian packages of the example catalog into the store,
+# and runs dhib on the catalog.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
@@ -9,6 +10,8 @@ cargo build --release --locked
 dhib=./target/release/dhib
 echo "== dhib check: every .dhi file of the workspace"
 $dhib check
+echo "== dhib fetch //examples/...: every pinned source and deb, by exact path, checked against its sha256"
+$dhib fetch //examples/...
 if [[ ! -f cosign.key ]]; then
     echo "== dhib keygen: the key pair dhib signs images and attestations with (cosign.key, cosign.pub)"
     $dhib keygen

@@ -49,7 +49,13 @@ fn main() {
         assert!(copied.success(), "cannot copy the store {} (on another file system?)", seed.display());
     }
     let ws = dir.path().join("catalog");
-    let fixture = Command::new("bash").arg(repo().join("scripts/local-upstream.sh")).arg(&ws).output().unwrap();
+    let fixture = Command::new("bash")
+        .arg(repo().join("scripts/local-upstream.sh"))
+        .arg(&ws)
+        .env("DHIB", env!("CARGO_BIN_EXE_dhib"))
+        .env("DHIB_STORE", &store)
+        .output()
+        .unwrap();
     assert!(fixture.status.success(), "{}", String::from_utf8_lossy(&fixture.stderr));
     run(&ws, &store, &["keygen"]);
     std::env::set_var("DHIB_SIGNING_KEY", ws.join("cosign.key"));

@@ -2,10 +2,9 @@
 # Usage: scripts/local-upstream.sh WORKSPACE
 #
 # Makes WORKSPACE a copy of the example catalog (dhi.toml and examples/,
-# third_party/ linked entry by entry, committed to git so that `dhib affected
-# --since HEAD` shows what an update changes) that watches a local Lua
-# upstream, so that `dhib upstream check` and `dhib upstream update` run
-# without the network:
+# committed to git so that `dhib affected --since HEAD` shows what an update
+# changes) that watches a local Lua upstream, so that `dhib upstream check`
+# and `dhib upstream update` run without the network:
 #
 #   WORKSPACE/upstreams/lua   a git repository with the tags
 #     v5.4.4    the pinned release (the tree of the real upstream tarball);
@@ -14,9 +13,13 @@
 #               backdoor: the tag adds a binary "test fixture" (by an author
 #               new to the project, who also tags it), and only the release archive adds a
 #               build fragment that decodes it and runs it at build time;
-#   WORKSPACE/third_party/lua5.4_<version>.orig.tar.gz  the release archives;
+#   WORKSPACE/third_party/lua5.4_<version>.orig.tar.gz  the release archives
+#               (5.4.4's is the pinned one, which `dhib fetch` brings, with
+#               $DHIB or target/release/dhib, into $DHIB_STORE or .dhib/);
 #   WORKSPACE/dhi.toml        [upstream.mirrors] sending the `git_tags`
-#               monitor of examples/pkgs/lua to the local repository.
+#               monitor of examples/pkgs/lua and the look-up of new release
+#               archives to the local upstream, and third_party/ as a
+#               `[fetch] mirrors` directory.
 #
 # The payload is harmless (it prints a line), and nothing here is ever built:
 # the guardrail is expected to stop it. Idempotent; the archives and tags
@@ -28,7 +31,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 [[ $# -eq 1 ]] || die "usage: ${0##*/} WORKSPACE"
 root=$(cd "$here/.." && pwd)
-[[ -r $root/third_party/lua5.4_5.4.4.orig.tar.gz ]] || die "third_party/ is missing: run scripts/setup.sh"
+dhib=${DHIB:-$root/target/release/dhib}
+[[ -x $dhib ]] || die "no dhib at $dhib: run cargo build --release, or set DHIB"
 mkdir -p "$1"
 ws=$(cd "$1" && pwd)
 tp=$ws/third_party
@@ -39,18 +43,21 @@ mirror() {
     grep -q '^\[upstream.mirrors\]' "$ws/dhi.toml" && return
     cat >>"$ws/dhi.toml" <<'TOML'
 
-# Monitors ask the local upstream made by scripts/local-upstream.sh.
+# Monitors and new release archives come from the local upstream made by
+# scripts/local-upstream.sh.
 [upstream.mirrors]
 "https://github.com/lua/lua.git" = "file://upstreams/lua"
+"mirror://debian/pool/main/l/lua5.4/" = "file://third_party/"
 TOML
+    # The releases' archives, by name, for builds.
+    sed -i 's|^mirrors = \[\]$|mirrors = ["third_party"]|' "$ws/dhi.toml"
+    grep -q '^mirrors = \["third_party"\]$' "$ws/dhi.toml" || die "dhi.toml has no empty [fetch] mirrors to fill"
 }
 
 if [[ ! -f $ws/dhi.toml ]]; then
     cp "$root/dhi.toml" "$ws/"
     mirror
     cp -R "$root/examples" "$ws/"
-    mkdir -p "$tp"
-    for f in "$root"/third_party/*; do ln -sfn "$f" "$tp/"; done
     printf '%s\n' /third_party /upstreams /dhib-out /.dhib /cosign.key /cosign.pub >"$ws/.gitignore"
     git -C "$ws" init -q
     git -C "$ws" add .gitignore dhi.toml examples
@@ -65,6 +72,14 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The pinned 5.4.4 archive, from wherever dhib finds its bytes.
+mkdir -p "$tp"
+fetched=$("$dhib" -C "$root" fetch //examples/pkgs/lua:lua-src --mirror-dir "$work/mirror" --output json) ||
+    die "dhib fetch //examples/pkgs/lua:lua-src failed"
+pin=$(grep -o '"sha256":"[0-9a-f]\{64\}"' <<<"$fetched" | head -n1 | cut -d'"' -f4)
+[[ -n $pin ]] || die "dhib fetch named no sha256 for lua-src"
+cp "$work/mirror/sha256/$pin" "$tp/.lua5.4_5.4.4.orig.tar.gz.part"
+mv -f "$tp/.lua5.4_5.4.4.orig.tar.gz.part" "$orig"
 export HOME=$work TZ=UTC LC_ALL=C
 tar -xzf "$orig" -C "$work" --no-same-owner
 

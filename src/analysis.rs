@@ -43,6 +43,19 @@ struct Config {
     sign: SignConfig,
     #[serde(default)]
     upstream: UpstreamConfig,
+    #[serde(default)]
+    fetch: FetchConfig,
+}
+
+/// `[fetch]` of dhi.toml: where pinned files may be downloaded from besides
+/// the places their definitions name.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FetchConfig {
+    /// Content-addressed mirrors (URLs, or directories relative to the
+    /// workspace root), asked first, in order.
+    #[serde(default)]
+    mirrors: Vec<String>,
 }
 
 /// `[upstream]` of dhi.toml: where upstream monitors ask.
@@ -88,13 +101,17 @@ pub struct BuildConfig {
     /// Filled from `[sign] key`.
     #[serde(skip)]
     pub sign_key: Option<String>,
+    /// Filled from `[fetch] mirrors`.
+    #[serde(skip)]
+    pub fetch_mirrors: Vec<String>,
 }
 
 /// `[debian]` of dhi.toml: where `deb` files come from, and what `dhib lock` pins.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DebianConfig {
-    /// Base URL of the repository `deb` filenames are relative to.
+    /// Base URL of the repository `deb` filenames (and `mirror://debian/`
+    /// URLs) are relative to; by default this machine's apt repositories.
     #[serde(default)]
     pub repo: Option<String>,
     /// Packages `dhib lock` resolves, with their dependencies.
@@ -299,7 +316,12 @@ impl Analysis {
         let mut a = Analysis::from_texts(files, &config.workspace.platform);
         a.root = Some(root.to_path_buf());
         a.name = config.workspace.name;
-        a.build = BuildConfig { debian_repo: config.debian.repo.clone(), sign_key: config.sign.key.clone(), ..config.build };
+        a.build = BuildConfig {
+            debian_repo: config.debian.repo.clone(),
+            sign_key: config.sign.key.clone(),
+            fetch_mirrors: config.fetch.mirrors.clone(),
+            ..config.build
+        };
         if a.build.source_date_epoch != 0 {
             a.ws.set_source_date_epoch(&mut a.db).to(a.build.source_date_epoch);
         }

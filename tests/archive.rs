@@ -9,6 +9,8 @@ use std::io::{Cursor, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+mod common;
+
 use dhib::exec::archive::{decompress, extract, extract_tar, ArchiveError, ExtractOptions, Format};
 
 // ---- building archives ------------------------------------------------------
@@ -641,23 +643,20 @@ fn formats_are_detected_by_magic_bytes() {
 
 #[test]
 fn the_real_upstream_tarballs_extract() {
-    let tp = Path::new(env!("CARGO_MANIFEST_DIR")).join("third_party");
+    let files =
+        common::example_files(&["//examples/pkgs/zlib:zlib-src", "//examples/pkgs/lua:lua-src", "//examples/pkgs/sqlite:sqlite-src"]);
     let cases = [
-        ("zlib_1.2.13.dfsg.orig.tar.bz2", "zlib-1.2.13.dfsg", "zlib.h"),
-        ("lua5.4_5.4.4.orig.tar.gz", "lua-5.4.4", "src/lua.h"),
-        ("sqlite3_3.40.1.orig.tar.xz", "sqlite3-3.40.1", "src/sqlite.h.in"),
+        ("//examples/pkgs/zlib:zlib-src", "zlib-1.2.13.dfsg", "zlib.h"),
+        ("//examples/pkgs/lua:lua-src", "lua-5.4.4", "src/lua.h"),
+        ("//examples/pkgs/sqlite:sqlite-src", "sqlite3-3.40.1", "src/sqlite.h.in"),
     ];
-    for (file, prefix, expect) in cases {
-        let path = tp.join(file);
-        if !path.is_file() {
-            println!("skipping {file}: {} is absent (scripts/setup.sh fetches it)", path.display());
-            continue;
-        }
+    for (node, prefix, expect) in cases {
+        let path = &files[node];
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("src");
-        let stats = extract(&path, &out, &strip(prefix)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert!(out.join(expect).is_file(), "{file} lacks {expect}");
-        assert!(stats.files > 10 && stats.bytes > 100_000, "{file}: {stats:?}");
+        let stats = extract(path, &out, &strip(prefix)).unwrap_or_else(|e| panic!("{node}: {e}"));
+        assert!(out.join(expect).is_file(), "{node} lacks {expect}");
+        assert!(stats.files > 10 && stats.bytes > 100_000, "{node}: {stats:?}");
         for entry in walkdir::WalkDir::new(&out) {
             let entry = entry.unwrap();
             let m = mode(entry.path());

@@ -1,11 +1,10 @@
 //! `dhib build` end to end on small workspaces: a real Debian .deb as the
 //! build environment, sources packed by the test, the real sandbox.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 mod common;
-use common::{built_nodes, busybox_deb, sha256, tarball};
+use common::{built_nodes, busybox_deb, serve, sha256, tarball};
 
 /// The shared workspace helper, with this file's packages.
 struct Ws(common::Ws);
@@ -196,39 +195,6 @@ fn without_a_sandbox_dhib_refuses_unless_told() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("does not build outside a sandbox"), "{}", stderr(&out));
-}
-
-/// Serves files under `root` over HTTP on 127.0.0.1 until the test ends.
-fn serve(root: PathBuf) -> u16 {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
-            }
-            // Drain the headers.
-            let mut line = String::new();
-            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
-                line.clear();
-            }
-            let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
-            let mut conn = conn;
-            match std::fs::read(root.join(&path)) {
-                Ok(body) if !path.contains("..") => {
-                    let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-                    let _ = conn.write_all(&body);
-                }
-                _ => {
-                    let _ = write!(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                }
-            }
-        }
-    });
-    port
 }
 
 #[test]

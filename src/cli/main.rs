@@ -32,6 +32,7 @@ images/), //images:all (everything in images/ itself).";
 
 const EXAMPLES: &str = "\
 Examples:
+  dhib fetch //examples/...                   download the pinned sources and debs
   dhib build //examples/...                   build (a second run does nothing)
   dhib query 'rdeps(//..., //pkgs/zlib)'      what must rebuild if zlib changes
   dhib query 'kind(image, //...)' --output json
@@ -129,6 +130,50 @@ Examples:
         /// if any output differs.
         #[arg(long)]
         check_reproducible: bool,
+    },
+    /// Download every pinned file that targets need (their sources and
+    /// debs, through their whole build closure) into the store, each checked
+    /// against its sha256, without building; a later build needs no network.
+    #[command(
+        long_about = "\
+Download every pinned file that targets need (their sources and debs, through
+their whole build closure) into the store, each checked against its sha256,
+without building anything; a later `dhib build` then needs no network.
+
+A pin names bytes, not a place, so any origin holding them will do. They are
+asked in this order, and a download is accepted only if its sha256 matches:
+  1. the mirrors of DHIB_FETCH_MIRRORS (comma-separated), then `[fetch]
+     mirrors` of dhi.toml: URLs or directories, each asked for sha256/<hex>
+     (a hashed mirror, as --mirror-dir writes) and then for the file's name
+     (a directory of downloads);
+  2. the URL itself. A `mirror://debian/pool/...` URL (and every deb's
+     `filename`) is a path in a Debian repository: asked of DHIB_DEBIAN_REPO,
+     else `[debian] repo`, else each repository of this machine's apt
+     sources, in order. Exact pool paths keep working after Debian moves on
+     to a newer version: nothing asks which version is current.
+
+A file that no origin serves is named with its pin and every place tried;
+the others are still fetched, and the exit status is 1.",
+        after_help = "\
+Examples:
+  dhib fetch //examples/...                          what the examples need
+  dhib fetch //... --mirror-dir /srv/dhib-mirror     and keep a mirror for CI
+  DHIB_FETCH_MIRRORS=/srv/dhib-mirror dhib build //...   offline, from it
+  dhib fetch //examples/images/lua --output json     one JSON event per file"
+    )]
+    Fetch {
+        /// Target patterns or query expressions.
+        #[arg(default_value = "//...")]
+        patterns: Vec<String>,
+        /// Downloads at once (default: 4).
+        #[arg(short, long, default_value_t = 4)]
+        jobs: usize,
+        /// Also keep every file as DIR/sha256/<hex>: a mirror that `[fetch]
+        /// mirrors` or DHIB_FETCH_MIRRORS can name elsewhere.
+        #[arg(long, value_name = "DIR")]
+        mirror_dir: Option<PathBuf>,
+        #[arg(long, short, value_enum, default_value = "text")]
+        output: Progress,
     },
     /// Run the tests of images: their `test` targets (a command inside the
     /// image, expectations on its files) and the standard checks (non-root,
@@ -743,6 +788,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 return Ok(report_reproducibility(&differences, summary.built.len() + summary.cached.len(), output == Progress::Json));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch { patterns, jobs, mirror_dir, output } => {
+            let mut requested = dhib::graph::query::NodeSet::new();
+            for p in &patterns {
+                let set = exec::resolve(&analysis, &analyzed, p)
+                    .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: p }))?;
+                requested.extend(set);
+            }
+            let files = exec::prefetch::pinned(&analysis, &analyzed, &requested);
+            let mirror_dir = mirror_dir.map(|d| if d.is_absolute() { d } else { start.join(d) });
+            let req = exec::prefetch::Request { store: store_dir, jobs, mirror_dir };
+            let printer = progress::FetchPrinter::new(output == Progress::Json);
+            let summary =
+                exec::prefetch::run(&files, &exec::origins(&analysis), &root, &req, &|e| printer.event(e)).map_err(Failure::plain)?;
+            printer.finish(&summary);
+            Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Affected { since, files, output } => {
             let set = match since {

@@ -146,3 +146,100 @@ impl Printer {
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
+
+/// `dhib fetch` on the terminal: a bar of files (and bytes) on a TTY, a
+/// line per download otherwise, or JSON events with `--output json`.
+pub struct FetchPrinter {
+    json: bool,
+    bar: Option<ProgressBar>,
+    downloaded: AtomicUsize,
+}
+
+impl FetchPrinter {
+    pub fn new(json: bool) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} files, {prefix} {wide_msg}")
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        FetchPrinter { json, bar, downloaded: AtomicUsize::new(0) }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(b) => b.println(text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
+    pub fn event(&self, e: &dhib::exec::prefetch::Event) {
+        use dhib::exec::prefetch::Event;
+        if self.json {
+            let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(e).expect("events serialize"));
+            return;
+        }
+        match e {
+            Event::Plan { total, stored } => {
+                if let Some(b) = &self.bar {
+                    b.set_length(*total as u64);
+                }
+                self.line(&format!("{total} pinned files, {stored} already in the store"));
+            }
+            Event::Fetched { file, size, downloaded } => {
+                if *downloaded {
+                    let bytes = self.downloaded.fetch_add(*size as usize, Ordering::Relaxed) + *size as usize;
+                    match &self.bar {
+                        Some(b) => {
+                            b.set_prefix(format!("{} MiB downloaded", bytes >> 20));
+                            b.set_message(file.node.clone());
+                        }
+                        None => self.line(&format!(
+                            "fetched {} ({} KiB) for {}",
+                            dhib::exec::fetch::file_name(&file.url),
+                            size >> 10,
+                            file.node
+                        )),
+                    }
+                }
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+            }
+            Event::Failed { file, error } => {
+                if let Some(b) = &self.bar {
+                    b.inc(1);
+                }
+                self.line(&format!("FAILED {}\n{}", file.node, indent(error)));
+            }
+        }
+    }
+
+    pub fn finish(&self, s: &dhib::exec::prefetch::Summary) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        if self.json {
+            let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::json!({"event": "summary", "summary": s}));
+            return;
+        }
+        let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1048576.0);
+        if s.failed == 0 {
+            self.line(&format!("{} files in the store, verified ({} downloaded, {})", s.files, s.downloaded, mib(s.bytes_downloaded)));
+        } else {
+            self.line(&format!(
+                "{} of {} files could not be fetched ({} downloaded, {})",
+                s.failed,
+                s.files,
+                s.downloaded,
+                mib(s.bytes_downloaded)
+            ));
+        }
+    }
+}

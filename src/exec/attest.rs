@@ -323,7 +323,6 @@ fn deb_package(
     let (_, blob) = the_file(cx.store, &m.result)?;
     let def = m.def.as_deref();
     let filename = def.and_then(|d| attr(d, "filename")).unwrap_or_default();
-    let repo = def.and_then(|d| attr(d, "repo")).map(str::to_string).or_else(|| cx.debian_repo.clone()).unwrap_or_default();
     // The paths the package installs, as dpkg would (merged /usr).
     let mut files: Vec<sbom::File> = deb::paths(&cx.store.blob_path(&blob))?.iter().filter_map(|p| file(p)).collect();
     files.extend(file(&format!("var/lib/dpkg/status.d/{}", control.package)));
@@ -340,7 +339,7 @@ fn deb_package(
             arch: control.architecture.clone(),
             source,
             distro: distro.to_string(),
-            download_url: format!("{}/{}", repo.trim_end_matches('/'), filename),
+            download_url: crate::exec::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename),
             sha256: blob.hex(),
         },
         files,
@@ -391,12 +390,8 @@ fn built_package(
 fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> Result<provenance::Provenance, BuildError> {
     let mut definitions = BTreeSet::from(["dhi.toml".to_string()]);
     definitions.extend(job.closure.iter().filter_map(|m| m.def.as_ref().map(|d| d.file.clone())));
-    let dependencies = job
-        .closure
-        .iter()
-        .filter(|m| m.id.label != job.id.label)
-        .filter_map(|m| dependency(m.id, m.def.as_deref(), &m.result, cx.debian_repo.as_deref()))
-        .collect();
+    let dependencies =
+        job.closure.iter().filter(|m| m.id.label != job.id.label).filter_map(|m| dependency(m.id, m.def.as_deref(), &m.result)).collect();
     // What the guardrail said of each source archive, when it vetted it.
     let guardrail = job
         .closure
@@ -456,20 +451,14 @@ pub fn guard_record_path(dhi_file: &str, source: &str) -> String {
 /// How provenance names a node the image was built from: sources and debs
 /// by their pinned download, images by manifest, packages and environments
 /// by the tree they made. Tests and attestations are not dependencies.
-pub fn dependency(
-    id: &NodeId,
-    def: Option<&TargetDef>,
-    result: &ActionResult,
-    debian_repo: Option<&str>,
-) -> Option<provenance::Dependency> {
+pub fn dependency(id: &NodeId, def: Option<&TargetDef>, result: &ActionResult) -> Option<provenance::Dependency> {
     let pinned = || def.and_then(|d| attr(d, "sha256")).and_then(Digest::parse);
     let (uri, digest) = match def?.kind {
         _ if id.facet.is_some() => return None,
         Kind::Source => (def.and_then(|d| attr(d, "url")).map(str::to_string), pinned()),
         Kind::Deb => {
             let filename = def.and_then(|d| attr(d, "filename")).unwrap_or_default();
-            let repo = def.and_then(|d| attr(d, "repo")).or(debian_repo).unwrap_or_default();
-            (Some(format!("{}/{filename}", repo.trim_end_matches('/'))), pinned())
+            (Some(crate::exec::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename)), pinned())
         }
         Kind::Image | Kind::Customization => (None, result.metadata.get("manifest").and_then(|d| Digest::parse(d))),
         Kind::Test => return None,

@@ -31,9 +31,8 @@ pub struct Context<'a> {
     pub source_date_epoch: u64,
     /// Parallelism inside one build step (`$JOBS`).
     pub jobs: usize,
-    /// Base URL (`file://` or `http://`) of the Debian repository holding
-    /// the `filename` of every `deb`.
-    pub debian_repo: Option<String>,
+    /// Where pinned files are downloaded from.
+    pub origins: &'a fetch::Origins,
 }
 
 /// A node ready to run: its definition, key, and its direct dependencies'
@@ -151,7 +150,7 @@ fn source(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, 
             let repo = url.trim_end_matches('/').rsplit('/').next().unwrap_or("source").trim_end_matches(".git");
             (fetch::fetch_git(cx.store, url, rev, pin, cx.root)?, format!("{repo}-{rev}.tar"))
         }
-        _ => (fetch::fetch(cx.store, url, pin, cx.root)?, url.rsplit('/').next().unwrap_or("source").to_string()),
+        _ => (fetch::fetch(cx.store, cx.origins, url, pin, cx.root)?, fetch::file_name(url).to_string()),
     };
     let strip_prefix = str_attr(&job.def, "strip_prefix").map(str::to_string);
     let mut patches = Vec::new();
@@ -196,11 +195,8 @@ fn source(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, 
 fn deb_file(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult, BuildError> {
     let filename = str_attr(&job.def, "filename").expect("schema: debs have a filename");
     let pin = str_attr(&job.def, "sha256").expect("schema: debs have a sha256");
-    let repo = str_attr(&job.def, "repo").map(str::to_string).or_else(|| cx.debian_repo.clone()).ok_or_else(|| {
-        BuildError::Invalid(format!("no Debian repository for {}: set `[debian] repo` in dhi.toml or DHIB_DEBIAN_REPO", job.id))
-    })?;
-    let url = format!("{}/{}", repo.trim_end_matches('/'), filename);
-    let digest = fetch::fetch(cx.store, &url, pin, cx.root)?;
+    let url = fetch::deb_url(str_attr(&job.def, "repo"), filename);
+    let digest = fetch::fetch(cx.store, cx.origins, &url, pin, cx.root)?;
     let control = deb::read_control(&cx.store.blob_path(&digest))?;
     let size = fs::metadata(cx.store.blob_path(&digest)).map(|m| m.len()).unwrap_or(0);
     let name = filename.rsplit('/').next().unwrap_or("package.deb").to_string();

@@ -8,6 +8,7 @@ pub mod build;
 pub mod deb;
 pub mod fetch;
 pub mod lock;
+pub mod prefetch;
 pub mod run;
 pub mod sandbox;
 pub mod scheduler;
@@ -40,6 +41,12 @@ pub fn resolve(analysis: &Analysis, analyzed: &Analyzed, text: &str) -> Result<N
     query::eval(&q, &analyzed.graph, analysis)
 }
 
+/// Where the workspace's pinned files may come from: `[fetch] mirrors` and
+/// the Debian repositories (see [`fetch::Origins::new`]).
+pub fn origins(analysis: &Analysis) -> fetch::Origins {
+    fetch::Origins::new(&analysis.build.fetch_mirrors, analysis.build.debian_repo.as_deref())
+}
+
 /// Builds `requested` and what it depends on, reporting through `on_event`.
 pub fn build(
     analysis: &Analysis,
@@ -70,7 +77,7 @@ pub fn build(
         sandbox: req.sandbox,
         source_date_epoch: analysis.build.source_date_epoch,
         jobs: req.jobs,
-        debian_repo: std::env::var("DHIB_DEBIAN_REPO").ok().or_else(|| analysis.build.debian_repo.clone()),
+        origins: &origins(analysis),
     };
     let opts = scheduler::Options { jobs: req.jobs, keep_going: req.keep_going };
     Ok(scheduler::execute(&cx, &analyzed.graph, analysis, &analyzed.keys, requested, &opts, on_event))
@@ -237,7 +244,6 @@ pub fn expected_dependencies(
 ) -> Option<std::collections::BTreeMap<String, String>> {
     use crate::graph::query::Targets;
     let index = *analyzed.graph.index.get(node)?;
-    let repo = std::env::var("DHIB_DEBIAN_REPO").ok().or_else(|| analysis.build.debian_repo.clone());
     let mut out = std::collections::BTreeMap::new();
     for n in query::reach(&analyzed.graph, &NodeSet::from([index]), None, true) {
         let id = analyzed.graph.node(n);
@@ -245,7 +251,7 @@ pub fn expected_dependencies(
             continue;
         }
         let result = store.ac_get(&analyzed.keys.get(id)?)?;
-        if let Some(d) = attest::dependency(id, analysis.target(&id.label).as_deref(), &result, repo.as_deref()) {
+        if let Some(d) = attest::dependency(id, analysis.target(&id.label).as_deref(), &result) {
             out.insert(d.name, d.sha256);
         }
     }

@@ -156,7 +156,7 @@ const PKG_LABELS: Ty = Ty::List(&Ty::Label(&[Kind::Package, Kind::Deb]));
 const IMAGE_KINDS: &[Kind] = &[Kind::Image, Kind::Customization];
 
 const SOURCE: &[Field] = &[
-    req("url", Ty::Str, "\"file://third_party/NAME.tar.gz\""),
+    req("url", Ty::Str, "\"https://example.org/NAME-1.0.tar.gz\""),
     req("sha256", Ty::Sha256, "\"<64 hex digits>\""),
     opt("version", Ty::Str),
     opt("rev", Ty::Str),

@@ -152,6 +152,8 @@ pub struct Watched {
     /// The git repository whose tags the monitor's versions come from, and
     /// the tag pattern: the guardrail compares a release with its tag's tree.
     pub vcs: Option<(String, String)>,
+    /// `[upstream.mirrors]`: where a new release's archive is asked for.
+    pub mirrors: UpstreamConfig,
 }
 
 /// The sources and debs in `pattern` with an `upstream` monitor, by label.
@@ -188,6 +190,7 @@ pub fn watched(analysis: &Analysis, analyzed: &Analyzed, pattern: &str) -> Resul
             arch: def.attr("arch").and_then(Value::as_str).unwrap_or("amd64").to_string(),
             name: id.label.name.clone(),
             url_template,
+            mirrors: mirrors.clone(),
         });
     }
     out.sort_by(|a, b| a.label.cmp(&b.label));

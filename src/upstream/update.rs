@@ -168,8 +168,8 @@ pub fn update(analysis: &mut Analysis, before: &Analyzed, opts: &Options<'_>) ->
     // their definitions they are written to.
     let mut records: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (w, version) in wanted {
-        let vetted =
-            fetch_new(analysis, &root, &w, &version).and_then(|(f, old, new)| vet_and_keep(&w, f, &old, &new, &root, opts, &mut out));
+        let vetted = fetch_new(analysis, &root, &w, &version, opts.store)
+            .and_then(|(f, old, new)| vet_and_keep(&w, f, &old, &new, &root, opts, &mut out));
         match vetted {
             Ok((f, record)) => {
                 let text = match texts.get(&f.file) {
@@ -309,7 +309,9 @@ fn name_of(label: &str) -> String {
 }
 
 /// The new version's URL, fetched and hashed, with the old and new archives.
-fn fetch_new(analysis: &Analysis, root: &Path, w: &Watched, version: &str) -> Result<(Fetched, Vec<u8>, Vec<u8>), String> {
+/// The new one is asked where `[upstream.mirrors]` sends its URL (a local
+/// upstream); the pinned one comes from the store or any origin with its bytes.
+fn fetch_new(analysis: &Analysis, root: &Path, w: &Watched, version: &str, store: &Store) -> Result<(Fetched, Vec<u8>, Vec<u8>), String> {
     let label = crate::lang::label::Label::parse(&w.label, "").map_err(|e| e.to_string())?;
     let def = crate::graph::query::Targets::target(analysis, &label).ok_or("it is no longer defined")?;
     let template = w.url_template.as_deref().ok_or("its url is not a string literal in its block; update it by hand")?;
@@ -318,15 +320,15 @@ fn fetch_new(analysis: &Analysis, root: &Path, w: &Watched, version: &str) -> Re
     }
     let url = monitor::new_url(template, version)
         .ok_or_else(|| format!("its url \"{template}\" interpolates more than {{version}}; update it by hand"))?;
-    let bytes = fetch::fetch_bytes(&url, root).map_err(|e| e.to_string())?;
+    let origins = crate::exec::origins(analysis);
+    let bytes = fetch::fetch_bytes_from(&origins, &w.mirrors.mirror(&url), root).map_err(|e| e.to_string())?;
     // The pinned archive too, checked against its pin, for the guardrail.
     let current = w.current.clone().unwrap_or_default();
     let old_url = monitor::new_url(template, &current).ok_or("its current url cannot be written out")?;
-    let old = fetch::fetch_bytes(&old_url, root).map_err(|e| format!("the pinned version: {e}"))?;
     let pin = def.attrs.get("sha256").and_then(|v| v.as_str()).unwrap_or_default();
-    if hex(&Sha256::digest(&old)) != pin {
-        return Err(format!("the pinned archive {old_url} no longer matches its sha256, so the change cannot be vetted"));
-    }
+    let old = fetch::fetch(store, &origins, &w.mirrors.mirror(&old_url), pin, root)
+        .and_then(|d| store.get(&d).map_err(fetch::FetchError::from))
+        .map_err(|e| format!("the pinned version, so the change cannot be vetted: {e}"))?;
     let fetched = Fetched {
         label: w.label.clone(),
         file: def.file.clone(),

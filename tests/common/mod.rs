@@ -41,6 +41,68 @@ pub fn debian_deb(package: &str) -> (PathBuf, String, String) {
     (dir, file, sha)
 }
 
+/// The pinned files of the example catalog's `targets`, as `dhib fetch`
+/// brings them (from target/dhib-mirror when an earlier run kept them there,
+/// else from the Debian archive): node label → the file, in that mirror.
+pub fn example_files(targets: &[&str]) -> std::collections::BTreeMap<String, PathBuf> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mirror = repo.join("target/dhib-mirror");
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dhib"))
+        .arg("-C")
+        .arg(&repo)
+        .arg("--store")
+        .arg(store.path())
+        .arg("fetch")
+        .args(targets)
+        .arg("--mirror-dir")
+        .arg(&mirror)
+        .args(["--output", "json"])
+        .env("DHIB_FETCH_MIRRORS", &mirror)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dhib fetch: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "fetched")
+        .map(|e| (e["node"].as_str().unwrap().to_string(), mirror.join("sha256").join(e["sha256"].as_str().unwrap())))
+        .collect()
+}
+
+/// Serves files under `root` over HTTP on 127.0.0.1 until the test ends.
+pub fn serve(root: PathBuf) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                line.clear();
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+            let mut conn = conn;
+            match std::fs::read(root.join(&path)) {
+                Ok(body) if !path.contains("..") => {
+                    let _ = write!(conn, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = conn.write_all(&body);
+                }
+                _ => {
+                    let _ = write!(conn, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
