@@ -121,9 +121,10 @@ pub struct DebianConfig {
     /// names the debs and whose others become their `for_arch` builds.
     #[serde(default = "default_arch", deserialize_with = "one_or_many")]
     pub arch: Vec<String>,
-    /// Workspace-relative path of the file `dhib lock` writes.
+    /// Workspace-relative path of the file `dhib lock` writes (with its
+    /// span in dhi.toml, for diagnostics).
     #[serde(default)]
-    pub lock: Option<String>,
+    pub lock: Option<toml::Spanned<String>>,
 }
 
 fn default_arch() -> Vec<String> {
@@ -198,6 +199,68 @@ pub fn excluded_dirs(root: &Path) -> Vec<String> {
         .and_then(|t| toml::from_str::<Config>(&t).ok())
         .map(|c| c.workspace.exclude)
         .unwrap_or_default()
+}
+
+/// `rel`, a path from dhi.toml that dhib writes to, below `root`: one that
+/// is absolute or climbs out with `..` is refused, so a workspace's
+/// configuration can never make dhib overwrite a file elsewhere.
+pub fn path_inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let p = Path::new(rel);
+    let clean = p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    (clean && !rel.is_empty()).then(|| root.join(p))
+}
+
+/// Why a workspace file cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkspaceFileError {
+    Missing,
+    /// It resolves (through symbolic links) to this path outside the root.
+    Outside(PathBuf),
+    /// A directory, FIFO, socket or device.
+    NotRegular(&'static str),
+    Io(String),
+}
+
+impl std::fmt::Display for WorkspaceFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkspaceFileError::Missing => write!(f, "it does not exist"),
+            WorkspaceFileError::Outside(to) => write!(f, "it resolves outside the workspace, to {}", to.display()),
+            WorkspaceFileError::NotRegular(what) => write!(f, "it is {what}, not a regular file"),
+            WorkspaceFileError::Io(why) => write!(f, "{why}"),
+        }
+    }
+}
+
+/// The bytes of the workspace file `rel` (below `root`): only a regular
+/// file that, with every symbolic link resolved, is still inside the
+/// workspace. A link to `/etc/shadow` or a FIFO is refused before it is
+/// opened, so nothing of the host leaks into an image and nothing hangs.
+pub fn read_workspace_file(root: &Path, rel: &str) -> Result<Vec<u8>, WorkspaceFileError> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => WorkspaceFileError::Missing,
+        _ => WorkspaceFileError::Io(e.to_string()),
+    };
+    let real_root = std::fs::canonicalize(root).map_err(io)?;
+    let real = std::fs::canonicalize(root.join(rel)).map_err(io)?;
+    if !real.starts_with(&real_root) {
+        return Err(WorkspaceFileError::Outside(real));
+    }
+    let kind = std::fs::metadata(&real).map_err(io)?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(WorkspaceFileError::NotRegular(what));
+    }
+    std::fs::read(&real).map_err(io)
 }
 
 /// Walks up from `start` to the directory holding `dhi.toml`.
@@ -427,22 +490,33 @@ impl Analysis {
     fn refresh_local_files(&mut self) -> Vec<Diag> {
         let wanted = db::referenced_files(&self.db, self.ws).clone();
         let Some(root) = self.root.clone() else { return Vec::new() };
-        let digests: Vec<(String, Option<String>)> = wanted
+        let digests: Vec<(String, Result<String, WorkspaceFileError>)> = wanted
             .keys()
             .par_bridge()
-            .map(|p| (p.clone(), std::fs::read(root.join(p)).ok().map(|b| blake3::hash(&b).to_hex().to_string())))
+            .map(|p| (p.clone(), read_workspace_file(&root, p).map(|b| blake3::hash(&b).to_hex().to_string())))
             .collect();
         let mut diags = Vec::new();
         for (path, digest) in digests {
-            if digest.is_none() {
+            if let Err(e) = &digest {
                 let (file, span) = &wanted[&path];
-                diags.push(
-                    Diag::error(file, *span, "E0120", format!("file `{path}` does not exist"))
-                        .with_label("referenced here")
+                let d = match e {
+                    WorkspaceFileError::Missing => Diag::error(file, *span, "E0120", format!("file `{path}` does not exist"))
                         .with_help("paths in `file(...)` are relative to the directory of the .dhi file"),
-                );
+                    WorkspaceFileError::Outside(to) => {
+                        Diag::error(file, *span, "E0121", format!("file `{path}` resolves outside the workspace, to {}", to.display()))
+                            .with_help(
+                                "`file(...)` reads only files inside the workspace, after following every symbolic link: copy the file in",
+                            )
+                    }
+                    WorkspaceFileError::NotRegular(what) => {
+                        Diag::error(file, *span, "E0122", format!("file `{path}` is {what}, not a regular file"))
+                            .with_help("`file(...)` reads regular files only")
+                    }
+                    WorkspaceFileError::Io(why) => Diag::error(file, *span, "E0123", format!("cannot read file `{path}`: {why}")),
+                };
+                diags.push(d.with_label("referenced here"));
             }
-            self.set_local_digest(&path, digest);
+            self.set_local_digest(&path, digest.ok());
         }
         diags
     }

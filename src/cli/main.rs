@@ -624,16 +624,27 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Lock { index } => {
             let cfg = analysis::debian_config(&root).map_err(Failure::plain)?;
-            let output = cfg.lock.clone().ok_or_else(|| {
+            let lock = cfg.lock.clone().ok_or_else(|| {
                 Failure::plain(
                     Diag::plain("E0604", "dhi.toml names no file to lock into")
                         .with_help("add `lock = \"debian/BUILD.dhi\"` under [debian]"),
                 )
             })?;
+            let output = lock.get_ref().clone();
+            let Some(path) = analysis::path_inside(&root, &output) else {
+                let d = Diag::error(
+                    analysis::ROOT_MARKER,
+                    Span::new(lock.span().start, lock.span().end),
+                    "E0605",
+                    format!("`lock = \"{output}\"` is not a path inside the workspace"),
+                )
+                .with_label("dhib lock would write here")
+                .with_help("name a workspace-relative path without `..`, e.g. \"debian/BUILD.dhi\"");
+                return Err(Failure::new(vec![d], &ConfigSource(&root)));
+            };
             let indexes = exec::lock::indexes_by_arch(&cfg.arch, &index);
             let req = exec::lock::LockRequest { roots: cfg.packages, arches: cfg.arch, output: output.clone(), indexes };
             let (text, count) = exec::lock::lock(&req).map_err(Failure::plain)?;
-            let path = root.join(&output);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Failure::plain(Diag::plain("E0007", format!("cannot create {}: {e}", dir.display()))))?;

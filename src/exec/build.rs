@@ -926,7 +926,7 @@ fn passwd_tree(store: &Store, uid: u32) -> Result<Tree, BuildError> {
 /// A file referenced with `file(...)`, which must still have the content
 /// its key was computed from.
 fn keyed_file(cx: &Context<'_>, file: &str) -> Result<Vec<u8>, BuildError> {
-    let bytes = fs::read(cx.root.join(file)).map_err(io(file))?;
+    let bytes = crate::analysis::read_workspace_file(cx.root, file).map_err(|e| BuildError::Invalid(format!("{file}: {e}")))?;
     if cx.local_files.get(file).map(String::as_str) != Some(blake3::hash(&bytes).to_hex().as_str()) {
         return Err(BuildError::Invalid(format!("{file} changed while dhib was building; build again")));
     }

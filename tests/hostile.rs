@@ -1,0 +1,106 @@
+//! Hostile inputs and faults: workspaces written to make dhib read or write
+//! what it must not. Each case was found by probing dhib as an attacker
+//! would and is kept here so it stays fixed.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{stderr, Ws};
+
+/// A runtime image copying the workspace file `reference` into itself.
+fn image_with_file(ws: &Ws, reference: &str) {
+    ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
+    ws.write(
+        "a/BUILD.dhi",
+        &format!("image \"leak\" {{\n  files = [file(\"{reference}\", to = \"/etc/leak\")]\n  entrypoint = [\"/etc/leak\"]\n  user = 65532\n}}\n"),
+    );
+}
+
+#[test]
+fn a_file_reference_through_a_link_out_of_the_workspace_is_refused_at_its_span() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("shadow"), "root:$6$secret:19000:0:99999:7:::\n").unwrap();
+    for (reference, link, target) in [
+        ("sh", "a/sh", outside.path().join("shadow")),
+        ("//lnk/shadow", "lnk", outside.path().to_path_buf()),
+        ("../up", "up", outside.path().join("shadow")),
+    ] {
+        let ws = Ws::empty();
+        image_with_file(&ws, reference);
+        std::os::unix::fs::symlink(&target, ws.path().join(link)).unwrap();
+        for command in [&["check"][..], &["build", "//..."]] {
+            let out = ws.dhib(command);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{reference}: {command:?}: {err}");
+            assert!(err.contains("E0121") && err.contains("resolves outside the workspace"), "{reference}: {err}");
+            assert!(err.contains(&format!("file(\"{reference}\"")), "the span is shown: {err}");
+            assert!(!ws.path().join("dhib-out").exists(), "nothing is written");
+        }
+    }
+}
+
+#[test]
+fn a_link_inside_the_workspace_is_followed() {
+    let ws = Ws::empty();
+    image_with_file(&ws, "ok");
+    ws.write("b/real", "#!/bin/sh\n");
+    std::os::unix::fs::symlink("../b/real", ws.path().join("a/ok")).unwrap();
+    let out = ws.dhib(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_fifo_or_a_directory_is_refused_without_hanging() {
+    for (name, what) in [("pipe", "a FIFO"), ("dir", "a directory")] {
+        let ws = Ws::empty();
+        image_with_file(&ws, name);
+        let path = ws.path().join("a").join(name);
+        if name == "pipe" {
+            let made = Command::new("mkfifo").arg(&path).status().unwrap();
+            assert!(made.success());
+        } else {
+            std::fs::create_dir(&path).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dhib"))
+            .arg("-C")
+            .arg(ws.path())
+            .arg("check")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("dhib check hangs on {what}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("E0122") && stderr(&out).contains(&format!("is {what}, not a regular file")), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn dhib_lock_writes_only_inside_the_workspace() {
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let ws = Ws::empty();
+    ws.write_bytes("Packages", b"Package: a\nVersion: 1\nArchitecture: amd64\nFilename: pool/a_1_amd64.deb\nSHA256: 1111111111111111111111111111111111111111111111111111111111111111\n");
+    let index = ws.path().join("Packages");
+    let relative = format!("../{}/victim", outside.path().file_name().unwrap().to_string_lossy());
+    for lock in [victim.to_string_lossy().into_owned(), relative, "debian/../../x".to_string()] {
+        ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nlock = \"{lock}\"\npackages = [\"a\"]\n"));
+        let out = ws.dhib(&["lock", "--index", index.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{lock}: {err}");
+        assert!(err.contains("E0605") && err.contains("is not a path inside the workspace"), "{err}");
+        assert!(err.contains(&format!("lock = \"{lock}\"")), "the span in dhi.toml is shown: {err}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(!ws.path().parent().unwrap().join("x").exists());
+}
