@@ -104,3 +104,29 @@ fn dhib_lock_writes_only_inside_the_workspace() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
     assert!(!ws.path().parent().unwrap().join("x").exists());
 }
+
+#[test]
+fn deep_nesting_and_very_long_lines_are_diagnostics_not_crashes() {
+    let cases = [
+        ("let x = ".to_string() + &"[".repeat(5000) + &"]".repeat(5000) + "\n", "E0103", "BUILD.dhi:1:137"),
+        ("image \"i\" {\n  x = ".to_string() + &"{a = ".repeat(10000) + &"}".repeat(10000) + "\n}\n", "E0103", "BUILD.dhi:2:642"),
+        ("let x = \"".to_string() + &"a".repeat(70000) + "\" %\n", "E0100", "BUILD.dhi:1:70012"),
+    ];
+    for (text, code, place) in cases {
+        let ws = Ws::empty();
+        ws.write("dhi.toml", "[workspace]\n");
+        ws.write("BUILD.dhi", &text);
+        for command in [&["check"][..], &["fmt", "--check"]] {
+            let out = ws.dhib(command);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{command:?} {code}: {}", &err[..err.len().min(2000)]);
+            assert!(err.contains(code) && err.contains(place), "{command:?}: {}", &err[..err.len().min(2000)]);
+            // What is drawn is a window of the line, not the whole line.
+            assert!(
+                err.lines().all(|l| l.chars().count() < 400),
+                "{command:?}: a line of {} chars",
+                err.lines().map(str::len).max().unwrap()
+            );
+        }
+    }
+}

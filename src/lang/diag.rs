@@ -7,7 +7,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode};
+use miette::{Diagnostic, LabeledSpan, MietteError, MietteSpanContents, NamedSource, SourceCode, SourceSpan, SpanContents};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Span {
@@ -90,22 +90,110 @@ pub trait SourceLookup {
 #[derive(Debug)]
 pub struct Rendered {
     diag: Diag,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Excerpted>,
     related: Vec<RenderedNote>,
 }
 
 #[derive(Debug)]
 struct RenderedNote {
     note: Note,
-    source: Option<NamedSource<Arc<str>>>,
+    source: Option<Excerpted>,
 }
 
 impl Rendered {
-    pub fn new(diag: Diag, lookup: &dyn SourceLookup) -> Self {
-        let named = |file: &str| lookup.source_text(file).map(|text| NamedSource::new(file, text).with_language("dhi"));
+    pub fn new(mut diag: Diag, lookup: &dyn SourceLookup) -> Self {
+        let named = |file: &str| lookup.source_text(file).map(|text| Excerpted(NamedSource::new(file, text).with_language("dhi")));
         let source = if diag.file.is_empty() { None } else { named(&diag.file) };
-        let related = diag.notes.iter().map(|n| RenderedNote { source: named(&n.file), note: n.clone() }).collect();
+        if let Some(s) = &source {
+            diag.span = s.drawable(diag.span);
+        }
+        let related = diag
+            .notes
+            .iter()
+            .map(|n| {
+                let source = named(&n.file);
+                let mut note = n.clone();
+                if let Some(s) = &source {
+                    note.span = s.drawable(note.span);
+                }
+                RenderedNote { source, note }
+            })
+            .collect();
         Rendered { diag, source, related }
+    }
+}
+
+/// Longest line drawn whole; past it only a window around the span is.
+const MAX_DRAWN_LINE: usize = 400;
+/// Characters of context either side of a span on a long line.
+const WINDOW: usize = 60;
+
+/// A file's text for miette, which draws every line it shows in full (and
+/// panics on columns past 65,535): spans on a line too long to draw are
+/// shown in a window of that line, with their true line and column.
+#[derive(Debug)]
+struct Excerpted(NamedSource<Arc<str>>);
+
+impl Excerpted {
+    fn text(&self) -> &str {
+        self.0.inner()
+    }
+
+    /// The bounds of the line(s) holding `span`.
+    fn lines_of(&self, span: Span) -> (usize, usize, usize, usize) {
+        let text = self.text();
+        let start = (span.start as usize).min(text.len());
+        let end = (span.end as usize).clamp(start, text.len());
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        (start, end, line_start, line_end)
+    }
+
+    /// `span` cut to what a window can show: on a long line, its first
+    /// [`WINDOW`] bytes.
+    fn drawable(&self, span: Span) -> Span {
+        let (start, end, line_start, line_end) = self.lines_of(span);
+        if line_end - line_start <= MAX_DRAWN_LINE || end - start <= WINDOW {
+            return span;
+        }
+        Span::new(start, floor_char(self.text(), start + WINDOW))
+    }
+}
+
+fn floor_char(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char(text: &str, mut i: usize) -> usize {
+    i = i.min(text.len());
+    while !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+impl SourceCode for Excerpted {
+    fn read_span<'a>(&'a self, span: &SourceSpan, before: usize, after: usize) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let (start, end, line_start, line_end) = self.lines_of(Span::new(span.offset(), span.offset() + span.len()));
+        let text = self.text();
+        if line_end - line_start <= MAX_DRAWN_LINE {
+            return self.0.read_span(span, before, after);
+        }
+        // Without context, miette asks where the span itself is (for the
+        // `file:line:column` header): exactly the span.
+        let context = if before == 0 && after == 0 { 0 } else { WINDOW };
+        let from = ceil_char(text, start.saturating_sub(context).max(line_start));
+        let to = floor_char(text, (end + context).min(line_end)).max(from);
+        let line = text[..line_start].matches('\n').count();
+        let column = text[line_start..from].chars().count();
+        let contents =
+            MietteSpanContents::new_named(self.0.name().to_string(), &text.as_bytes()[from..to], (from, to - from).into(), line, column, 1)
+                .with_language("dhi");
+        Ok(Box::new(contents))
     }
 }
 

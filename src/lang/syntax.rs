@@ -140,13 +140,68 @@ pub struct Arg {
     pub value: Expr,
 }
 
+/// How deeply lists, maps, calls and blocks may nest. Parsing, lowering and
+/// formatting all recurse once per level; a bound far beyond any real
+/// catalog keeps a hostile file from overflowing the stack.
+pub const MAX_NESTING: usize = 128;
+
 /// Parses one file. A syntax error is returned as a diagnostic at its span.
 pub fn parse(path: &str, text: &str) -> Result<File, Diag> {
+    check_nesting(path, text)?;
     let mut pairs = DhiParser::parse(Rule::file, text).map_err(|e| syntax_error(path, text, e))?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let mut b = Builder { path };
     let items = children(file).filter(|p| p.as_rule() != Rule::EOI).map(|p| b.item(p)).collect::<Result<_, _>>()?;
     Ok(File { items })
+}
+
+/// Refuses a file whose brackets nest deeper than [`MAX_NESTING`], at the
+/// first bracket too deep, before the recursive parser sees it.
+fn check_nesting(path: &str, text: &str) -> Result<(), Diag> {
+    let mut depth = 0usize;
+    for (i, c) in brackets(text) {
+        if matches!(c, b'[' | b'{' | b'(') {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(Diag::error(path, Span::new(i, i + 1), "E0103", format!("brackets nest more than {MAX_NESTING} levels deep"))
+                    .with_label("too deep")
+                    .with_help("flatten the value, or split it into `let`s"));
+            }
+        } else {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
+}
+
+/// The brackets of `text` (`[]{}()`) with their byte offsets, outside
+/// strings and comments.
+fn brackets(text: &str) -> Vec<(usize, u8)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' if text[i..].starts_with("\"\"\"") => {
+                i = text[i + 3..].find("\"\"\"").map_or(bytes.len(), |end| i + 3 + end + 2);
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            c @ (b'[' | b'{' | b'(' | b']' | b'}' | b')') => out.push((i, c)),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 /// Skips comments, which only the formatter looks at.
@@ -512,34 +567,14 @@ fn unclosed(text: &str, pos: usize) -> Option<(usize, char)> {
         return None;
     }
     let mut stack: Vec<(usize, char)> = Vec::new();
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in brackets(text) {
         match c {
-            '#' => {
-                for (_, c) in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' => {
-                while let Some((_, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            chars.next();
-                        }
-                        '"' | '\n' => break,
-                        _ => {}
-                    }
-                }
-            }
-            '{' => stack.push((i, '}')),
-            '[' => stack.push((i, ']')),
-            '(' => stack.push((i, ')')),
-            '}' | ']' | ')' => {
+            b'{' => stack.push((i, '}')),
+            b'[' => stack.push((i, ']')),
+            b'(' => stack.push((i, ')')),
+            _ => {
                 stack.pop();
             }
-            _ => {}
         }
     }
     stack.pop()
