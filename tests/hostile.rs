@@ -130,3 +130,38 @@ fn deep_nesting_and_very_long_lines_are_diagnostics_not_crashes() {
         }
     }
 }
+
+#[test]
+fn a_signing_key_that_is_no_regular_file_is_refused_at_once_and_an_open_one_is_warned_about() {
+    let ws = Ws::empty();
+    ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
+    let fifo = ws.path().join("fifo.key");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for key in [std::path::PathBuf::from("/dev/zero"), fifo] {
+        let start = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_dhib"))
+            .arg("-C")
+            .arg(ws.path())
+            .args(["build", "//..."])
+            .env("DHIB_SIGNING_KEY", &key)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(20), "{}: took {:?}", key.display(), start.elapsed());
+        assert_eq!(out.status.code(), Some(1), "{}: {}", key.display(), stderr(&out));
+        assert!(stderr(&out).contains("E0510") && stderr(&out).contains("it is not a regular"), "{}", stderr(&out));
+    }
+    let keygen = ws.dhib(&["keygen", "--output", "open"]);
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    let key = ws.path().join("open.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dhib"))
+        .arg("-C")
+        .arg(ws.path())
+        .args(["build", "//..."])
+        .env("DHIB_SIGNING_KEY", &key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("can be read by other users (mode 0644); chmod 600 it"), "{}", stderr(&out));
+}

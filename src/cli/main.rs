@@ -941,7 +941,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 Some(k) => k,
                 None => default_public_key(&root, &analysis)?,
             };
-            let pem = std::fs::read_to_string(&key_path).map_err(|e| {
+            let pem = exec::keyfile::read(&key_path).map(|k| k.text).map_err(|e| {
                 Failure::plain(
                     Diag::plain("E0512", format!("cannot read the public key {}: {e}", key_path.display()))
                         .with_help("name it with --key FILE"),
@@ -1287,12 +1287,18 @@ fn parse_size(text: &str) -> Option<u64> {
 fn signing_key(root: &Path, analysis: &Analysis) -> Result<Option<dhib::attest::keys::SigningKey>, Failure> {
     let Some(path) = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis.build.sign_key.clone()) else { return Ok(None) };
     let path = root.join(path);
-    let pem = std::fs::read_to_string(&path).map_err(|e| {
-        Failure::plain(
-            Diag::plain("E0510", format!("cannot read the signing key {}: {e}", path.display()))
-                .with_help(format!("make a key pair once: dhib keygen --output {}", path.with_extension("").display())),
-        )
+    let key = exec::keyfile::read(&path).map_err(|e| {
+        let help = if path.exists() {
+            "DHIB_SIGNING_KEY or `[sign] key` must name a private key file in cosign's format".to_string()
+        } else {
+            format!("make a key pair once: dhib keygen --output {}", path.with_extension("").display())
+        };
+        Failure::plain(Diag::plain("E0510", format!("cannot read the signing key {}: {e}", path.display())).with_help(help))
     })?;
+    if let Some(mode) = key.readable_by_others {
+        eprintln!("warning: the signing key {} can be read by other users (mode {mode:04o}); chmod 600 it", path.display());
+    }
+    let pem = key.text;
     dhib::attest::keys::SigningKey::from_pem(&pem, &dhib::attest::keys::password_from_env()).map(Some).map_err(|e| {
         Failure::plain(
             Diag::plain("E0510", format!("{}: {e}", path.display()))
@@ -1324,6 +1330,9 @@ fn report_failed_tests(summary: &exec::Summary) {
 fn build_request(root: &Path, patterns: &[String], sandbox: SandboxArg) -> String {
     let repo = std::env::var("DHIB_DEBIAN_REPO").unwrap_or_default();
     let key = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis::sign_key(root));
-    let key = key.and_then(|k| std::fs::read(root.join(k)).ok()).map(|bytes| blake3::hash(&bytes).to_hex().to_string()).unwrap_or_default();
+    let key = key
+        .and_then(|k| exec::keyfile::read(&root.join(k)).ok())
+        .map(|k| blake3::hash(k.text.as_bytes()).to_hex().to_string())
+        .unwrap_or_default();
     format!("{patterns:?} sandbox={} repo={repo} key={key}", sandbox == SandboxArg::Bwrap)
 }

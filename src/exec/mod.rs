@@ -7,6 +7,7 @@ pub mod attest;
 pub mod build;
 pub mod deb;
 pub mod fetch;
+pub mod keyfile;
 pub mod lock;
 pub mod prefetch;
 pub mod run;
