@@ -165,3 +165,19 @@ fn a_signing_key_that_is_no_regular_file_is_refused_at_once_and_an_open_one_is_w
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("can be read by other users (mode 0644); chmod 600 it"), "{}", stderr(&out));
 }
+
+#[test]
+fn gc_behind_a_build_says_it_waits() {
+    let ws = Ws::empty();
+    ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
+    let first = ws.dhib(&["gc"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    // A build holds the store lock (shared) for two seconds.
+    let lock = ws.path().join(".dhib/locks/store.lock");
+    let mut holder = Command::new("flock").arg("--shared").arg(&lock).args(["sleep", "2"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = ws.dhib(&["gc"]);
+    holder.wait().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("waiting for another dhib to finish with the store"), "{}", stderr(&out));
+}

@@ -712,10 +712,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
             let r = store.gc(max).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
             eprintln!(
-                "removed {} blobs ({} MiB) and {} cached results; {} MiB left",
+                "removed {} blobs, {} build environments and {} cached results ({} MiB); {} MiB left",
                 r.blobs_removed,
-                r.bytes_removed >> 20,
+                r.envs_removed,
                 r.results_evicted,
+                r.bytes_removed >> 20,
                 r.bytes_left >> 20
             );
             return Ok(ExitCode::SUCCESS);

@@ -383,7 +383,14 @@ impl Store {
     pub fn lock_store(&self, exclusive: bool) -> Result<KeyLock> {
         let path = self.root.join("locks").join("store.lock");
         let f = File::create(&path).map_err(io_err(&path))?;
-        if exclusive { f.lock() } else { f.lock_shared() }.map_err(io_err(&path))?;
+        let got = if exclusive { f.try_lock() } else { f.try_lock_shared() };
+        if let Err(fs::TryLockError::WouldBlock) = got {
+            // Otherwise a `dhib gc` behind a long build looks hung.
+            eprintln!("waiting for another dhib to finish with the store {} ...", self.root.display());
+            if exclusive { f.lock() } else { f.lock_shared() }.map_err(io_err(&path))?;
+        } else if let Err(fs::TryLockError::Error(e)) = got {
+            return Err(StoreError::Io { path, source: e });
+        }
         Ok(KeyLock { _file: f })
     }
 
@@ -406,8 +413,11 @@ impl Store {
 #[derive(Debug, Default, Serialize)]
 pub struct GcReport {
     pub blobs_removed: u64,
+    /// Materialized build environments no cached result names any more.
+    pub envs_removed: u64,
     pub bytes_removed: u64,
     pub results_evicted: u64,
+    /// Blobs and materialized environments that remain.
     pub bytes_left: u64,
 }
 
@@ -431,6 +441,17 @@ impl Store {
     pub fn gc(&self, max_bytes: u64) -> Result<GcReport> {
         let _lock = self.lock_store(true)?;
         let mut report = GcReport::default();
+        // No build runs under the exclusive lock: what tmp/ and work/ hold
+        // was left behind by builds that were killed.
+        for sub in ["tmp", "work"] {
+            let d = self.root.join(sub);
+            if let Ok(entries) = fs::read_dir(&d) {
+                for e in entries.filter_map(|e| e.ok()) {
+                    report.bytes_removed += tree_size(&e.path());
+                    remove_any(&e.path());
+                }
+            }
+        }
         let mut results: Vec<(std::time::SystemTime, PathBuf, ActionResult)> = Vec::new();
         let ac = self.root.join("ac");
         for e in walkdir::WalkDir::new(&ac).min_depth(2).into_iter().filter_map(|e| e.ok()) {
@@ -445,8 +466,9 @@ impl Store {
             let mut live = self.live_blobs(results.iter().map(|(_, _, r)| r));
             live.extend(self.guard_reports());
             self.sweep(&live, &mut report)?;
+            self.sweep_envs(&live, &mut report);
             let (bytes, _) = self.usage()?;
-            report.bytes_left = bytes;
+            report.bytes_left = bytes + tree_size(&self.root.join("envs"));
             if bytes <= max_bytes || results.is_empty() {
                 return Ok(report);
             }
@@ -480,6 +502,20 @@ impl Store {
         dir.filter_map(|e| Digest::parse(fs::read_to_string(e.ok()?.path()).ok()?.trim())).collect()
     }
 
+    /// Removes the materialized environments (`envs/<rootfs digest>`) whose
+    /// root file system no cached result names.
+    fn sweep_envs(&self, live: &std::collections::HashSet<Digest>, report: &mut GcReport) {
+        let Ok(entries) = fs::read_dir(self.root.join("envs")) else { return };
+        for e in entries.filter_map(|e| e.ok()) {
+            if Digest::parse(&e.file_name().to_string_lossy()).is_some_and(|d| live.contains(&d)) {
+                continue;
+            }
+            report.bytes_removed += tree_size(&e.path());
+            report.envs_removed += 1;
+            remove_any(&e.path());
+        }
+    }
+
     fn sweep(&self, live: &std::collections::HashSet<Digest>, report: &mut GcReport) -> Result<()> {
         let blobs = self.root.join("blobs");
         for e in walkdir::WalkDir::new(&blobs).min_depth(2).into_iter().filter_map(|e| e.ok()) {
@@ -493,6 +529,27 @@ impl Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes of the regular files below `path` (or of `path` itself).
+fn tree_size(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Removes a file or a whole directory, read-only ones included.
+fn remove_any(path: &Path) {
+    if path.is_dir() && !path.is_symlink() {
+        make_writable(path);
+        let _ = fs::remove_dir_all(path);
+    } else {
+        let _ = fs::remove_file(path);
     }
 }
 
@@ -571,6 +628,31 @@ mod tests {
         assert_eq!(r.results_evicted, 1);
         assert!(!s.has(&used));
         assert_eq!(r.bytes_left, 0);
+    }
+
+    #[test]
+    fn gc_counts_and_collects_environments_and_what_killed_builds_left() {
+        let (_d, s) = store();
+        let used = s.put_bytes(&[2u8; 1000]).unwrap();
+        let tree = Tree::from([("f".to_string(), Entry::File { digest: used, size: 1000, executable: false })]);
+        let rootfs = s.put_manifest(&tree).unwrap();
+        s.ac_put(&Key([1; 32]), &ActionResult { outputs: BTreeMap::from([("rootfs".into(), rootfs)]), ..Default::default() }).unwrap();
+        let env = s.root().join("envs").join(rootfs.hex());
+        let gone = s.root().join("envs").join(Digest::of(b"an old env").hex());
+        for dir in [&env, &gone] {
+            fs::create_dir_all(dir.join("usr/bin")).unwrap();
+            fs::write(dir.join("usr/bin/tool"), [0u8; 5000]).unwrap();
+            set_mode(&dir.join("usr/bin"), 0o555).unwrap();
+        }
+        fs::write(s.root().join("tmp/.tmpKILLED"), [0u8; 3000]).unwrap();
+        let r = s.gc(u64::MAX).unwrap();
+        assert_eq!(r.envs_removed, 1);
+        assert!(env.join("usr/bin/tool").exists() && !gone.exists());
+        assert!(!s.root().join("tmp/.tmpKILLED").exists());
+        assert_eq!(r.bytes_removed, 8000);
+        assert!(r.bytes_left >= 5000 + 1000, "the live environment counts: {}", r.bytes_left);
+        let r = s.gc(0).unwrap();
+        assert_eq!((r.results_evicted, r.envs_removed, r.bytes_left), (1, 1, 0));
     }
 
     #[test]
