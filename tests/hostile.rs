@@ -181,3 +181,21 @@ fn gc_behind_a_build_says_it_waits() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("waiting for another dhib to finish with the store"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_source_url_naming_a_host_file_is_refused_without_its_hash() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("shadow");
+    std::fs::write(&secret, "root:$6$secret\n").unwrap();
+    let ws = Ws::empty();
+    ws.write("dhi.toml", "[workspace]\nname = \"t\"\n");
+    std::os::unix::fs::symlink(&secret, ws.path().join("inside-link")).unwrap();
+    for url in [format!("file://{}", secret.display()), "file://inside-link".to_string(), "inside-link".to_string()] {
+        ws.write("src/BUILD.dhi", &format!("source \"s\" {{\n  url = \"{url}\"\n  sha256 = \"{}\"\n}}\n", "0".repeat(64)));
+        let out = ws.dhib(&["fetch", "//src:s"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(err.contains("is not read") && err.contains("resolves outside the workspace"), "{url}: {err}");
+        assert!(!err.contains(&common::sha256(b"root:$6$secret\n")), "{url}: the host file's hash leaks: {err}");
+    }
+}

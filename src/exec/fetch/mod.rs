@@ -34,6 +34,8 @@ pub enum FetchError {
     Unavailable { url: String, file: String, pin: String, tried: Vec<(String, String)> },
     #[error("{0}: no Debian repository is configured (set `[debian] repo` in dhi.toml or DHIB_DEBIAN_REPO to a Debian mirror's URL; without either, dhib uses the repositories in /etc/apt/sources.list*)")]
     NoDebianRepository(String),
+    #[error("{url} is not read: {why} (a definition's file:// URL names a regular file inside the workspace; list other directories under `[fetch] mirrors`)")]
+    Refused { url: String, why: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,7 +76,8 @@ impl Origins {
         Origins { mirrors: all, debian }
     }
 
-    /// The places to ask for `url`'s bytes, in order.
+    /// The places to ask for `url`'s bytes, in order; the last is `url`
+    /// itself unless it is a `mirror://debian/` path.
     fn candidates(&self, url: &str, pin: &Digest) -> Result<Vec<String>, FetchError> {
         let name = file_name(url);
         let mut out = Vec::new();
@@ -190,7 +193,13 @@ pub fn fetch(store: &Store, origins: &Origins, url: &str, pin: &str, root: &Path
     }
     let mut tried = Vec::new();
     for place in origins.candidates(url, &expected)? {
-        match fetch_bytes(&place, root) {
+        // A local URL written in a .dhi file reads only inside the
+        // workspace (mirrors and repositories are the machine's own choice).
+        let got = match local_path(&place, root) {
+            Some(_) if place == url => workspace_file(url, root),
+            _ => fetch_bytes(&place, root),
+        };
+        match got {
             Ok(bytes) => match check_and_store(store, &place, expected, &bytes) {
                 Ok(d) => return Ok(d),
                 Err(FetchError::Mismatch { actual, .. }) => tried.push((place, format!("its sha256 is {actual}"))),
@@ -226,6 +235,18 @@ pub fn fetch_bytes_from(origins: &Origins, url: &str, root: &Path) -> Result<Vec
         }
     }
     Err(last)
+}
+
+/// A `file://` or relative URL of a definition: a regular file inside the
+/// workspace, so a pin cannot be used to learn the hash of a host file.
+fn workspace_file(url: &str, root: &Path) -> Result<Vec<u8>, FetchError> {
+    let path = local_path(url, root).expect("a local URL");
+    crate::analysis::read_workspace_file(root, &path.to_string_lossy()).map_err(|e| match e {
+        crate::analysis::WorkspaceFileError::Missing => {
+            FetchError::Read { path, source: std::io::Error::from(std::io::ErrorKind::NotFound) }
+        }
+        other => FetchError::Refused { url: url.to_string(), why: other.to_string() },
+    })
 }
 
 /// The bytes at one place, unchecked.
