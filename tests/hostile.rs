@@ -179,7 +179,7 @@ fn gc_behind_a_build_says_it_waits() {
     let out = ws.dhib(&["gc"]);
     holder.wait().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("waiting for another dhib to finish with the store"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("waiting: another dhib is using the store"), "{}", stderr(&out));
 }
 
 #[test]
@@ -198,4 +198,86 @@ fn a_source_url_naming_a_host_file_is_refused_without_its_hash() {
         assert!(err.contains("is not read") && err.contains("resolves outside the workspace"), "{url}: {err}");
         assert!(!err.contains(&common::sha256(b"root:$6$secret\n")), "{url}: the host file's hash leaks: {err}");
     }
+}
+
+/// A signed busybox image, `//images:box`.
+fn signed_image_workspace() -> Ws {
+    let (deb_dir, deb_file, deb_sha) = common::busybox_deb();
+    let ws = Ws::empty();
+    ws.write(
+        "dhi.toml",
+        &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n\n[sign]\nkey = \"cosign.key\"\n", deb_dir.display()),
+    );
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n"
+        ),
+    );
+    ws.write(
+        "images/BUILD.dhi",
+        "image \"box\" {\n  packages = [//debian:busybox-static]\n  entrypoint = [\"/bin/busybox\"]\n  cmd = [\"echo\", \"hi\"]\n  user = 65532\n  \
+         skip_checks = { no_shell = \"busybox is the point\", required_labels = \"a test image\" }\n}\n",
+    );
+    let keygen = ws.dhib(&["keygen"]);
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    ws
+}
+
+#[test]
+fn two_builds_writing_one_out_directory_both_leave_it_whole_and_signed() {
+    let ws = signed_image_workspace();
+    let first = ws.dhib(&["build", "//..."]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = ws.path().join("shared-out");
+    for round in 0..4 {
+        let _ = std::fs::remove_dir_all(&out);
+        let spawn = || {
+            Command::new(env!("CARGO_BIN_EXE_dhib"))
+                .arg("-C")
+                .arg(ws.path())
+                .args(["build", "//...", "--out"])
+                .arg(&out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        for child in [a, b] {
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        }
+        let verify = ws.dhib(&["verify", "//images:box", "--out", out.to_str().unwrap()]);
+        assert!(verify.status.success(), "round {round}: {}{}", common::stdout(&verify), stderr(&verify));
+        let leftovers: Vec<_> = walkdir::WalkDir::new(&out)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+}
+
+#[test]
+fn the_null_build_rewrites_what_was_removed_from_its_output_and_writes_a_new_out() {
+    let ws = signed_image_workspace();
+    let build = || ws.dhib(&["build", "//..."]);
+    assert!(build().status.success());
+    let up_to_date = |o: &std::process::Output| stderr(o).contains("up to date (no .dhi file changed");
+    assert!(up_to_date(&build()), "the shortcut is taken when nothing changed");
+    let layout = ws.path().join("dhib-out/images/box");
+    let blob = walkdir::WalkDir::new(layout.join("blobs/sha256")).min_depth(1).into_iter().next().unwrap().unwrap().into_path();
+    std::fs::remove_file(&blob).unwrap();
+    let again = build();
+    assert!(again.status.success() && !up_to_date(&again), "{}", stderr(&again));
+    assert!(blob.is_file(), "the deleted blob is written again");
+    std::fs::remove_dir_all(ws.path().join("dhib-out/images/box.attestations")).unwrap();
+    assert!(!up_to_date(&build()));
+    assert!(ws.path().join("dhib-out/images/box.attestations").is_dir());
+    let other = ws.path().join("elsewhere");
+    let o = ws.dhib(&["build", "//...", "--out", other.to_str().unwrap()]);
+    assert!(o.status.success() && !up_to_date(&o), "{}", stderr(&o));
+    assert!(other.join("images/box/index.json").is_file(), "a new --out is written");
 }

@@ -653,10 +653,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             eprintln!("locked {count} packages into {output}");
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Build { ref patterns, sandbox: SandboxArg::Bwrap, output, check_reproducible: false, .. } => {
+        Command::Build { ref patterns, sandbox: SandboxArg::Bwrap, output, check_reproducible: false, ref out, .. } => {
             // The null-build shortcut: nothing analysed if nothing changed.
             let texts = analysis::discover(&root, &analysis::excluded_dirs(&root)).map_err(Failure::plain)?;
-            let request = build_request(&root, patterns, SandboxArg::Bwrap);
+            let out_dir = out.clone().unwrap_or_else(|| root.join("dhib-out"));
+            let request = build_request(&root, patterns, SandboxArg::Bwrap, &out_dir);
             if let Ok(store) = Store::open(&store_dir) {
                 let inputs = exec::snapshot::Inputs { root: &root, texts: &texts, referenced: &[], request: &request };
                 if let Some(count) = exec::snapshot::up_to_date(&store, &inputs) {
@@ -752,7 +753,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Build { patterns, jobs, keep_going, sandbox, output, out, check_reproducible } => {
-            let request = build_request(&root, &patterns, sandbox);
+            let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
+            let request = build_request(&root, &patterns, sandbox, &out_dir);
             let mut requested = dhib::graph::query::NodeSet::new();
             for p in &patterns {
                 let set = exec::resolve(&analysis, &analyzed, p)
@@ -768,13 +770,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let printer = progress::Printer::new(output == Progress::Json);
             let summary = exec::build(&analysis, &analyzed, &requested, &req, &|e| printer.event(e)).map_err(Failure::plain)?;
             printer.finish(&summary);
-            let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
             let signer = signing_key(&root, &analysis)?;
-            let images = exec::write_images(&req.store, &out_dir, &summary, signer.as_ref(), analysis.build.source_date_epoch)
+            let written = exec::write_images(&req.store, &out_dir, &summary, signer.as_ref(), analysis.build.source_date_epoch)
                 .map_err(Failure::plain)?;
-            if !images.is_empty() && output == Progress::Text {
+            if !written.images.is_empty() && output == Progress::Text {
                 let how = if signer.is_some() { "signed" } else { "unsigned: no `[sign] key` in dhi.toml" };
-                eprintln!("{} images in {} ({how})", images.len(), out_dir.display());
+                eprintln!("{} images in {} ({how})", written.images.len(), out_dir.display());
             }
             report_failed_tests(&summary);
             if summary.ok() && sandbox == SandboxArg::Bwrap {
@@ -787,8 +788,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let store = Store::open(&req.store).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
                 let (texts, referenced) = (analysis.texts(), analysis.referenced_files());
                 let inputs = exec::snapshot::Inputs { root: &root, texts: &texts, referenced: &referenced, request: &request };
-                let outputs: Vec<PathBuf> = images.into_iter().map(|(_, dir)| dir).collect();
-                exec::snapshot::save(&store, &inputs, &keys, &outputs);
+                exec::snapshot::save(&store, &inputs, &keys, &written.paths);
             }
             if !summary.ok() {
                 return Ok(ExitCode::from(1));
@@ -1326,14 +1326,15 @@ fn report_failed_tests(summary: &exec::Summary) {
 }
 
 /// What else a build's outcome depends on besides the workspace's files:
-/// the patterns, the sandbox, the Debian repository and the signing key
-/// (a new key must re-sign what is written out).
-fn build_request(root: &Path, patterns: &[String], sandbox: SandboxArg) -> String {
+/// the patterns, the sandbox, the Debian repository, the signing key (a new
+/// key must re-sign what is written out) and where images are written.
+fn build_request(root: &Path, patterns: &[String], sandbox: SandboxArg, out: &Path) -> String {
     let repo = std::env::var("DHIB_DEBIAN_REPO").unwrap_or_default();
     let key = std::env::var("DHIB_SIGNING_KEY").ok().or_else(|| analysis::sign_key(root));
     let key = key
         .and_then(|k| exec::keyfile::read(&root.join(k)).ok())
         .map(|k| blake3::hash(k.text.as_bytes()).to_hex().to_string())
         .unwrap_or_default();
-    format!("{patterns:?} sandbox={} repo={repo} key={key}", sandbox == SandboxArg::Bwrap)
+    let out = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+    format!("{patterns:?} sandbox={} repo={repo} key={key} out={}", sandbox == SandboxArg::Bwrap, out.display())
 }

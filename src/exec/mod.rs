@@ -99,12 +99,21 @@ pub fn write_images(
     summary: &Summary,
     signer: Option<&crate::attest::keys::SigningKey>,
     source_date_epoch: u64,
-) -> Result<Vec<(String, PathBuf)>, Diag> {
+) -> Result<Written, Diag> {
     let fail = |e: String| Diag::plain("E0505", format!("cannot write images to {}: {e}", out.display()));
     let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
-    let mut written = Vec::new();
+    let mut written = Written::default();
     let mut index = serde_json::Map::new();
     let done: std::collections::HashSet<&String> = summary.built.iter().chain(&summary.cached).collect();
+    // Two builds writing one directory take turns; each writes under names
+    // of its own and renames into place.
+    std::fs::create_dir_all(out).map_err(|e| fail(e.to_string()))?;
+    let _turn = crate::store::lock_file(&out.join(".dhib-out.lock"), true, &format!("another dhib is writing {}", out.display()))
+        .map_err(|e| fail(e.to_string()))?;
+    let mine = |path: &std::path::Path| {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    };
     for node in summary.built.iter().chain(&summary.cached) {
         let Ok(id) = crate::graph::NodeId::parse(node) else { continue };
         let Some(key) = summary.keys.get(node) else { continue };
@@ -121,12 +130,14 @@ pub fn write_images(
         };
         let rel = PathBuf::from(&id.label.pkg).join(&name);
         let dest = out.join(&rel);
-        let tmp = out.join(format!(".{name}.tmp"));
+        std::fs::create_dir_all(dest.parent().unwrap_or(out)).map_err(|e| fail(e.to_string()))?;
+        let tmp = mine(&dest);
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| fail(e.to_string()))?;
         store.materialize(layout, &tmp).map_err(|e| fail(e.to_string()))?;
         let docs = out.join(&id.label.pkg).join(format!("{name}.attestations"));
-        let envelopes = write_attestations(&store, summary, node, &docs, signer).map_err(fail)?;
+        let docs_tmp = mine(&docs);
+        let envelopes = write_attestations(&store, summary, node, &docs_tmp, signer).map_err(fail)?;
         if let Some(key) = signer {
             let payload = crate::attest::cosign::simple_signing_payload(&id.label.pkg, &format!("sha256:{manifest}"));
             use base64::Engine;
@@ -137,17 +148,31 @@ pub fn write_images(
             crate::oci::attach::attach(&tmp, "latest", &signature, &envelopes, &crate::oci::rfc3339(source_date_epoch))
                 .map_err(|e| fail(e.to_string()))?;
         }
-        let _ = std::fs::remove_dir_all(&dest);
-        std::fs::create_dir_all(dest.parent().unwrap_or(out)).map_err(|e| fail(e.to_string()))?;
-        std::fs::rename(&tmp, &dest).map_err(|e| fail(e.to_string()))?;
+        for (from, to) in [(&tmp, &dest), (&docs_tmp, &docs)] {
+            let _ = std::fs::remove_dir_all(to);
+            if from.exists() {
+                std::fs::rename(from, to).map_err(|e| fail(e.to_string()))?;
+                written.paths.push(to.clone());
+            }
+        }
         index.insert(node.clone(), serde_json::json!({"layout": rel, "manifest": format!("sha256:{manifest}")}));
-        written.push((node.clone(), dest));
+        written.images.push((node.clone(), dest));
     }
-    if !written.is_empty() {
+    if !written.images.is_empty() {
         let text = serde_json::to_string_pretty(&serde_json::json!({ "images": index })).expect("json serializes");
-        std::fs::write(out.join("index.json"), text + "\n").map_err(|e| fail(e.to_string()))?;
+        let path = out.join("index.json");
+        std::fs::write(mine(&path), text + "\n").and_then(|()| std::fs::rename(mine(&path), &path)).map_err(|e| fail(e.to_string()))?;
+        written.paths.push(path);
     }
     Ok(written)
+}
+
+/// What [`write_images`] wrote: each image's layout by node, and every path
+/// it wrote (layouts, attestation directories, index.json).
+#[derive(Debug, Default)]
+pub struct Written {
+    pub images: Vec<(String, PathBuf)>,
+    pub paths: Vec<PathBuf>,
 }
 
 /// Writes the documents and statements of `node`'s attestations into

@@ -60,9 +60,26 @@ struct Saved {
     generation: u64,
     keys: Vec<String>,
     referenced: Vec<String>,
-    /// Files the build wrote outside the store (image layouts), which must
-    /// still exist.
+    /// What the build wrote outside the store (image layouts, attestation
+    /// documents, index.json), and a listing of it, which must still match.
     outputs: Vec<PathBuf>,
+    #[serde(default)]
+    listing: String,
+}
+
+/// Every file and directory below `paths` with its size and modification
+/// time: a blob deleted from a layout, or a document edited, changes it.
+fn listing(paths: &[PathBuf]) -> String {
+    let mut h = blake3::Hasher::new_derive_key("dhib null-build outputs v1");
+    for p in paths {
+        for e in walkdir::WalkDir::new(p).sort_by_file_name() {
+            let Ok(e) = e else { return "unreadable".into() };
+            let Ok(m) = e.metadata() else { return "unreadable".into() };
+            let line = format!("{}\0{}\0{:?}\0{:?}\n", e.path().display(), m.len(), m.modified().ok(), e.file_type());
+            h.update(line.as_bytes());
+        }
+    }
+    h.finalize().to_hex().to_string()
 }
 
 /// The number of nodes known up to date, if nothing changed since the last
@@ -73,7 +90,7 @@ pub fn up_to_date(store: &Store, inputs_without_refs: &Inputs<'_>) -> Option<usi
     if blake3::Hash::from(fingerprint(&inputs)).to_hex().as_str() != saved.fingerprint {
         return None;
     }
-    if !saved.outputs.iter().all(|p| p.exists()) {
+    if !saved.outputs.iter().all(|p| p.exists()) || listing(&saved.outputs) != saved.listing {
         return None;
     }
     // Results are only removed by evictions, gc and clean, which change the
@@ -96,6 +113,7 @@ pub fn save(store: &Store, inputs: &Inputs<'_>, keys: &[Key], outputs: &[PathBuf
         keys: keys.iter().map(|k| k.to_string()).collect(),
         referenced: inputs.referenced.to_vec(),
         outputs: outputs.to_vec(),
+        listing: listing(outputs),
     };
     let p = path(store, inputs);
     // Best effort: a snapshot that cannot be written only costs speed.

@@ -382,16 +382,8 @@ impl Store {
     /// Takes the store-wide lock: shared while building, exclusive for gc and clean.
     pub fn lock_store(&self, exclusive: bool) -> Result<KeyLock> {
         let path = self.root.join("locks").join("store.lock");
-        let f = File::create(&path).map_err(io_err(&path))?;
-        let got = if exclusive { f.try_lock() } else { f.try_lock_shared() };
-        if let Err(fs::TryLockError::WouldBlock) = got {
-            // Otherwise a `dhib gc` behind a long build looks hung.
-            eprintln!("waiting for another dhib to finish with the store {} ...", self.root.display());
-            if exclusive { f.lock() } else { f.lock_shared() }.map_err(io_err(&path))?;
-        } else if let Err(fs::TryLockError::Error(e)) = got {
-            return Err(StoreError::Io { path, source: e });
-        }
-        Ok(KeyLock { _file: f })
+        let what = format!("another dhib is using the store {}", self.root.display());
+        Ok(KeyLock { _file: lock_file(&path, exclusive, &what).map_err(io_err(&path))? })
     }
 
     /// Total bytes of blobs, and their count.
@@ -560,6 +552,22 @@ fn make_writable(dir: &Path) {
             let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o755));
         }
     }
+}
+
+/// Locks `path` (created if needed), shared or exclusive, until the file is
+/// dropped. When another process holds it, says so on stderr first (`what`
+/// names who), so that waiting never looks like hanging.
+pub fn lock_file(path: &Path, exclusive: bool, what: &str) -> std::io::Result<File> {
+    let f = File::create(path)?;
+    match if exclusive { f.try_lock() } else { f.try_lock_shared() } {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            eprintln!("waiting: {what} ...");
+            if exclusive { f.lock() } else { f.lock_shared() }?;
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(e),
+    }
+    Ok(f)
 }
 
 /// Holds a file lock until dropped.
