@@ -281,3 +281,34 @@ fn the_null_build_rewrites_what_was_removed_from_its_output_and_writes_a_new_out
     assert!(o.status.success() && !up_to_date(&o), "{}", stderr(&o));
     assert!(other.join("images/box/index.json").is_file(), "a new --out is written");
 }
+
+#[test]
+fn a_corrupt_layer_found_in_the_store_is_remade_by_the_next_build() {
+    let ws = signed_image_workspace();
+    assert!(ws.dhib(&["build", "//..."]).status.success());
+    let layout = ws.path().join("dhib-out/images/box");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(&manifest)).unwrap()).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let blob = ws.path().join(".dhib/blobs").join(&layer[..2]).join(&layer);
+    std::fs::set_permissions(&blob, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    std::fs::write(&blob, b"corrupted").unwrap();
+    // An edit that changes no key: the build is not the null build, finds
+    // the corrupt layer while writing the image out, and evicts it.
+    let dhi = ws.path().join("images/BUILD.dhi");
+    std::fs::write(&dhi, format!("# touched\n{}", std::fs::read_to_string(&dhi).unwrap())).unwrap();
+    let found = ws.dhib(&["build", "//..."]);
+    assert!(stderr(&found).contains("corrupt (its content hashes"), "{}", stderr(&found));
+    assert!(!blob.exists(), "the corrupt blob is evicted");
+    for round in 0..2 {
+        let next = ws.dhib(&["build", "//...", "--output", "json"]);
+        assert!(next.status.success(), "round {round}: {}{}", common::stdout(&next), stderr(&next));
+        if round == 0 {
+            assert!(common::built_nodes(&next).contains(&"//images:box".to_string()), "the image is remade: {}", common::stdout(&next));
+        }
+    }
+    assert_eq!(common::sha256(&std::fs::read(&blob).unwrap()), layer, "the layer is made again, the same");
+    let verify = ws.dhib(&["verify", "//images:box"]);
+    assert!(verify.status.success(), "{}{}", common::stdout(&verify), stderr(&verify));
+}

@@ -149,8 +149,7 @@ pub fn execute(
         .iter()
         .filter(|n| g.node(**n).facet.as_deref() == Some("vex"))
         .filter(|n| {
-            let cached =
-                keys.get(g.node(**n)).and_then(|k| cx.store.ac_get(&k)).is_some_and(|r| r.outputs.values().all(|d| cx.store.has(d)));
+            let cached = keys.get(g.node(**n)).and_then(|k| cx.store.ac_get(&k)).is_some_and(|r| cx.store.has_outputs(&r));
             !(cx.sandbox == Mode::Bwrap && cached)
         })
         .map(|n| (*n, Arc::new(attest::vex_facts(targets, &g.node(*n).label))))
@@ -289,7 +288,7 @@ fn run_node<'g>(
     // Unsandboxed results are debugging aids: never reused, never stored.
     let cache = cx.sandbox == Mode::Bwrap;
     if let Some(hit) = cx.store.ac_get(&key).filter(|_| cache) {
-        if hit.outputs.values().all(|d| cx.store.has(d)) {
+        if cx.store.has_outputs(&hit) {
             on_event(&Event::Cached { node: id.to_string() });
             return Ok((hit, true));
         }

@@ -93,11 +93,11 @@ pub fn up_to_date(store: &Store, inputs_without_refs: &Inputs<'_>) -> Option<usi
     if !saved.outputs.iter().all(|p| p.exists()) || listing(&saved.outputs) != saved.listing {
         return None;
     }
-    // Results are only removed by evictions, gc and clean, which change the
-    // generation; while it stands, each result is still there.
+    // Results and blobs are only removed by evictions, gc and clean, which
+    // change the generation; while it stands, each result is still whole.
     if saved.generation != store.generation() {
         for hex in &saved.keys {
-            if !store.ac_exists(&parse_key(hex)?) {
+            if !store.ac_get(&parse_key(hex)?).is_some_and(|r| store.has_outputs(&r)) {
                 return None;
             }
         }

@@ -74,6 +74,10 @@ pub enum StoreError {
     Missing(Digest),
     #[error("blob sha256:{expected} is corrupt (its content hashes to sha256:{actual}); it was evicted")]
     Corrupt { expected: Digest, actual: Digest },
+    #[error(
+        "blob sha256:{expected} is corrupt (its content hashes to sha256:{actual}) and cannot be removed ({why}): delete {path} by hand"
+    )]
+    CorruptKept { expected: Digest, actual: Digest, path: PathBuf, why: String },
     #[error("tree manifest sha256:{0} is not valid: {1}")]
     BadManifest(Digest, String),
     #[error("cannot store {path}: {why}")]
@@ -229,10 +233,20 @@ impl Store {
         };
         let actual = Digest::of(&bytes);
         if actual != *d {
-            let _ = fs::remove_file(&path);
-            return Err(StoreError::Corrupt { expected: *d, actual });
+            return Err(self.evict_corrupt(path, *d, actual));
         }
         Ok(bytes)
+    }
+
+    /// Removes a blob found corrupt; every result naming it then misses
+    /// (see [`Store::has_outputs`]). One that cannot be removed is said so,
+    /// never reported as evicted.
+    fn evict_corrupt(&self, path: PathBuf, expected: Digest, actual: Digest) -> StoreError {
+        if let Err(e) = fs::remove_file(&path) {
+            return StoreError::CorruptKept { expected, actual, path, why: e.to_string() };
+        }
+        self.bump_generation();
+        StoreError::Corrupt { expected, actual }
     }
 
     /// Re-hashes a blob on disk without loading it whole; evicts it if corrupt.
@@ -247,10 +261,36 @@ impl Store {
         io::copy(&mut f, &mut hasher).map_err(io_err(&path))?;
         let actual = Digest(hasher.finalize().into());
         if actual != *d {
-            let _ = fs::remove_file(&path);
-            return Err(StoreError::Corrupt { expected: *d, actual });
+            return Err(self.evict_corrupt(path, *d, actual));
         }
         Ok(())
+    }
+
+    /// Whether every blob `result` names is in the store: its log, its
+    /// output manifests and every file they list. A blob evicted as corrupt
+    /// (or lost) thus makes each result that needs it a miss, rebuilt.
+    pub fn has_outputs(&self, result: &ActionResult) -> bool {
+        result.log.is_none_or(|l| self.has(&l))
+            && result.outputs.values().all(|m| {
+                if !self.has(m) {
+                    return false;
+                }
+                // An output is a tree manifest (a JSON object) or a single
+                // blob (a layer, a document): only the former lists more.
+                let mut first = [0u8; 1];
+                let json = File::open(self.blob_path(m)).and_then(|mut f| f.read_exact(&mut first)).is_ok() && first[0] == b'{';
+                if !json {
+                    return true;
+                }
+                match self.get_tree(m) {
+                    Ok(tree) => tree.values().all(|e| match e {
+                        Entry::File { digest, .. } => self.has(digest),
+                        _ => true,
+                    }),
+                    Err(StoreError::BadManifest(..)) => true,
+                    Err(_) => false,
+                }
+            })
     }
 
     /// Stores a directory tree (files, directories, symlinks) and returns the
@@ -326,11 +366,6 @@ impl Store {
     pub fn ac_get(&self, key: &Key) -> Option<ActionResult> {
         let bytes = fs::read(self.ac_path(key)).ok()?;
         serde_json::from_slice(&bytes).ok()
-    }
-
-    /// Whether a key has a cached result, without reading it.
-    pub fn ac_exists(&self, key: &Key) -> bool {
-        self.ac_path(key).is_file()
     }
 
     pub fn ac_put(&self, key: &Key, result: &ActionResult) -> Result<()> {
