@@ -489,3 +489,132 @@ fn with_a_referrers_api_the_registry_lists_the_referrers_itself() {
     assert!(names.contains(&(sbom, String::new())), "{names:?}");
     assert!(names.iter().any(|(_, tag)| *tag == format!("{fallback}.sig")), "{names:?}");
 }
+
+/// A plain-HTTP relay to `registry` that restarts it just before the first
+/// blob upload's PUT reaches it, as an operator might mid-push. One request
+/// per connection (answers say `Connection: close`).
+fn restarting_relay(registry: Arc<Mutex<Registry>>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (registry, restarted) = (registry.clone(), restarted.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut head = Vec::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    head.push(line.trim_end().to_string());
+                    line.clear();
+                }
+                let Some(request) = head.first().cloned() else { return };
+                let header = |name: &str| {
+                    head.iter()
+                        .skip(1)
+                        .find_map(|h| h.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+                };
+                let mut body = Vec::new();
+                if let Some(n) = header("content-length") {
+                    body.resize(n.parse().unwrap(), 0);
+                    reader.read_exact(&mut body).unwrap();
+                } else if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+                    loop {
+                        let mut size = String::new();
+                        reader.read_line(&mut size).unwrap();
+                        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                        let mut chunk = vec![0; n + 2];
+                        reader.read_exact(&mut chunk).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        body.extend_from_slice(&chunk[..n]);
+                    }
+                }
+                if request.starts_with("PUT ")
+                    && request.contains("/blobs/uploads/")
+                    && !restarted.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    registry.lock().unwrap().restart();
+                }
+                let upstream_port = registry.lock().unwrap().port;
+                let mut upstream = std::net::TcpStream::connect(("127.0.0.1", upstream_port)).unwrap();
+                let mut out = format!("{request}\r\n");
+                for h in head.iter().skip(1) {
+                    let name = h.split(':').next().unwrap_or("").to_ascii_lowercase();
+                    if !["content-length", "transfer-encoding", "connection"].contains(&name.as_str()) {
+                        out += &format!("{h}\r\n");
+                    }
+                }
+                out += &format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                upstream.write_all(out.as_bytes()).unwrap();
+                upstream.write_all(&body).unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                let split = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |i| i + 4);
+                let (head, rest) = answer.split_at(split);
+                let head: String = String::from_utf8_lossy(head)
+                    .lines()
+                    .filter(|l| !l.is_empty() && !l.to_ascii_lowercase().starts_with("connection:"))
+                    .map(|l| format!("{l}\r\n"))
+                    .collect();
+                let mut conn = conn;
+                let _ = conn.write_all(format!("{head}connection: close\r\n\r\n").as_bytes());
+                let _ = conn.write_all(rest);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_registry_restarted_mid_push_gets_a_new_upload_session() {
+    let ws = image_workspace();
+    let built = dhib(ws.path(), &["build", "//images:bb"]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let registry = Arc::new(Mutex::new(Registry::start()));
+    let relay = restarting_relay(registry.clone());
+    let target = format!("127.0.0.1:{relay}/test");
+    let out = dhib(ws.path(), &["publish", "//images:bb", "--registry", &target, "--insecure"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Everything reached the restarted registry: skopeo copies it whole.
+    let port = registry.lock().unwrap().port;
+    let pulled = tempfile::tempdir().unwrap();
+    let copy = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://127.0.0.1:{port}/test/images:bb"),
+            &format!("oci:{}:bb", pulled.path().display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(copy.status.success(), "{}", text(&copy.stderr));
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_times_out() {
+    let ws = image_workspace();
+    let built = dhib(ws.path(), &["build", "//images:bb"]);
+    assert!(built.status.success(), "{}", text(&built.stderr));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let keygen = dhib(ws.path(), &["keygen", "--output", "k"]);
+    assert!(keygen.status.success(), "{}", text(&keygen.stderr));
+    for args in [
+        vec!["publish".to_string(), "//images:bb".into(), "--registry".into(), format!("127.0.0.1:{port}/test"), "--insecure".into()],
+        vec!["verify".to_string(), format!("127.0.0.1:{port}/test/images:bb"), "--insecure".into(), "--key".into(), "k.pub".into()],
+    ] {
+        let start = std::time::Instant::now();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_dhib")).args(&args).current_dir(ws.path()).env("DHIB_NET_TIMEOUT", "0.5").output().unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "{args:?} took {:?}", start.elapsed());
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).to_lowercase().contains("timeout") || text(&out.stderr).contains("timed out"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    drop(silent);
+}

@@ -283,7 +283,8 @@ Examples:
 
 Credentials come from $DOCKER_CONFIG/config.json or ~/.docker/config.json
 (what `docker login` writes); HTTPS trusts the system's roots and the PEM
-bundle named by SSL_CERT_FILE.")]
+bundle named by SSL_CERT_FILE. A connection that takes DHIB_NET_TIMEOUT
+seconds (default 60) to open or to move a byte is retried, then given up.")]
     Publish {
         /// Target patterns naming built images.
         #[arg(required = true)]

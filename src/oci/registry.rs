@@ -492,29 +492,37 @@ impl Client {
         if resp.status().is_success() {
             counts.skipped += 1;
         } else if !self.mount(repo, digest, counts)? {
-            let location = match self.mount_started.take() {
-                Some(location) => location,
-                None => {
-                    let uploads = format!("{}/v2/{repo}/blobs/uploads/", self.base);
-                    let resp = self.send(repo, "POST", &uploads, &[], Some(Payload::Bytes(&[])))?;
-                    if resp.status() != StatusCode::ACCEPTED {
-                        return Err(self.refused("POST", &uploads, resp.status(), resp));
-                    }
-                    self.location(&resp)?
-                }
-            };
-            let sep = if location.contains('?') { '&' } else { '?' };
-            let url = format!("{location}{sep}digest=sha256:{digest}");
             let path = super::layout_blob(layout, digest);
             if !path.is_file() {
                 return Err(
                     Diag::plain("E0703", format!("{} is missing", path.display())).with_help("rebuild the image: dhib build PATTERN")
                 );
             }
-            let headers = [("content-type", "application/octet-stream")];
-            let resp = self.send(repo, "PUT", &url, &headers, Some(Payload::File(&path)))?;
-            if resp.status() != StatusCode::CREATED {
-                return Err(self.refused("PUT", &url, resp.status(), resp));
+            let mut started = self.mount_started.take();
+            // A registry restarted during the upload forgets the session
+            // (BLOB_UPLOAD_UNKNOWN, BLOB_UPLOAD_INVALID): one more from the start.
+            for session in 1..=2 {
+                let location = match started.take() {
+                    Some(location) => location,
+                    None => {
+                        let uploads = format!("{}/v2/{repo}/blobs/uploads/", self.base);
+                        let resp = self.send(repo, "POST", &uploads, &[], Some(Payload::Bytes(&[])))?;
+                        if resp.status() != StatusCode::ACCEPTED {
+                            return Err(self.refused("POST", &uploads, resp.status(), resp));
+                        }
+                        self.location(&resp)?
+                    }
+                };
+                let sep = if location.contains('?') { '&' } else { '?' };
+                let url = format!("{location}{sep}digest=sha256:{digest}");
+                let headers = [("content-type", "application/octet-stream")];
+                match self.send(repo, "PUT", &url, &headers, Some(Payload::File(&path))) {
+                    Ok(resp) if resp.status() == StatusCode::CREATED => break,
+                    Ok(resp) if session == 1 && matches!(resp.status().as_u16(), 400 | 404 | 416) => {}
+                    Err(_) if session == 1 => {}
+                    Ok(resp) => return Err(self.refused("PUT", &url, resp.status(), resp)),
+                    Err(e) => return Err(e),
+                }
             }
             counts.uploaded += 1;
         }

@@ -24,26 +24,18 @@ impl Registry {
             ),
         )
         .unwrap();
-        let mut child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("docker-registry is installed (scripts/setup.sh)");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let port = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                panic!("docker-registry exited before listening");
-            };
-            if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
-                break rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap();
-            }
-        };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let (child, port) = serve(&config);
         Registry { child, port, _dir: dir }
+    }
+
+    /// Stops docker-registry and starts it again on the same storage (on
+    /// another port), as an operator's restart does: its blobs stay, its
+    /// upload sessions are forgotten (their state is signed with a secret
+    /// each process makes anew).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.child, self.port) = serve(&self._dir.path().join("reg.yml"));
     }
 
     /// ferro-oci-server, which has the OCI 1.1 referrers API. It does not
@@ -67,6 +59,30 @@ impl Registry {
         }
         panic!("ferro-oci-server does not answer on port {port}");
     }
+}
+
+/// docker-registry serving `config`, and the port it listens on.
+fn serve(config: &std::path::Path) -> (Child, u16) {
+    let mut child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker-registry is installed (scripts/setup.sh)");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("docker-registry exited before listening");
+        };
+        if let Some(rest) = line.split("listening on 127.0.0.1:").nth(1) {
+            break rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap();
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, port)
 }
 
 /// GET `url` accepting `accept`: the status (0 when nothing answers) and the body.

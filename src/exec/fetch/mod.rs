@@ -306,14 +306,26 @@ pub fn agent() -> ureq::Agent {
                 })
                 .collect();
             let roots = if certs.is_empty() { ureq::tls::RootCerts::WebPki } else { ureq::tls::RootCerts::new_with_certs(&certs) };
+            let timeout = Some(network_timeout());
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
-                .timeout_connect(Some(std::time::Duration::from_secs(30)))
+                .timeout_connect(timeout)
+                .timeout_per_read(timeout)
+                .timeout_per_write(timeout)
                 .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
                 .build()
                 .new_agent()
         })
         .clone()
+}
+
+/// How long a connection may take to open, and to go without a byte either
+/// way, before the request is given up (and retried, where the caller
+/// retries): `DHIB_NET_TIMEOUT` seconds, 60 by default. A server that
+/// accepts and never answers must not hang a build, a publish or a verify.
+pub fn network_timeout() -> std::time::Duration {
+    let secs = std::env::var("DHIB_NET_TIMEOUT").ok().and_then(|s| s.trim().parse::<f64>().ok()).filter(|s| *s > 0.0).unwrap_or(60.0);
+    std::time::Duration::from_secs_f64(secs)
 }
 
 /// A transport error in words a user can act on: a certificate that is not
