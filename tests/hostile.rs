@@ -2,6 +2,7 @@
 //! what it must not. Each case was found by probing dhib as an attacker
 //! would and is kept here so it stays fixed.
 
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -311,4 +312,78 @@ fn a_corrupt_layer_found_in_the_store_is_remade_by_the_next_build() {
     assert_eq!(common::sha256(&std::fs::read(&blob).unwrap()), layer, "the layer is made again, the same");
     let verify = ws.dhib(&["verify", "//images:box"]);
     assert!(verify.status.success(), "{}{}", common::stdout(&verify), stderr(&verify));
+}
+
+/// A workspace whose package `//pkgs:p` runs `steps` in a busybox
+/// environment, with `extra` attributes, from a source of `archive`.
+fn package_workspace(steps: &str, extra: &str, archive: &[u8]) -> Ws {
+    let (deb_dir, deb_file, deb_sha) = common::busybox_deb();
+    let ws = Ws::empty();
+    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n\n\
+             env \"busybox\" {{\n  packages = [:busybox-static]\n}}\n"
+        ),
+    );
+    ws.write_bytes("pkgs/src.tar.gz", archive);
+    ws.write(
+        "pkgs/BUILD.dhi",
+        &format!(
+            "source \"s\" {{\n  url = \"pkgs/src.tar.gz\"\n  sha256 = \"{}\"\n}}\n\n\
+             package \"p\" {{\n  version = \"1\"\n  source = :s\n  env = //debian:busybox\n  build {{ steps = [{steps}] }}\n{extra}}}\n",
+            common::sha256(archive)
+        ),
+    );
+    ws
+}
+
+#[test]
+fn a_build_step_is_bounded_in_time_processes_and_disk() {
+    let small = common::tarball("p", &[("x", "x\n")]);
+    let cases = [
+        ("\"sleep 30\"", "  timeout = 2\n", "timed out after 2s (timeout)"),
+        (
+            "\"i=0; while [ $i -lt 200 ]; do sleep 5 & i=$((i+1)); done; wait\"",
+            "  max_processes = 50\n",
+            "ran into its limit of 50 processes",
+        ),
+        ("\"dd if=/dev/zero of=big bs=1M count=80 2>/dev/null\"", "  disk_budget_mb = 40\n", "wrote more than 40 MiB"),
+        ("\"dd if=/dev/zero of=/tmp/big bs=1M count=80\"", "  disk_budget_mb = 40\n", "No space left on device"),
+    ];
+    for (steps, extra, want) in cases {
+        let ws = package_workspace(steps, extra, &small);
+        let start = Instant::now();
+        let out = ws.dhib(&["build", "//pkgs:p"]);
+        assert_eq!(out.status.code(), Some(1), "{extra}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{extra}: {}", stderr(&out));
+        assert!(start.elapsed() < Duration::from_secs(25), "{extra}: {:?}", start.elapsed());
+        // A bound is no input: raising it rebuilds nothing that passed.
+        let key = |ws: &Ws| common::stdout(&ws.dhib(&["key", "//pkgs:p"]));
+        let before = key(&ws);
+        let text = std::fs::read_to_string(ws.path().join("pkgs/BUILD.dhi")).unwrap();
+        ws.write("pkgs/BUILD.dhi", &text.replace(extra, ""));
+        assert_eq!(key(&ws), before, "{extra} is part of the key");
+    }
+}
+
+#[test]
+fn a_decompression_bomb_is_refused() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut builder = tar::Builder::new(&mut gz);
+    let size = 300u64 << 20;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    builder.append_data(&mut h, "p/zeros", std::io::repeat(0).take(size)).unwrap();
+    builder.finish().unwrap();
+    drop(builder);
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let ws = package_workspace("\"true\"", "", &bomb);
+    let out = ws.dhib(&["build", "//pkgs:p"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("decompression bomb"), "{}", stderr(&out));
 }

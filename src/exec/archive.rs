@@ -103,7 +103,7 @@ pub enum ArchiveError {
     DestNotEmpty(PathBuf),
     #[error("entry `{entry}` {why}")]
     Refused { entry: String, why: String },
-    #[error("the archive expands to more than {0} bytes")]
+    #[error("the archive expands to more than {0} bytes; refused as a decompression bomb (more than {BOMB_RATIO} times its size and {BOMB_FLOOR} bytes, or past the limit of the step)")]
     TooLarge(u64),
     /// `at` is "entry `x`", or "the archive" and the last good entry when
     /// the failure is between entries.
@@ -112,6 +112,12 @@ pub enum ArchiveError {
     #[error("writing entry `{entry}`: {source}")]
     Write { entry: String, source: io::Error },
 }
+
+/// An archive expanding past this many times its own size, and past
+/// [`BOMB_FLOOR`] bytes, is taken for a decompression bomb: source archives
+/// expand 3 to 20 times.
+pub const BOMB_RATIO: u64 = 200;
+pub const BOMB_FLOOR: u64 = 256 << 20;
 
 /// The longest GNU long name or pax header read into memory: real ones are
 /// a few hundred bytes, and the tar crate would buffer any size.
@@ -178,6 +184,8 @@ impl Read for FailingReader {
 /// Extracts `archive`, of a format detected from its first bytes, into
 /// `dest`, which must not exist or be an empty directory.
 pub fn extract(archive: &Path, dest: &Path, opts: &ExtractOptions) -> Result<Extracted, ArchiveError> {
+    let size = fs::metadata(archive).map_err(io_at(archive))?.len();
+    let opts = &ExtractOptions { max_bytes: opts.max_bytes.min(BOMB_FLOOR.max(size.saturating_mul(BOMB_RATIO))), ..opts.clone() };
     let mut file = io::BufReader::new(fs::File::open(archive).map_err(io_at(archive))?);
     let mut head = Vec::with_capacity(262);
     (&mut file).take(262).read_to_end(&mut head).map_err(io_at(archive))?;

@@ -418,6 +418,7 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     ];
     let base = sandbox::base_env(cx.source_date_epoch);
     let log = File::options().create(true).append(true).read(true).open(&w.log).map_err(io(w.log.display()))?;
+    let limits = step_limits(&job.def);
     for (i, command) in steps.iter().enumerate() {
         let step = Step {
             argv: vec!["/bin/sh".into(), "-ec".into(), command.clone()],
@@ -425,7 +426,7 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
             mounts: mounts.clone(),
             workdir: "/build".into(),
             env: env.clone(),
-            limits: sandbox::Limits::default(),
+            limits: limits.clone(),
             network: false,
             user: None,
         };
@@ -433,10 +434,11 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
         writeln!(&log, "+ {command}").map_err(io(w.log.display()))?;
         let outcome = sandbox::run(&step, cx.sandbox, &base, &log)?;
         if !outcome.success() {
-            let status = match (outcome.timed_out, outcome.code) {
-                (true, _) => format!("timed out after {:?}", outcome.elapsed),
-                (false, Some(c)) => format!("exit status {c}"),
-                (false, None) => "killed by a signal".to_string(),
+            let status = match (&outcome.exceeded, outcome.timed_out, outcome.code) {
+                (Some(bound), ..) => format!("killed: it {bound}"),
+                (None, true, _) => format!("timed out after {}s (timeout)", outcome.elapsed.as_secs()),
+                (None, false, Some(c)) => format!("exit status {c}"),
+                (None, false, None) => "killed by a signal".to_string(),
             };
             let log_digest = cx.store.put_file(&w.log)?;
             return Err(BuildError::Step {
@@ -453,6 +455,22 @@ fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     let mut r = split_outputs(cx.store, &w.out, &job.def)?;
     r.log = Some(log_digest);
     Ok(r)
+}
+
+/// The bounds of a package's steps: its `timeout` (seconds per step),
+/// `max_processes` and `disk_budget_mb`, else the defaults.
+fn step_limits(def: &TargetDef) -> sandbox::Limits {
+    let int = |name: &str| match def.attrs.get(name) {
+        Some(Value::Int(n)) if *n > 0 => Some(*n as u64),
+        _ => None,
+    };
+    let d = sandbox::Limits::default();
+    sandbox::Limits {
+        timeout: int("timeout").map_or(d.timeout, std::time::Duration::from_secs),
+        max_processes: int("max_processes").unwrap_or(d.max_processes),
+        max_disk: int("disk_budget_mb").map_or(d.max_disk, |mb| mb << 20),
+        ..d
+    }
 }
 
 fn source_strip_prefix(r: &ActionResult) -> Option<String> {

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -41,11 +42,25 @@ pub struct Limits {
     pub max_memory: u64,
     /// Open files per process (RLIMIT_NOFILE).
     pub max_open_files: u64,
+    /// Processes of the step at once: a pids cgroup where this machine
+    /// lets dhib make one, and RLIMIT_NPROC (which binds only non-root).
+    pub max_processes: u64,
+    /// Bytes the step may hold in its writable mounts and its `/tmp`
+    /// together (the `/tmp` tmpfs is sized to it; the mounts are measured
+    /// while it runs, and the step is killed past it).
+    pub max_disk: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { timeout: Duration::from_secs(3600), max_file_size: 8 << 30, max_memory: 16 << 30, max_open_files: 4096 }
+        Limits {
+            timeout: Duration::from_secs(3600),
+            max_file_size: 8 << 30,
+            max_memory: 16 << 30,
+            max_open_files: 4096,
+            max_processes: 1024,
+            max_disk: 20 << 30,
+        }
     }
 }
 
@@ -72,6 +87,8 @@ pub struct Outcome {
     /// The exit code, or `None` if the step was killed (by a signal or the timeout).
     pub code: Option<i32>,
     pub timed_out: bool,
+    /// A bound the step ran into (disk, processes), in words.
+    pub exceeded: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -132,7 +149,8 @@ fn bwrap_args(step: &Step) -> Vec<String> {
         a.extend(["--unshare-user".into(), "--uid".into(), uid.to_string(), "--gid".into(), gid.to_string()]);
     }
     a.extend(["--ro-bind".into(), path_str(&step.rootfs), "/".into()]);
-    a.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"].map(String::from));
+    a.extend(["--proc", "/proc", "--dev", "/dev"].map(String::from));
+    a.extend(["--size".into(), step.limits.max_disk.to_string(), "--tmpfs".into(), "/tmp".into()]);
     for m in &step.mounts {
         a.extend([if m.writable { "--bind" } else { "--ro-bind" }.into(), path_str(&m.host), m.dest.clone()]);
     }
@@ -189,29 +207,122 @@ fn spawn_and_wait(
     };
     cmd.stdin(stdin).stdout(stdout).stderr(stderr);
     let limits = step.limits.clone();
-    // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
+    let pids = PidsCgroup::new(limits.max_processes);
+    let join = pids.as_ref().map(|c| c.procs.as_raw_fd());
+    // SAFETY: only async-signal-safe calls (write, setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(fd) = join {
+                // "0" moves the writing process, before it execs bwrap.
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             set_limit(libc::RLIMIT_FSIZE, limits.max_file_size)?;
             set_limit(libc::RLIMIT_AS, limits.max_memory)?;
             set_limit(libc::RLIMIT_NOFILE, limits.max_open_files)?;
+            set_limit(libc::RLIMIT_NPROC, limits.max_processes)?;
             Ok(())
         });
     }
+    let writable: Vec<PathBuf> = step.mounts.iter().filter(|m| m.writable).map(|m| m.host.clone()).collect();
     let start = Instant::now();
     let mut child = cmd.spawn().map_err(SandboxError::Spawn)?;
-    loop {
+    let over_disk = || {
+        (writable.iter().map(|p| disk_usage(p)).sum::<u64>() > limits.max_disk)
+            .then(|| format!("wrote more than {} MiB to its directories (disk_budget_mb)", limits.max_disk >> 20))
+    };
+    let mut measured = Instant::now();
+    let mut exceeded = None;
+    let outcome = loop {
         if let Some(status) = child.try_wait().map_err(SandboxError::Spawn)? {
-            return Ok(Outcome { code: status.code(), timed_out: false, elapsed: start.elapsed() });
+            // A step quicker than the polls is measured once at its end.
+            exceeded = exceeded.or_else(over_disk);
+            let code = if exceeded.is_some() { None } else { status.code() };
+            break Outcome { code, timed_out: false, exceeded, elapsed: start.elapsed() };
         }
-        if start.elapsed() >= step.limits.timeout {
+        let timed_out = start.elapsed() >= step.limits.timeout;
+        if measured.elapsed() >= DISK_POLL && exceeded.is_none() {
+            measured = Instant::now();
+            exceeded = over_disk();
+        }
+        if timed_out || exceeded.is_some() {
             // bwrap's child dies with it (--die-with-parent), and with the
             // namespace's first process every other one.
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(Outcome { code: None, timed_out: true, elapsed: start.elapsed() });
+            break Outcome { code: None, timed_out, exceeded, elapsed: start.elapsed() };
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    let hit_pids = pids.as_ref().is_some_and(PidsCgroup::hit_max);
+    Ok(match outcome {
+        Outcome { exceeded: None, .. } if hit_pids && !outcome.success() => {
+            Outcome { exceeded: Some(format!("ran into its limit of {} processes (max_processes)", limits.max_processes)), ..outcome }
+        }
+        o => o,
+    })
+}
+
+/// How often a running step's writable directories are measured.
+const DISK_POLL: Duration = Duration::from_secs(1);
+
+/// Bytes of the files below `dir` (by blocks, so sparse files count as
+/// what they take).
+fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    walkdir::WalkDir::new(dir).into_iter().filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.blocks() * 512).sum()
+}
+
+/// A pids cgroup of one step, removed when dropped. Made under the cgroup
+/// v2 hierarchy or v1's `pids` controller when dhib may write there (as
+/// root, usually); elsewhere `None`, and RLIMIT_NPROC is the only bound.
+struct PidsCgroup {
+    dir: PathBuf,
+    procs: File,
+}
+
+impl PidsCgroup {
+    fn new(max: u64) -> Option<PidsCgroup> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!("dhib-{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"].iter().find_map(|base| {
+            let base = Path::new(base);
+            if !base.join("cgroup.procs").exists() {
+                return None;
+            }
+            let dir = base.join(&name);
+            std::fs::create_dir(&dir).ok()?;
+            let ok = std::fs::write(dir.join("pids.max"), max.to_string()).is_ok();
+            match (ok, File::options().write(true).open(dir.join("cgroup.procs"))) {
+                (true, Ok(procs)) => Some(PidsCgroup { dir, procs }),
+                _ => {
+                    let _ = std::fs::remove_dir(&dir);
+                    None
+                }
+            }
+        })
+    }
+
+    /// Whether a fork of the step was refused for the limit.
+    fn hit_max(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("pids.events"))
+            .ok()
+            .and_then(|t| t.split_whitespace().nth(1).and_then(|n| n.parse::<u64>().ok()))
+            .is_some_and(|n| n > 0)
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        // Its processes are gone once bwrap's namespace is; the kernel may
+        // take a moment to release the cgroup.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

@@ -37,6 +37,10 @@ impl Serialize for Key {
 /// Attributes that change an image's attestations but not what is built.
 const ATTESTATION_ONLY: [&str; 3] = ["vex", "skip_checks", "size_budget_mb"];
 
+/// Bounds on a build's steps: a step that passes them makes the same
+/// output whatever they are, so raising one rebuilds nothing.
+const EXECUTION_ONLY: [&str; 3] = ["timeout", "max_processes", "disk_budget_mb"];
+
 /// Bump when the meaning of a key changes, so old caches are not trusted.
 const CONTEXT: &str = "dhib node key v1";
 
@@ -84,7 +88,8 @@ pub fn compute(lookup: &Lookup<'_>, id: &NodeId, def: Option<&TargetDef>, deps: 
     if let (Some(def), None) = (def, &id.facet) {
         // What only an attestation reads is part of that attestation's key,
         // so that changing it re-attests without rebuilding.
-        for (name, value) in def.attrs.iter().filter(|(name, _)| !ATTESTATION_ONLY.contains(&name.as_str())) {
+        let keyed = |name: &str| !ATTESTATION_ONLY.contains(&name) && !(def.kind == Kind::Package && EXECUTION_ONLY.contains(&name));
+        for (name, value) in def.attrs.iter().filter(|(name, _)| keyed(name)) {
             h.field(name, &value.canonical_bytes());
             let mut files = Vec::new();
             value.files(&mut files);

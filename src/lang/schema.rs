@@ -181,6 +181,9 @@ const PACKAGE: &[Field] = &[
     opt("homepage", Ty::Str),
     opt("supplier", Ty::Str),
     opt("vex", VEX),
+    opt("timeout", Ty::Int),
+    opt("max_processes", Ty::Int),
+    opt("disk_budget_mb", Ty::Int),
 ];
 
 const DEB: &[Field] = &[
