@@ -387,3 +387,67 @@ fn a_decompression_bomb_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("decompression bomb"), "{}", stderr(&out));
 }
+
+/// `dhib verify` of the workspace's `//images:box`, as (ok, the names of
+/// the failed checks).
+fn verify_box(ws: &Ws) -> (bool, Vec<String>) {
+    let out = ws.dhib(&["verify", "//images:box", "--output", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    let failed =
+        report["checks"].as_array().unwrap().iter().filter(|c| c["ok"] == false).map(|c| c["name"].as_str().unwrap().to_string()).collect();
+    (out.status.success(), failed)
+}
+
+#[test]
+fn verify_checks_every_referenced_blob_every_promised_attestation_and_the_documents() {
+    let ws = signed_image_workspace();
+    // Built without a VEX statement first: a layout, signed, with no VEX.
+    assert!(ws.dhib(&["build", "//...", "--out", "without-vex"]).status.success());
+    let dhi = ws.path().join("images/BUILD.dhi");
+    let text = std::fs::read_to_string(&dhi).unwrap();
+    let vex = "  vex = { \"CVE-2099-0001\" = { status = \"not_affected\", justification = \"vulnerable_code_not_present\" } }\n}\n";
+    std::fs::write(&dhi, text.trim_end().strip_suffix('}').unwrap().to_string() + vex).unwrap();
+    let built = ws.dhib(&["build", "//..."]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    assert_eq!(verify_box(&ws), (true, vec![]));
+    let out = ws.path().join("dhib-out/images");
+    let pristine = tempfile::tempdir().unwrap();
+    common::copy_tree(&out, pristine.path());
+    let restore = || {
+        std::fs::remove_dir_all(&out).unwrap();
+        common::copy_tree(pristine.path(), &out);
+    };
+
+    // A referrer's manifest deleted from the layout.
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("box/index.json")).unwrap()).unwrap();
+    let referrer = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] != "latest")
+        .unwrap_or_else(|| panic!("{index}"))["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    std::fs::remove_file(out.join("box/blobs/sha256").join(&referrer)).unwrap();
+    let (ok, failed) = verify_box(&ws);
+    assert!(!ok && failed.contains(&"references".to_string()), "{failed:?}");
+    restore();
+
+    // The image as signed before it had a VEX statement: no VEX attestation.
+    std::fs::remove_dir_all(out.join("box")).unwrap();
+    common::copy_tree(&ws.path().join("without-vex/images/box"), &out.join("box"));
+    let (ok, failed) = verify_box(&ws);
+    assert!(!ok && failed.contains(&"attestations".to_string()), "{failed:?}");
+    restore();
+
+    // A document edited beside the layout.
+    let doc = out.join("box.attestations/sbom.spdx.json");
+    let edited = std::fs::read_to_string(&doc).unwrap().replace("busybox", "busybux");
+    std::fs::write(&doc, edited).unwrap();
+    let (ok, failed) = verify_box(&ws);
+    assert!(!ok && failed == ["documents"], "{failed:?}");
+    restore();
+    assert_eq!(verify_box(&ws), (true, vec![]));
+}

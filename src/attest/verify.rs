@@ -26,10 +26,21 @@ fn check(name: &str, result: Result<String, String>) -> Check {
     }
 }
 
-/// Verifies the image of the layout at `layout`. `expected` are the
-/// resolved dependencies the workspace's graph gives the image (name →
-/// sha256), when the image is one of the workspace's.
-pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String, String>>) -> Vec<Check> {
+/// What the workspace's graph says one of its images must carry.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// Its resolved dependencies, name → sha256.
+    pub dependencies: BTreeMap<String, String>,
+    /// The predicate type of every attestation its nodes made (a VEX
+    /// document only where it has statements).
+    pub predicate_types: BTreeSet<String>,
+}
+
+/// Verifies the image of the layout at `layout`. `expected` is what the
+/// workspace's graph gives the image, when it is one of the workspace's;
+/// `documents` the directory of its attestations' documents written beside
+/// it, each of which must be what was signed.
+pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&Expected>, documents: Option<&Path>) -> Vec<Check> {
     let mut checks = Vec::new();
     // Every blob into a scratch store, each checked against its name.
     let scratch = match tempfile::tempdir() {
@@ -41,6 +52,7 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String,
         Err(e) => return vec![check("layout", Err(e.to_string()))],
     };
     checks.push(check("blobs", import_blobs(layout, &store)));
+    checks.push(check("references", references(layout)));
     let signed = match attach::read(layout) {
         Ok(s) => s,
         Err(e) => {
@@ -60,6 +72,7 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String,
     ));
 
     let mut predicates: BTreeMap<String, Value> = BTreeMap::new();
+    let mut statements: Vec<Value> = Vec::new();
     if signed.attestations.is_empty() {
         checks.push(check("attestations", Err(format!("no attestations (no sha256-{hex}.att tag)"))));
     }
@@ -73,6 +86,7 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String,
             if !subjects.contains(&hex) {
                 return Err(format!("{ty}: its subject is sha256:{}, not the image sha256:{hex}", subjects.join(", sha256:")));
             }
+            statements.push(serde_json::from_slice(&payload).map_err(|e| e.to_string())?);
             Ok((ty, predicate))
         })();
         match outcome {
@@ -95,6 +109,14 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String,
             checks.push(check(what, Err(format!("no valid {what} attestation ({ty})"))));
         }
     }
+    for ty in expected.iter().flat_map(|e| &e.predicate_types) {
+        if !predicates.contains_key(ty) {
+            checks.push(check("attestations", Err(format!("the build attested {ty}, and the layout has no valid attestation of it"))));
+        }
+    }
+    if let Some(dir) = documents {
+        checks.push(check("documents", documents_match(dir, key, &statements)));
+    }
     if let Some(spdx) = predicates.get(statement::SPDX) {
         checks.push(check("SBOM matches the layers", sbom_matches(&store, &image, spdx)));
     }
@@ -103,7 +125,7 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&BTreeMap<String,
         checks.push(check("test report", if failed == 0 { Ok("no test failed".into()) } else { Err(format!("{failed} tests failed")) }));
     }
     if let (Some(p), Some(expected)) = (predicates.get(statement::SLSA_PROVENANCE), expected) {
-        checks.push(check("provenance matches the graph", provenance_matches(p, expected)));
+        checks.push(check("provenance matches the graph", provenance_matches(p, &expected.dependencies)));
     }
     if let Some(p) = predicates.get(statement::SLSA_PROVENANCE) {
         checks.extend(guardrail(p).into_iter().map(|outcome| check("guardrail", outcome)));
@@ -160,6 +182,67 @@ fn import_blobs(layout: &Path, store: &Store) -> Result<String, String> {
         Ok(format!("{count} blobs match their digests"))
     } else {
         Err(format!("blob {} does not match its digest (changed after it was written)", bad.join(", ")))
+    }
+}
+
+/// Every blob that the layout's index.json reaches (manifests, configs,
+/// layers, signatures, attestations) is in the layout.
+fn references(layout: &Path) -> Result<String, String> {
+    let path = layout.join("index.json");
+    let index: Value = serde_json::from_slice(&std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut blobs, mut manifests) = (Vec::new(), Vec::new());
+    for m in index["manifests"].as_array().into_iter().flatten() {
+        let digest = m["digest"]
+            .as_str()
+            .and_then(|d| d.strip_prefix("sha256:"))
+            .and_then(Digest::parse)
+            .ok_or("index.json has a descriptor without a sha256 digest")?;
+        oci::layout_closure(layout, digest, m["mediaType"].as_str(), &mut blobs, &mut manifests).map_err(|d| d.message)?;
+    }
+    let missing: Vec<String> = blobs.iter().filter(|b| !oci::layout_blob(layout, b).is_file()).map(|b| format!("sha256:{b}")).collect();
+    if missing.is_empty() {
+        Ok(format!("{} manifests and {} blobs that index.json reaches are all there", manifests.len(), blobs.len()))
+    } else {
+        Err(format!("index.json reaches blobs the layout lacks: {}", missing.join(", ")))
+    }
+}
+
+/// The documents written beside the layout (`NAME.attestations/`) are what
+/// was signed: each envelope verifies and is one of the layout's, each
+/// statement is a signed one, each document the predicate of one.
+fn documents_match(dir: &Path, key: &PublicKey, statements: &[Value]) -> Result<String, String> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.filter_map(|e| e.ok()).collect();
+    files.sort_by_key(|e| e.file_name());
+    let mut problems = Vec::new();
+    for f in &files {
+        let name = f.file_name().to_string_lossy().into_owned();
+        let Ok(bytes) = std::fs::read(f.path()) else {
+            problems.push(format!("{name} cannot be read"));
+            continue;
+        };
+        let signed = if name.ends_with(".dsse.json") {
+            dsse::Envelope::from_json(&bytes)
+                .ok()
+                .filter(|env| env.verify(key).is_ok())
+                .and_then(|env| env.payload_bytes().ok())
+                .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+                .is_some_and(|st| statements.contains(&st))
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(doc) if name.ends_with(".intoto.json") => statements.contains(&doc),
+                Ok(doc) => statements.iter().any(|st| st["predicate"] == doc),
+                Err(_) => false,
+            }
+        };
+        if !signed {
+            problems.push(format!("{name} is not what was signed"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(format!("{} documents in {}, each as signed", files.len(), dir.display()))
+    } else {
+        Err(problems.join("; "))
     }
 }
 

@@ -957,7 +957,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 let id = NodeId::parse(&reference).map_err(|m| Failure::plain(Diag::plain("E0411", m)))?;
                 let layout = exec::written_layout(&out_dir, &id.to_string()).map_err(Failure::plain)?;
                 let store = Store::open(&store_dir).map_err(|e| Failure::plain(Diag::plain("E0502", e.to_string())))?;
-                (layout, exec::expected_dependencies(&analysis, &analyzed, &store, &id))
+                (layout, exec::expected(&analysis, &analyzed, &store, &id))
             } else if Path::new(&reference).is_dir() {
                 (PathBuf::from(&reference), None)
             } else {
@@ -966,7 +966,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 dhib::oci::registry::pull_signed_layout(&reference, &hosts, scratch.path()).map_err(Failure::plain)?;
                 (scratch.path().to_path_buf(), None)
             };
-            let checks = dhib::attest::verify::verify(&layout, &public, expected.as_ref());
+            let documents = Some(exec::attestations_dir(&layout)).filter(|d| d.is_dir());
+            let checks = dhib::attest::verify::verify(&layout, &public, expected.as_ref(), documents.as_deref());
             let ok = checks.iter().all(|c| c.ok);
             let mut stdout = std::io::stdout().lock();
             if output == Progress::Json {

@@ -135,7 +135,7 @@ pub fn write_images(
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| fail(e.to_string()))?;
         store.materialize(layout, &tmp).map_err(|e| fail(e.to_string()))?;
-        let docs = out.join(&id.label.pkg).join(format!("{name}.attestations"));
+        let docs = attestations_dir(&dest);
         let docs_tmp = mine(&docs);
         let envelopes = write_attestations(&store, summary, node, &docs_tmp, signer).map_err(fail)?;
         if let Some(key) = signer {
@@ -259,18 +259,19 @@ pub fn build_one_image(
     Ok((store, manifest))
 }
 
-/// The resolved dependencies the graph gives the image `node` (as its
-/// provenance names them, by name → sha256), from the results in the store;
+/// What the graph says the image `node` must carry: the resolved
+/// dependencies its provenance names (name → sha256) and the predicate type
+/// of every attestation its nodes made, from the results in the store;
 /// `None` when something it depends on was never built into this store.
-pub fn expected_dependencies(
+pub fn expected(
     analysis: &Analysis,
     analyzed: &Analyzed,
     store: &Store,
     node: &crate::graph::NodeId,
-) -> Option<std::collections::BTreeMap<String, String>> {
+) -> Option<crate::attest::verify::Expected> {
     use crate::graph::query::Targets;
     let index = *analyzed.graph.index.get(node)?;
-    let mut out = std::collections::BTreeMap::new();
+    let mut out = crate::attest::verify::Expected::default();
     for n in query::reach(&analyzed.graph, &NodeSet::from([index]), None, true) {
         let id = analyzed.graph.node(n);
         if id.label == node.label {
@@ -278,10 +279,26 @@ pub fn expected_dependencies(
         }
         let result = store.ac_get(&analyzed.keys.get(id)?)?;
         if let Some(d) = attest::dependency(id, analysis.target(&id.label).as_deref(), &result) {
-            out.insert(d.name, d.sha256);
+            out.dependencies.insert(d.name, d.sha256);
+        }
+    }
+    for facet in crate::graph::ATTESTATIONS {
+        let id = crate::graph::NodeId { facet: Some(facet.to_string()), ..node.clone() };
+        let Some(result) = analyzed.keys.get(&id).and_then(|k| store.ac_get(&k)) else { continue };
+        for (_, digest) in result.outputs.iter().filter(|(name, _)| name.ends_with(".intoto.json")) {
+            let bytes = store.get(digest).ok()?;
+            let (_, ty, _) = crate::attest::statement::read(&bytes).ok()?;
+            out.predicate_types.insert(ty);
         }
     }
     Some(out)
+}
+
+/// Where `write_images` puts the documents of the image written at
+/// `layout`: `NAME.attestations/` beside it.
+pub fn attestations_dir(layout: &std::path::Path) -> PathBuf {
+    let name = layout.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    layout.with_file_name(format!("{name}.attestations"))
 }
 
 /// A node whose outputs differ between two builds from the same inputs.

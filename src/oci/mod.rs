@@ -10,9 +10,11 @@ pub mod registry;
 pub mod rootfs;
 
 use std::io::Write;
+use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::lang::diag::Diag;
 use crate::store::{Digest, Entry, Store, StoreError, Tree};
 
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -162,6 +164,52 @@ pub fn cached_layer<E: From<StoreError>>(
     };
     store.ac_put(&key, &record)?;
     Ok(layer)
+}
+
+/// The blobs and manifests below manifest `digest` of the layout at
+/// `layout`, each once, in push order: an index's children before the index
+/// itself. A manifest that is not in the layout is an error.
+pub fn layout_closure(
+    layout: &Path,
+    digest: Digest,
+    media_type: Option<&str>,
+    blobs: &mut Vec<Digest>,
+    manifests: &mut Vec<(Digest, String)>,
+) -> Result<(), Diag> {
+    if manifests.iter().any(|(d, _)| *d == digest) {
+        return Ok(());
+    }
+    let bytes = read_layout_blob(layout, &digest)?;
+    let m: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Diag::plain("E0703", format!("manifest sha256:{digest} in {} is not JSON: {e}", layout.display())))?;
+    let media_type = m["mediaType"].as_str().or(media_type).unwrap_or(MANIFEST_TYPE).to_string();
+    let digest_of = |d: &Value| {
+        d["digest"].as_str().and_then(|s| s.strip_prefix("sha256:")).and_then(Digest::parse).ok_or_else(|| {
+            Diag::plain("E0703", format!("manifest sha256:{digest} in {} has a descriptor without a sha256 digest", layout.display()))
+        })
+    };
+    if let Some(children) = m["manifests"].as_array() {
+        for child in children {
+            layout_closure(layout, digest_of(child)?, child["mediaType"].as_str(), blobs, manifests)?;
+        }
+    } else {
+        let config = std::iter::once(&m["config"]).filter(|c| !c.is_null());
+        for d in config.chain(m["layers"].as_array().into_iter().flatten()) {
+            let d = digest_of(d)?;
+            if !blobs.contains(&d) {
+                blobs.push(d);
+            }
+        }
+    }
+    manifests.push((digest, media_type));
+    Ok(())
+}
+
+pub fn read_layout_blob(layout: &Path, digest: &Digest) -> Result<Vec<u8>, Diag> {
+    let path = layout_blob(layout, digest);
+    std::fs::read(&path).map_err(|e| {
+        Diag::plain("E0703", format!("cannot read {}: {e}", path.display())).with_help("rebuild the image: dhib build PATTERN")
+    })
 }
 
 /// Where an OCI image layout keeps the blob `digest`.

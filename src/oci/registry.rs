@@ -319,7 +319,13 @@ pub fn publish(registry: &Registry, images: &[Image], on_pushed: &dyn Fn(&Pushed
     for img in images {
         let extras = referrers::Extras::read(&img.layout, &img.manifest)?;
         let (media_type, _) = client.push_tree(&img.repository, &img.layout, img.manifest, &mut counts)?;
-        client.put_manifest(&img.repository, &img.tag, &media_type, &read_blob(&img.layout, &img.manifest)?, &img.manifest)?;
+        client.put_manifest(
+            &img.repository,
+            &img.tag,
+            &media_type,
+            &super::read_layout_blob(&img.layout, &img.manifest)?,
+            &img.manifest,
+        )?;
         client.pushed_repositories.insert(img.repository.clone());
         let referrers_via = extras.publish(&mut client, img, &mut counts)?;
         counts.images += 1;
@@ -333,51 +339,6 @@ pub fn publish(registry: &Registry, images: &[Image], on_pushed: &dyn Fn(&Pushed
         });
     }
     Ok(counts)
-}
-
-/// The blobs and manifests below manifest `digest`, each once, in push
-/// order: an index's children before the index itself.
-fn collect(
-    layout: &Path,
-    digest: Digest,
-    media_type: Option<&str>,
-    blobs: &mut Vec<Digest>,
-    manifests: &mut Vec<(Digest, String)>,
-) -> Result<(), Diag> {
-    if manifests.iter().any(|(d, _)| *d == digest) {
-        return Ok(());
-    }
-    let bytes = read_blob(layout, &digest)?;
-    let m: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Diag::plain("E0703", format!("manifest sha256:{digest} in {} is not JSON: {e}", layout.display())))?;
-    let media_type = m["mediaType"].as_str().or(media_type).unwrap_or(super::MANIFEST_TYPE).to_string();
-    let digest_of = |d: &Value| {
-        d["digest"].as_str().and_then(|s| s.strip_prefix("sha256:")).and_then(Digest::parse).ok_or_else(|| {
-            Diag::plain("E0703", format!("manifest sha256:{digest} in {} has a descriptor without a sha256 digest", layout.display()))
-        })
-    };
-    if let Some(children) = m["manifests"].as_array() {
-        for child in children {
-            collect(layout, digest_of(child)?, child["mediaType"].as_str(), blobs, manifests)?;
-        }
-    } else {
-        let config = std::iter::once(&m["config"]).filter(|c| !c.is_null());
-        for d in config.chain(m["layers"].as_array().into_iter().flatten()) {
-            let d = digest_of(d)?;
-            if !blobs.contains(&d) {
-                blobs.push(d);
-            }
-        }
-    }
-    manifests.push((digest, media_type));
-    Ok(())
-}
-
-fn read_blob(layout: &Path, digest: &Digest) -> Result<Vec<u8>, Diag> {
-    let path = super::layout_blob(layout, digest);
-    std::fs::read(&path).map_err(|e| {
-        Diag::plain("E0703", format!("cannot read {}: {e}", path.display())).with_help("rebuild the image: dhib build PATTERN")
-    })
 }
 
 /// `a/b-c/d.e`: lowercase letters and digits, separated inside a component
@@ -556,13 +517,13 @@ impl Client {
     fn push_tree(&mut self, repo: &str, layout: &Path, digest: Digest, counts: &mut Counts) -> Result<(String, Option<String>), Diag> {
         let mut blobs = Vec::new();
         let mut manifests = Vec::new();
-        collect(layout, digest, None, &mut blobs, &mut manifests)?;
+        super::layout_closure(layout, digest, None, &mut blobs, &mut manifests)?;
         for blob in &blobs {
             self.push_blob(repo, layout, blob, counts)?;
         }
         let mut subject = None;
         for (d, media_type) in &manifests {
-            subject = self.put_manifest(repo, &format!("sha256:{d}"), media_type, &read_blob(layout, d)?, d)?;
+            subject = self.put_manifest(repo, &format!("sha256:{d}"), media_type, &super::read_layout_blob(layout, d)?, d)?;
         }
         let (_, media_type) = manifests.pop().expect("the manifest itself is collected last");
         Ok((media_type, subject))

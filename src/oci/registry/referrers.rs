@@ -10,8 +10,9 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{descriptor, read_blob, Client, Counts, Image, Pull, Wanted};
+use super::{descriptor, Client, Counts, Image, Pull, Wanted};
 use crate::lang::diag::Diag;
+use crate::oci::read_layout_blob;
 use crate::oci::INDEX_TYPE;
 use crate::store::Digest;
 
@@ -66,7 +67,7 @@ impl Extras {
                 extras.tagged.push((tag.to_string(), digest));
                 continue;
             }
-            let bytes = read_blob(layout, &digest)?;
+            let bytes = read_layout_blob(layout, &digest)?;
             let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest sha256:{digest} is not JSON: {e}")))?;
             if subject_of(&manifest) != Some(*image) {
                 let tagged = tag.map(|t| format!(" (tagged {t})")).unwrap_or_default();
@@ -94,7 +95,7 @@ impl Extras {
         }
         for (tag, digest) in &self.tagged {
             let (media_type, _) = client.push_tree(repo, &img.layout, *digest, counts)?;
-            client.put_manifest(repo, tag, &media_type, &read_blob(&img.layout, digest)?, digest)?;
+            client.put_manifest(repo, tag, &media_type, &read_layout_blob(&img.layout, digest)?, digest)?;
         }
         counts.referrers += self.referrers.len();
         counts.tags += self.tagged.len();
