@@ -674,6 +674,23 @@ mod tests {
     }
 
     #[test]
+    fn a_corrupt_blob_that_cannot_be_removed_is_not_reported_as_evicted() {
+        let (_d, s) = store();
+        let d = s.put_bytes(b"the content").unwrap();
+        let path = s.blob_path(&d);
+        set_mode(&path, 0o644).unwrap();
+        fs::write(&path, b"other bytes").unwrap();
+        // An immutable file (chattr +i) cannot be removed, even by root.
+        let chattr = |flag: &str| std::process::Command::new("chattr").arg(flag).arg(&path).status().is_ok_and(|s| s.success());
+        assert!(chattr("+i"), "chattr +i (e2fsprogs, as root) makes the file immutable");
+        let err = s.verify(&d).unwrap_err();
+        chattr("-i");
+        assert!(matches!(err, StoreError::CorruptKept { .. }), "{err}");
+        assert!(err.to_string().contains("cannot be removed") && err.to_string().contains("delete"), "{err}");
+        assert!(matches!(s.verify(&d), Err(StoreError::Corrupt { .. })), "removed once it can be");
+    }
+
+    #[test]
     fn gc_counts_and_collects_environments_and_what_killed_builds_left() {
         let (_d, s) = store();
         let used = s.put_bytes(&[2u8; 1000]).unwrap();
