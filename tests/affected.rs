@@ -86,19 +86,7 @@ fn files_list_what_depends_on_them() {
 /// A package in a base image, an image on the base, a customization of that
 /// image and an unrelated image, signed; the package changes.
 fn cascade_workspace() -> Ws {
-    let (deb_dir, file, sha) = common::busybox_deb();
-    let ws = Ws::empty();
-    ws.write(
-        "dhi.toml",
-        &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n\n[sign]\nkey = \"cosign.key\"\n", deb_dir.display()),
-    );
-    ws.write(
-        "debian/BUILD.dhi",
-        &format!(
-            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{file}\"\n  sha256 = \"{sha}\"\n}}\n\n\
-             env \"bb\" {{\n  packages = [:busybox-static]\n}}\n"
-        ),
-    );
+    let ws = common::busybox_workspace("\n[sign]\nkey = \"cosign.key\"\n", "\nenv \"bb\" {\n  packages = [:busybox-static]\n}\n");
     ws.write("pkgs/BUILD.dhi", &motd("1"));
     let shell = "  skip_checks = { no_shell = \"busybox is the point\" }\n  user = 65532\n";
     ws.write(

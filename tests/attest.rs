@@ -12,7 +12,7 @@ use serde_json::Value;
 
 mod common;
 use common::registry::Registry;
-use common::{busybox_deb, copy_tree, stderr, stdout, Ws};
+use common::{copy_tree, stderr, stdout, Ws};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,16 +22,7 @@ fn repo() -> PathBuf {
 /// command test and a file test; `other`, another image), signed with a key
 /// made by `dhib keygen`.
 fn signed_workspace() -> Ws {
-    let (deb_dir, file, sha) = busybox_deb();
-    let ws = Ws::empty();
-    ws.write(
-        "dhi.toml",
-        &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n\n[sign]\nkey = \"keys/cosign.key\"\n", deb_dir.display()),
-    );
-    ws.write(
-        "debian/BUILD.dhi",
-        &format!("deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{file}\"\n  sha256 = \"{sha}\"\n}}\n"),
-    );
+    let ws = common::busybox_workspace("\n[sign]\nkey = \"keys/cosign.key\"\n", "");
     ws.write(
         "images/BUILD.dhi",
         r#"image "bb" {

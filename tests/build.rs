@@ -20,16 +20,10 @@ impl Ws {
     /// A workspace with a busybox build environment and packages `hello`
     /// (from a source tarball) and `greet` (which depends on hello).
     fn new(hello_script: &str, hello_steps: &str) -> Ws {
-        let (deb_dir, deb_file, deb_sha) = busybox_deb();
-        let ws = Ws(common::Ws::empty());
-        ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
-        ws.write(
-            "debian/BUILD.dhi",
-            &format!(
-                "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n\n\
-                 env \"busybox\" {{\n  packages = [:busybox-static]\n  env = {{ GREETING = \"from the env\" }}\n}}\n"
-            ),
-        );
+        let ws = Ws(common::busybox_workspace(
+            "",
+            "\nenv \"busybox\" {\n  packages = [:busybox-static]\n  env = { GREETING = \"from the env\" }\n}\n",
+        ));
         ws.set_hello(hello_script, hello_steps);
         ws.write(
             "pkgs/greet/BUILD.dhi",

@@ -203,18 +203,7 @@ fn a_source_url_naming_a_host_file_is_refused_without_its_hash() {
 
 /// A signed busybox image, `//images:box`.
 fn signed_image_workspace() -> Ws {
-    let (deb_dir, deb_file, deb_sha) = common::busybox_deb();
-    let ws = Ws::empty();
-    ws.write(
-        "dhi.toml",
-        &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n\n[sign]\nkey = \"cosign.key\"\n", deb_dir.display()),
-    );
-    ws.write(
-        "debian/BUILD.dhi",
-        &format!(
-            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n"
-        ),
-    );
+    let ws = common::busybox_workspace("\n[sign]\nkey = \"cosign.key\"\n", "");
     ws.write(
         "images/BUILD.dhi",
         "image \"box\" {\n  packages = [//debian:busybox-static]\n  entrypoint = [\"/bin/busybox\"]\n  cmd = [\"echo\", \"hi\"]\n  user = 65532\n  \
@@ -317,16 +306,7 @@ fn a_corrupt_layer_found_in_the_store_is_remade_by_the_next_build() {
 /// A workspace whose package `//pkgs:p` runs `steps` in a busybox
 /// environment, with `extra` attributes, from a source of `archive`.
 fn package_workspace(steps: &str, extra: &str, archive: &[u8]) -> Ws {
-    let (deb_dir, deb_file, deb_sha) = common::busybox_deb();
-    let ws = Ws::empty();
-    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
-    ws.write(
-        "debian/BUILD.dhi",
-        &format!(
-            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n\n\
-             env \"busybox\" {{\n  packages = [:busybox-static]\n}}\n"
-        ),
-    );
+    let ws = common::busybox_workspace("", "\nenv \"busybox\" {\n  packages = [:busybox-static]\n}\n");
     ws.write_bytes("pkgs/src.tar.gz", archive);
     ws.write(
         "pkgs/BUILD.dhi",

@@ -16,15 +16,7 @@ const HELLO: &str = "#!/bin/sh\necho \"hello $GREETING from $(/bin/busybox id -u
 /// An image of busybox and a script, its zstd twin, and a customization of
 /// it that adds a file and a variable.
 fn workspace() -> Ws {
-    let (deb_dir, deb_file, deb_sha) = busybox_deb();
-    let ws = Ws::empty();
-    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n", deb_dir.display()));
-    ws.write(
-        "debian/BUILD.dhi",
-        &format!(
-            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n"
-        ),
-    );
+    let ws = common::busybox_workspace("", "");
     ws.write("images/hello.sh", HELLO);
     let image = |name: &str, extra: &str| {
         format!(

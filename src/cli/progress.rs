@@ -22,16 +22,7 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(json: bool) -> Self {
-        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::new(0);
-            b.set_style(
-                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {prefix} {wide_msg}")
-                    .expect("the template is valid")
-                    .progress_chars("=> "),
-            );
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
+        let bar = terminal_bar(json, "{elapsed:>4} [{bar:30}] {pos}/{len} {prefix} {wide_msg}");
         Printer {
             json,
             bar,
@@ -143,6 +134,17 @@ impl Printer {
     }
 }
 
+/// A bar on stderr in `template`, when stderr is a terminal and the output
+/// is not JSON.
+fn terminal_bar(json: bool, template: &str) -> Option<ProgressBar> {
+    (!json && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(ProgressStyle::with_template(template).expect("the template is valid").progress_chars("=> "));
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    })
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
@@ -157,16 +159,7 @@ pub struct FetchPrinter {
 
 impl FetchPrinter {
     pub fn new(json: bool) -> Self {
-        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::new(0);
-            b.set_style(
-                ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} files, {prefix} {wide_msg}")
-                    .expect("the template is valid")
-                    .progress_chars("=> "),
-            );
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
+        let bar = terminal_bar(json, "{elapsed:>4} [{bar:30}] {pos}/{len} files, {prefix} {wide_msg}");
         FetchPrinter { json, bar, downloaded: AtomicUsize::new(0) }
     }
 

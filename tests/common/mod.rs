@@ -121,6 +121,22 @@ pub fn tarball(name: &str, files: &[(&str, &str)]) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
+/// A workspace whose `//debian:busybox-static` is the real busybox .deb:
+/// dhi.toml (with `toml` appended) and debian/BUILD.dhi (with `debian`
+/// appended, e.g. an env installing it).
+pub fn busybox_workspace(toml: &str, debian: &str) -> Ws {
+    let (deb_dir, deb_file, deb_sha) = busybox_deb();
+    let ws = Ws::empty();
+    ws.write("dhi.toml", &format!("[workspace]\nname = \"t\"\n\n[debian]\nrepo = \"file://{}\"\n{toml}", deb_dir.display()));
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "deb \"busybox-static\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{deb_file}\"\n  sha256 = \"{deb_sha}\"\n}}\n{debian}"
+        ),
+    );
+    ws
+}
+
 /// A workspace in a temporary directory.
 pub struct Ws {
     pub dir: tempfile::TempDir,
