@@ -286,8 +286,21 @@ impl PidsCgroup {
     fn new(max: u64) -> Option<PidsCgroup> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!("dhib-{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-        ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"].iter().find_map(|base| {
-            let base = Path::new(base);
+        // Below dhib's own cgroup, which is where it may make children.
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let own_in = |controllers: &str| {
+            own.lines().find_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+                (list == controllers || list.split(',').any(|c| c == controllers)).then(|| path.trim_start_matches('/').to_string())
+            })
+        };
+        let bases = [
+            own_in("pids").map(|p| Path::new("/sys/fs/cgroup/pids").join(p)),
+            own_in("").map(|p| Path::new("/sys/fs/cgroup/unified").join(&p)),
+            own_in("").map(|p| Path::new("/sys/fs/cgroup").join(&p)),
+        ];
+        bases.into_iter().flatten().find_map(|base| {
             if !base.join("cgroup.procs").exists() {
                 return None;
             }
