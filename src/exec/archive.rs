@@ -103,8 +103,10 @@ pub enum ArchiveError {
     DestNotEmpty(PathBuf),
     #[error("entry `{entry}` {why}")]
     Refused { entry: String, why: String },
-    #[error("the archive expands to more than {0} bytes; refused as a decompression bomb (more than {BOMB_RATIO} times its size and {BOMB_FLOOR} bytes, or past the limit of the step)")]
+    #[error("the archive expands to more than {0} bytes")]
     TooLarge(u64),
+    #[error("the archive ({size} bytes) expands to more than {limit} bytes: refused as a decompression bomb (past {BOMB_RATIO} times its size and {BOMB_FLOOR} bytes)")]
+    Bomb { size: u64, limit: u64 },
     /// `at` is "entry `x`", or "the archive" and the last good entry when
     /// the failure is between entries.
     #[error("reading {at}: {message}")]
@@ -185,15 +187,20 @@ impl Read for FailingReader {
 /// `dest`, which must not exist or be an empty directory.
 pub fn extract(archive: &Path, dest: &Path, opts: &ExtractOptions) -> Result<Extracted, ArchiveError> {
     let size = fs::metadata(archive).map_err(io_at(archive))?.len();
-    let opts = &ExtractOptions { max_bytes: opts.max_bytes.min(BOMB_FLOOR.max(size.saturating_mul(BOMB_RATIO))), ..opts.clone() };
+    let bomb = BOMB_FLOOR.max(size.saturating_mul(BOMB_RATIO));
+    let capped = &ExtractOptions { max_bytes: opts.max_bytes.min(bomb), ..opts.clone() };
     let mut file = io::BufReader::new(fs::File::open(archive).map_err(io_at(archive))?);
     let mut head = Vec::with_capacity(262);
     (&mut file).take(262).read_to_end(&mut head).map_err(io_at(archive))?;
     let format = Format::detect(&head).ok_or_else(|| ArchiveError::UnknownFormat(archive.to_path_buf()))?;
     file.rewind().map_err(io_at(archive))?;
-    atomically(dest, opts, |x| match format {
+    atomically(dest, capped, |x| match format {
         Format::Zip => zip_entries(file, x),
         _ => tar_entries(decompress(format, file), x),
+    })
+    .map_err(|e| match e {
+        ArchiveError::TooLarge(limit) if bomb < opts.max_bytes => ArchiveError::Bomb { size, limit },
+        e => e,
     })
 }
 
