@@ -165,7 +165,7 @@ Examples:
         /// Target patterns or query expressions.
         #[arg(default_value = "//...")]
         patterns: Vec<String>,
-        /// Downloads at once (default: 4).
+        /// Downloads at once.
         #[arg(short, long, default_value_t = 4)]
         jobs: usize,
         /// Also keep every file as DIR/sha256/<hex>: a mirror that `[fetch]
