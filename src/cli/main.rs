@@ -530,6 +530,16 @@ fn report_reproducibility(differences: &[exec::Difference], checked: usize, json
     }
 }
 
+/// The union of the nodes `patterns` name; a bad one is a diagnostic in
+/// its own text.
+fn resolve_all(analysis: &Analysis, analyzed: &Analyzed, patterns: &[String]) -> Result<dhib::graph::query::NodeSet, Failure> {
+    let mut requested = dhib::graph::query::NodeSet::new();
+    for p in patterns {
+        requested.extend(exec::resolve(analysis, analyzed, p).map_err(|d| Failure::new(vec![d], &WithQuery { analysis, query: p }))?);
+    }
+    Ok(requested)
+}
+
 /// Actions at once unless `-j` says: one per core.
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -756,12 +766,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Build { patterns, jobs, keep_going, sandbox, output, out, check_reproducible } => {
             let out_dir = out.unwrap_or_else(|| root.join("dhib-out"));
             let request = build_request(&root, &patterns, sandbox, &out_dir);
-            let mut requested = dhib::graph::query::NodeSet::new();
-            for p in &patterns {
-                let set = exec::resolve(&analysis, &analyzed, p)
-                    .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: p }))?;
-                requested.extend(set);
-            }
+            let requested = resolve_all(&analysis, &analyzed, &patterns)?;
             let req = exec::Request {
                 store: store_dir,
                 jobs: jobs.unwrap_or_else(default_jobs),
@@ -803,12 +808,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch { patterns, jobs, mirror_dir, output } => {
-            let mut requested = dhib::graph::query::NodeSet::new();
-            for p in &patterns {
-                let set = exec::resolve(&analysis, &analyzed, p)
-                    .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: p }))?;
-                requested.extend(set);
-            }
+            let requested = resolve_all(&analysis, &analyzed, &patterns)?;
             let files = exec::prefetch::pinned(&analysis, &analyzed, &requested);
             let mirror_dir = mirror_dir.map(|d| if d.is_absolute() { d } else { start.join(d) });
             let req = exec::prefetch::Request { store: store_dir, jobs, mirror_dir };
@@ -886,12 +886,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             Ok(if outcome.not_updated.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Test { patterns, jobs, output, out } => {
-            let mut requested = dhib::graph::query::NodeSet::new();
-            for p in &patterns {
-                let set = exec::resolve(&analysis, &analyzed, p)
-                    .map_err(|d| Failure::new(vec![d], &WithQuery { analysis: &analysis, query: p }))?;
-                requested.extend(set);
-            }
+            let requested = resolve_all(&analysis, &analyzed, &patterns)?;
             let reports = exec::test_reports_of(&analyzed, &requested);
             if reports.is_empty() {
                 return Err(Failure::plain(

@@ -177,11 +177,6 @@ fn check_and_store(store: &Store, url: &str, expected: Digest, bytes: &[u8]) -> 
     Ok(store.put_bytes(bytes)?)
 }
 
-/// Whether `pin`'s bytes are in the store, intact.
-pub fn stored(store: &Store, pin: &str) -> bool {
-    Digest::parse(pin).is_some_and(|d| store.has(&d) && store.verify(&d).is_ok())
-}
-
 /// Fetches `url` into the store if its sha256 is `pin`, from the first
 /// origin that has those bytes. Nothing enters the store on a mismatch: the
 /// bytes are hashed before they are published. When no origin has them,
