@@ -12,7 +12,7 @@ status=0
 if cargo fmt --version >/dev/null 2>&1; then
     cargo fmt --check >/dev/null || { echo "test.sh: not formatted: run cargo fmt" >&2; status=1; }
 fi
-cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
+cargo test --locked --workspace --all-targets 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (benches, which run last, print none).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -1,17 +1,16 @@
 //! dhib: a declarative, content-addressed build system for hardened container
-//! images. Data flows `lang` → `graph` (through the salsa `db`) → later stages;
-//! `analysis` is the driver that feeds files from disk into that pipeline.
+//! images. The engine is a workspace of crates along the data flow
+//! (`dhib-lang` → `dhib-graph` → `dhib-analysis` → `dhib-exec`, with
+//! `dhib-store`, `dhib-oci` and `dhib-attest` beneath execution and
+//! `dhib-upstream` above it); this crate is the `dhib` binary and re-exports
+//! them under one name for the integration tests and benchmarks.
 
-// A `Diag` is returned once per failure, never on a hot path; boxing it
-// everywhere would only add noise.
-#![allow(clippy::result_large_err)]
-
-pub mod analysis;
-pub mod attest;
-pub mod db;
-pub mod exec;
-pub mod graph;
-pub mod lang;
-pub mod oci;
-pub mod store;
-pub mod upstream;
+pub use dhib_analysis as analysis;
+pub use dhib_attest as attest;
+pub use dhib_exec as exec;
+pub use dhib_graph as graph;
+pub use dhib_graph::db;
+pub use dhib_lang as lang;
+pub use dhib_oci as oci;
+pub use dhib_store as store;
+pub use dhib_upstream as upstream;

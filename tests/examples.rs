@@ -14,7 +14,7 @@ fn repo() -> PathBuf {
 }
 
 fn dhib(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dhib")).arg("--store").arg(store).args(args).current_dir(repo()).output().unwrap()
+    common::dhib().arg("--store").arg(store).args(args).current_dir(repo()).output().unwrap()
 }
 
 /// `dhib ls` rows: (output, path, size or "->", mode or target, digest).
@@ -205,7 +205,7 @@ fn the_examples_build_from_source_reproducibly() {
     copy_tree(&repo().join("examples"), &checkout.path().join("examples"));
     std::fs::copy(repo().join("dhi.toml"), checkout.path().join("dhi.toml")).unwrap();
     let (other, out2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhib"));
+    let mut cmd = common::dhib();
     cmd.arg("--store").arg(other.path()).args([
         "build",
         "//examples/bases/...",
@@ -247,9 +247,7 @@ fn an_upstream_release_cascades_through_the_catalog(store: &Path, public: &Path,
         .output()
         .unwrap();
     assert!(fixture.status.success(), "{}", String::from_utf8_lossy(&fixture.stderr));
-    let dhib = |args: &[&str]| -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dhib")).arg("--store").arg(store).args(args).current_dir(&ws).output().unwrap()
-    };
+    let dhib = |args: &[&str]| -> Output { common::dhib().arg("--store").arg(store).args(args).current_dir(&ws).output().unwrap() };
     let text = |o: &Output| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
 
     let check = dhib(&["upstream", "check", "//examples/pkgs/lua/...", "--output", "json"]);

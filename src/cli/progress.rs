@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dhib::exec::{Event, Summary};
+use dhib_exec::{Event, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Printer {
@@ -172,8 +172,8 @@ impl FetchPrinter {
         }
     }
 
-    pub fn event(&self, e: &dhib::exec::prefetch::Event) {
-        use dhib::exec::prefetch::Event;
+    pub fn event(&self, e: &dhib_exec::prefetch::Event) {
+        use dhib_exec::prefetch::Event;
         if self.json {
             let _ = writeln!(std::io::stdout().lock(), "{}", serde_json::to_string(e).expect("events serialize"));
             return;
@@ -214,7 +214,7 @@ impl FetchPrinter {
         }
     }
 
-    pub fn finish(&self, s: &dhib::exec::prefetch::Summary) {
+    pub fn finish(&self, s: &dhib_exec::prefetch::Summary) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }

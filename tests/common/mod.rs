@@ -8,6 +8,13 @@ use std::process::{Command, Output};
 pub mod conformance;
 pub mod registry;
 
+/// The dhib binary under test, with colour off so output compares as text.
+pub fn dhib() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dhib"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
 /// The real busybox-static .deb, downloaded once into target/ with apt.
 pub fn busybox_deb() -> (PathBuf, String, String) {
     debian_deb("busybox-static")
@@ -48,7 +55,7 @@ pub fn example_files(targets: &[&str]) -> std::collections::BTreeMap<String, Pat
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mirror = repo.join("target/dhib-mirror");
     let store = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dhib"))
+    let out = dhib()
         .arg("-C")
         .arg(&repo)
         .arg("--store")
@@ -147,6 +154,30 @@ impl Ws {
         Ws { dir: tempfile::tempdir().unwrap() }
     }
 
+    /// A workspace from one text of `//- PATH` sections, each file's
+    /// contents running to the next section:
+    ///
+    /// ```text
+    /// //- dhi.toml
+    /// [workspace]
+    /// //- pkgs/BUILD.dhi
+    /// source "a" { ... }
+    /// ```
+    pub fn fixture(text: &str) -> Ws {
+        let ws = Ws::empty();
+        ws.add_fixture(text);
+        ws
+    }
+
+    /// Writes the files of a `//- PATH` fixture (see [`Ws::fixture`]).
+    pub fn add_fixture(&self, text: &str) {
+        assert!(text.trim_start().starts_with("//- "), "a fixture starts with `//- PATH`");
+        for section in text.split("//- ").filter(|s| !s.trim().is_empty()) {
+            let (path, body) = section.split_once('\n').unwrap_or((section, ""));
+            self.write(path.trim(), body);
+        }
+    }
+
     pub fn write(&self, rel: &str, text: &str) {
         self.write_bytes(rel, text.as_bytes());
     }
@@ -162,7 +193,7 @@ impl Ws {
     }
 
     pub fn dhib(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dhib")).arg("-C").arg(self.path()).args(args).env("NO_COLOR", "1").output().unwrap()
+        dhib().arg("-C").arg(self.path()).args(args).output().unwrap()
     }
 }
 

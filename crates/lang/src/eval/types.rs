@@ -1,0 +1,72 @@
+//! Values checked against the schema's types.
+
+use super::*;
+
+impl Evaluator<'_> {
+    pub(super) fn check_type(&mut self, file: &str, span: Span, ty: &Ty, v: &Value, attr: &str) -> Ev<()> {
+        if let Some(problem) = type_problem(ty, v) {
+            let mut d = Diag::error(file, span, "E0250", format!("`{attr}` expects {ty}, found {problem}"))
+                .with_label(format!("this is {problem}"));
+            if let (Ty::List(_), Value::Str(s)) = (ty, v) {
+                d = d.with_help(format!("wrap it in a list: [\"{s}\"]"));
+            } else if let (Ty::Str, Value::List(items)) = (ty, v) {
+                if let [Value::Str(s)] = items.as_slice() {
+                    d = d.with_help(format!("write the string without brackets: \"{s}\""));
+                }
+            } else if let (Ty::Str, Value::Int(i)) = (ty, v) {
+                d = d.with_help(format!("quote it: \"{i}\""));
+            } else if let (Ty::Label(_) | Ty::Base, Value::Str(s)) = (ty, v) {
+                d = d.with_help(format!("labels are not quoted: write `:{s}` or `//dir:{s}`"));
+            } else if let Ty::Sha256 = ty {
+                d = d.with_help("write the lowercase hex sha256, e.g. the first field of `sha256sum FILE`");
+            }
+            return Err(self.err(d));
+        }
+        Ok(())
+    }
+}
+
+/// Describes why `v` is not of type `ty`, or `None` when it is.
+pub(super) fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
+    let found = || format!("{} {}", article(v.type_name()), v.type_name());
+    match (ty, v) {
+        (Ty::Str, Value::Str(_)) | (Ty::Int, Value::Int(_)) | (Ty::Bool, Value::Bool(_)) => None,
+        (Ty::Label(_), Value::Label(_)) | (Ty::File | Ty::LayerSource, Value::File(_)) => None,
+        (Ty::LayerSource, Value::Str(s)) => match s.split_once("@sha256:") {
+            Some((name, hex)) if name.contains('/') && hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => None,
+            _ => Some(format!("\"{s}\", a reference not pinned by digest")),
+        },
+        (Ty::Base, Value::Label(_)) => None,
+        (Ty::Base, Value::Str(s)) if s == "scratch" => None,
+        (Ty::Monitor, Value::Call(c)) if MONITORS.contains(&c.function.as_str()) => None,
+        (Ty::User, Value::Int(u)) if *u >= 0 && *u <= u32::MAX as i64 => None,
+        (Ty::User, Value::Str(s)) if !s.is_empty() && !s.contains(char::is_whitespace) => None,
+        (Ty::OneOf(options), Value::Str(s)) if options.contains(&s.as_str()) => None,
+        (Ty::OneOf(_), Value::Str(s)) => Some(format!("\"{s}\"")),
+        (Ty::Sha256, Value::Str(s)) => {
+            if s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                None
+            } else if s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Some(format!("{} hex digits{}", s.len(), if s.bytes().any(|b| b.is_ascii_uppercase()) { " (uppercase)" } else { "" }))
+            } else {
+                Some("a string that is not hex".to_string())
+            }
+        }
+        (Ty::List(inner), Value::List(items)) => items.iter().find_map(|i| type_problem(inner, i)).map(|p| format!("a list holding {p}")),
+        (Ty::Map(inner), Value::Map(m)) => m.values().find_map(|i| type_problem(inner, i)).map(|p| format!("a map holding {p}")),
+        (Ty::Record(fields), Value::Map(m)) => {
+            for (k, val) in m {
+                match fields.iter().find(|f| f.name == k) {
+                    None => return Some(format!("a map with unknown key `{k}`")),
+                    Some(f) => {
+                        if let Some(p) = type_problem(&f.ty, val) {
+                            return Some(format!("`{k}` = {p}"));
+                        }
+                    }
+                }
+            }
+            fields.iter().find(|f| f.required && !m.contains_key(f.name)).map(|f| format!("a map without `{}`", f.name))
+        }
+        _ => Some(found()),
+    }
+}

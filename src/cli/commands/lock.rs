@@ -1,0 +1,24 @@
+use std::process::ExitCode;
+
+use dhib_commands::{Failure, Workspace};
+
+/// Pin Debian packages: resolve `[debian] packages` of dhi.toml and their
+/// dependencies against a Packages index, and write them as `deb` targets.
+#[derive(clap::Args)]
+#[command(after_help = "\
+Examples:
+  dhib lock                                  resolve against this machine's apt lists
+  dhib lock --index Packages.xz              resolve against a downloaded index
+  dhib lock --index arm64=Packages-arm64.xz  with arch = [\"amd64\", \"arm64\"] in dhi.toml")]
+pub struct Args {
+    /// Packages indexes (plain, .gz, .xz, or apt's .lz4), as FILE for the first
+    /// architecture of `[debian] arch` or ARCH=FILE; default: apt's lists.
+    #[arg(long, value_name = "[ARCH=]FILE")]
+    index: Vec<String>,
+}
+
+pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
+    let (output, count) = dhib_commands::lock::lock(ws, &args.index)?;
+    eprintln!("locked {count} packages into {output}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,22 @@
+//! One module per command: its arguments (and `--help`), one call into
+//! `dhib-commands`, and how its value is printed.
+
+pub mod affected;
+pub mod build;
+pub mod check;
+pub mod fetch;
+pub mod fmt;
+pub mod graph;
+pub mod guard;
+pub mod key;
+pub mod keygen;
+pub mod lock;
+pub mod log;
+pub mod ls;
+pub mod publish;
+pub mod query;
+pub mod run;
+pub mod store;
+pub mod test;
+pub mod upstream;
+pub mod verify;
