@@ -44,7 +44,8 @@ Examples:
   dhib verify //examples/images/lua:lua       signature, attestations, SBOM vs layers
   dhib affected --since origin/main           CI: what a change makes rebuild
   dhib guard old.tar.gz new.tar.gz            vet an upstream change before trusting it
-  dhib fmt --check";
+  dhib fmt --check
+  dhib explain E0201                          what an error code means and how to fix it";
 
 #[derive(Parser)]
 #[command(name = "dhib", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
@@ -84,6 +85,7 @@ enum Command {
     Key(key::Args),
     Check(check::Args),
     Fmt(fmt::Args),
+    Explain(explain::Args),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +109,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Keygen(args) => return keygen::run(args),
         Command::Guard(args) => return Ok(guard::run(args)),
+        Command::Explain(args) => return explain::run(args),
         _ => {}
     }
     let ws = Workspace::find(cli.store)?;
@@ -129,6 +132,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Key(args) => key::run(args, &ws),
         Command::Check(_) => check::run(&ws),
         Command::Fmt(args) => fmt::run(args, &ws),
-        Command::Keygen(_) | Command::Guard(_) => unreachable!("run without a workspace, above"),
+        Command::Keygen(_) | Command::Guard(_) | Command::Explain(_) => unreachable!("run without a workspace, above"),
     }
 }

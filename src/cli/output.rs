@@ -33,14 +33,22 @@ pub enum Format {
     Json,
 }
 
-/// Every diagnostic of `failure`, drawn by miette, on stderr.
+/// Every diagnostic of `failure`, drawn by miette, on stderr, and where
+/// to read more about their codes.
 pub fn print_failure(failure: Failure) {
     let count = failure.0.len();
+    let codes: std::collections::BTreeSet<&str> = failure.0.iter().map(|r| r.code()).filter(|c| !c.is_empty()).collect();
     for r in failure.0 {
         eprintln!("{:?}", miette::Report::new(r));
     }
     if count > 1 {
         eprintln!("error: {count} problems found");
+    }
+    let codes: Vec<&str> = codes.into_iter().collect();
+    match codes[..] {
+        [] => {}
+        [one] => eprintln!("For more about this error, run `dhib explain {one}`."),
+        _ => eprintln!("For more about these errors, run `dhib explain CODE` ({}).", codes.join(", ")),
     }
 }
 

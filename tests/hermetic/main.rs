@@ -9,6 +9,7 @@ mod cli;
 mod deb;
 mod diagnostics;
 mod docs;
+mod errors;
 mod fuzz_parser;
 mod incremental;
 mod keys;

@@ -15,6 +15,7 @@
 
 pub mod affected;
 pub mod build;
+pub mod explain;
 mod failure;
 pub mod fmt;
 pub mod inspect;

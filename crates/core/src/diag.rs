@@ -101,6 +101,11 @@ struct RenderedNote {
 }
 
 impl Rendered {
+    /// The diagnostic's code (`E0201`).
+    pub fn code(&self) -> &'static str {
+        self.diag.code
+    }
+
     pub fn new(mut diag: Diag, lookup: &dyn SourceLookup) -> Self {
         let named = |file: &str| lookup.source_text(file).map(|text| Excerpted(NamedSource::new(file, text).with_language("dhi")));
         let source = if diag.file.is_empty() { None } else { named(&diag.file) };

@@ -11,6 +11,7 @@
 // everywhere would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod codes;
 pub mod diag;
 mod digest;
 mod text;

@@ -4,6 +4,7 @@
 pub mod affected;
 pub mod build;
 pub mod check;
+pub mod explain;
 pub mod fetch;
 pub mod fmt;
 pub mod graph;
