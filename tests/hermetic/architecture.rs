@@ -116,6 +116,17 @@ fn the_cli_parses_calls_and_prints() {
 }
 
 #[test]
+fn only_exec_facts_knows_the_keys_of_result_metadata() {
+    for (path, text) in sources(&root().join("crates")) {
+        let rel = path.strip_prefix(root()).unwrap().to_string_lossy().into_owned();
+        if rel.ends_with("exec/src/facts.rs") || rel.starts_with("crates/store/") {
+            continue;
+        }
+        assert!(!text.contains("metadata.get(") && !text.contains("metadata.insert("), "{rel} reads or writes result metadata by key");
+    }
+}
+
+#[test]
 fn no_library_source_file_is_over_800_lines() {
     for (path, text) in sources(&root().join("crates")) {
         let n = text.lines().count();

@@ -61,21 +61,9 @@ impl Job<'_> {
             .iter()
             .find(|(roles, ..)| roles.contains(role))
             .ok_or_else(|| BuildError::Invalid(format!("{} has no {role}", self.id)))?;
-        let top =
-            r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
+        let top = crate::facts::manifest(r).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
         Ok((id, r, top))
     }
-}
-
-/// Whether `r` is the result of a test that failed.
-pub fn is_failed_test(r: &ActionResult) -> bool {
-    r.metadata.get("test_status").is_some_and(|s| s == "failed")
-}
-
-/// Whether `r` reports a failure: a failed test, or a test report with
-/// failed tests or checks.
-pub fn reports_failure(r: &ActionResult) -> bool {
-    is_failed_test(r) || r.metadata.get("failed").is_some_and(|n| n != "0")
 }
 
 #[derive(Debug, thiserror::Error)]

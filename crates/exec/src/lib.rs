@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod archive;
 pub mod deb;
+pub mod facts;
 pub mod fetch;
 pub mod job;
 pub mod keyfile;

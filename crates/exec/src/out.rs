@@ -83,7 +83,7 @@ pub fn write_images(
         let Ok(id) = dhib_graph::NodeId::parse(node) else { continue };
         let Some(key) = summary.keys.get(node) else { continue };
         let Some(result) = store.ac_get(key) else { continue };
-        let (Some(layout), Some(manifest)) = (result.outputs.get("oci"), result.metadata.get("manifest")) else { continue };
+        let (Some(layout), Some(manifest)) = (result.outputs.get("oci"), crate::facts::manifest(&result)) else { continue };
         // A multi-platform image is written once, as its index; a platform
         // built alone gets a layout of its own.
         let name = match &id.platform {
@@ -120,7 +120,6 @@ pub fn write_images(
                 written.paths.push(to.clone());
             }
         }
-        let manifest = Digest::parse(manifest).ok_or_else(|| fail(format!("{node}'s result names no manifest digest")))?;
         index.images.insert(node.clone(), OutImage { layout: rel, manifest });
         written.images.push((node.clone(), dest));
     }

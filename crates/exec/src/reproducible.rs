@@ -51,8 +51,9 @@ pub fn check_reproducible(
                 outputs.insert(name.clone(), (x.map(|d| d.hex()), y.map(|d| d.hex())));
             }
         }
-        if a.metadata.get("manifest") != b.metadata.get("manifest") {
-            outputs.insert("manifest".into(), (a.metadata.get("manifest").cloned(), b.metadata.get("manifest").cloned()));
+        let (x, y) = (crate::facts::manifest(&a), crate::facts::manifest(&b));
+        if x != y {
+            outputs.insert("manifest".into(), (x.map(|d| d.hex()), y.map(|d| d.hex())));
         }
         if !outputs.is_empty() {
             differences.push(Difference { node: node.clone(), outputs });

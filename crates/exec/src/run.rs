@@ -252,7 +252,7 @@ pub fn build_one_image(
         .keys
         .get(id)
         .and_then(|key| store.ac_get(&key))
-        .and_then(|r| r.metadata.get("manifest").and_then(|m| dhib_store::Digest::parse(m)))
+        .and_then(|r| crate::facts::manifest(&r))
         .filter(|_| summary.ok())
         .ok_or_else(|| Diag::plain("E0507", format!("`{id}` did not build, so there is nothing to run")))?;
     Ok((store, manifest))

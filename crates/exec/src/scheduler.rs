@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::actions;
 use crate::actions::attest;
+use crate::facts;
 use crate::job::{self, BuildError, Context, Job};
 use crate::sandbox::Mode;
 use dhib_analysis::KeyTable;
@@ -232,12 +233,10 @@ fn worker(
                 if let Some(k) = keys.get(g.node(n)) {
                     st.summary.keys.insert(id.clone(), k);
                 }
-                if job::reports_failure(&result) {
-                    let message = result.metadata.get("message").cloned().unwrap_or_else(|| {
-                        format!(
-                            "{} tests or checks failed; dhib test shows which",
-                            result.metadata.get("failed").map_or("some", String::as_str)
-                        )
+                if facts::reports_failure(&result) {
+                    let message = facts::test_outcome(&result).and_then(|t| t.message).unwrap_or_else(|| {
+                        let count = facts::failed_count(&result).map_or("some".to_string(), |n| n.to_string());
+                        format!("{count} tests or checks failed; dhib test shows which")
                     });
                     st.summary.failed_tests.push((id.clone(), message));
                 }
@@ -336,13 +335,11 @@ fn run_node<'g>(
         let _ = std::fs::remove_dir_all(&work);
         match result {
             Ok(mut r) => {
-                r.metadata.insert("sandbox".into(), serde_json::to_string(&cx.sandbox).expect("modes serialize"));
                 // When it was built, for provenance; never part of an output.
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                r.metadata.insert("started_on".into(), (now.saturating_sub(start.elapsed().as_secs())).to_string());
-                r.metadata.insert("finished_on".into(), now.to_string());
+                facts::set_run(&mut r, cx.sandbox, now.saturating_sub(start.elapsed().as_secs()), now);
                 // A failed test is a result to report, not to remember: it runs again next time.
-                if cache && !job::is_failed_test(&r) {
+                if cache && !facts::is_failed_test(&r) {
                     cx.store.ac_put(&key, &r)?;
                 }
                 on_event(&Event::Built { node: id.to_string(), seconds: round(start.elapsed()) });

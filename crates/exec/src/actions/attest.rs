@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::deb;
+use crate::facts;
 use crate::job::{runtime_deps, the_file, BuildError, Context, Job, Material};
 use dhib_attest::{checks, ctrf, provenance, sbom, statement, vex};
 use dhib_graph::components::{self, Components};
@@ -73,7 +74,7 @@ pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErro
             }
             unaccounted.sort();
             unaccounted.dedup();
-            r.metadata.insert("unaccounted".into(), unaccounted.join("\n"));
+            facts::set_unaccounted(&mut r, &unaccounted);
         }
         Some("provenance") => {
             let predicate = provenance::predicate(&provenance_facts(cx, job, subject)?);
@@ -95,7 +96,7 @@ pub fn attest(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResult, BuildErro
         }
         Some("test-report") => {
             let report = test_report(cx, job, &top)?;
-            r.metadata.insert("failed".into(), ctrf::failed(&report).to_string());
+            facts::set_failed_count(&mut r, ctrf::failed(&report) as u64);
             let bytes = serde_json::to_vec(&report).expect("json");
             store(cx.store, &mut r, "test-report.ctrf.json", &bytes)?;
             statement_of(cx.store, &mut r, "test-report", &about, statement::CTRF, &bytes)?;
@@ -158,12 +159,7 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
     let all = by_id(job);
     let mut packages: BTreeMap<String, sbom::Package> = BTreeMap::new();
     for image in platform_images(job) {
-        let manifest = image
-            .result
-            .metadata
-            .get("manifest")
-            .and_then(|d| Digest::parse(d))
-            .ok_or_else(|| BuildError::Invalid(format!("{} built no image", image.id)))?;
+        let manifest = facts::manifest(&image.result).ok_or_else(|| BuildError::Invalid(format!("{} built no image", image.id)))?;
         let view = rootfs::rootfs(cx.store, &manifest)?;
         let layer_digests: Vec<Digest> = dhib_oci::manifest_layers(cx.store, &manifest)?.into_iter().map(|l| l.digest).collect();
         let distro = distro(cx.store, &manifest);
@@ -238,8 +234,7 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                 );
             }
             // Layers taken from other images.
-            let imported: Vec<Json> =
-                img.result.metadata.get("imported_layers").and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+            let imported: Vec<Json> = facts::imported_layers(&img.result);
             for (i, entry) in imported.iter().enumerate() {
                 let reference = entry["reference"].as_str().unwrap_or_default().to_string();
                 let theirs: BTreeSet<usize> = entry["layers"]
@@ -314,12 +309,8 @@ fn deb_package(
     distro: &str,
     file: &dyn Fn(&str) -> Option<sbom::File>,
 ) -> Result<sbom::Package, BuildError> {
-    let control: deb::Control = m
-        .result
-        .metadata
-        .get("control")
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| BuildError::Invalid(format!("{} has no control metadata; rebuild it", m.id)))?;
+    let control: deb::Control =
+        facts::control(&m.result).ok_or_else(|| BuildError::Invalid(format!("{} has no control metadata; rebuild it", m.id)))?;
     let (_, blob) = the_file(cx.store, &m.result)?;
     let def = m.def.as_deref();
     let filename = def.and_then(|d| attr(d, "filename")).unwrap_or_default();
@@ -332,7 +323,7 @@ fn deb_package(
         name: control.package.clone(),
         version: control.version.clone(),
         supplier: control.maintainer.clone(),
-        license: m.result.metadata.get("license").cloned(),
+        license: facts::license(&m.result),
         description: Some(control.description.clone()).filter(|d| !d.is_empty()),
         homepage: control.homepage.clone(),
         origin: sbom::Origin::Deb {
@@ -413,12 +404,10 @@ fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> 
         .collect();
     let definitions =
         definitions.into_iter().filter_map(|f| fs::read(cx.root.join(&f)).ok().map(|bytes| (f, Digest::of(&bytes).hex()))).collect();
-    let times = |name: &str| -> Vec<u64> {
-        platform_images(job).iter().map(|m| &*m.result).chain([subject]).filter_map(|r| r.metadata.get(name)?.parse().ok()).collect()
-    };
-    let started = times("started_on").into_iter().min().unwrap_or(0);
-    let finished = times("finished_on").into_iter().max().unwrap_or(started);
-    let sandbox = subject.metadata.get("sandbox").map(|s| s.trim_matches('"').to_string()).unwrap_or_else(|| "bwrap".into());
+    let runs: Vec<facts::Run> = platform_images(job).iter().map(|m| &*m.result).chain([subject]).map(facts::run).collect();
+    let started = runs.iter().filter_map(|r| r.started_on).min().unwrap_or(0);
+    let finished = runs.iter().filter_map(|r| r.finished_on).max().unwrap_or(started);
+    let sandbox = facts::run(subject).sandbox;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mut h = blake3::Hasher::new();
     h.update(&job.key.0);
@@ -460,7 +449,7 @@ pub fn dependency(id: &NodeId, def: Option<&TargetDef>, result: &ActionResult) -
             let filename = def.and_then(|d| attr(d, "filename")).unwrap_or_default();
             (Some(crate::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename)), pinned())
         }
-        Kind::Image | Kind::Customization => (None, result.metadata.get("manifest").and_then(|d| Digest::parse(d))),
+        Kind::Image | Kind::Customization => (None, facts::manifest(result)),
         Kind::Test => return None,
         Kind::Package | Kind::Env => (None, result.outputs.get("runtime").or_else(|| result.outputs.values().next()).copied()),
     };
@@ -576,15 +565,13 @@ fn test_report(cx: &Context<'_>, job: &Job<'_>, top: &Digest) -> Result<Json, Bu
         if !roles.contains(Role::Tests) {
             continue;
         }
-        let status = match r.metadata.get("test_status").map(String::as_str) {
-            Some("passed") => ctrf::Status::Passed,
-            _ => ctrf::Status::Failed,
-        };
+        let outcome = facts::test_outcome(r);
+        let status = if outcome.as_ref().is_some_and(|t| t.passed) { ctrf::Status::Passed } else { ctrf::Status::Failed };
         cases.push(ctrf::TestCase {
             name: id.to_string(),
             status,
-            duration_ms: r.metadata.get("duration_ms").and_then(|d| d.parse().ok()).unwrap_or(0),
-            message: r.metadata.get("message").cloned(),
+            duration_ms: outcome.as_ref().map_or(0, |t| t.duration_ms),
+            message: outcome.and_then(|t| t.message),
             suite: "tests".into(),
         });
     }
@@ -593,7 +580,7 @@ fn test_report(cx: &Context<'_>, job: &Job<'_>, top: &Digest) -> Result<Json, Bu
         _ => BTreeMap::new(),
     };
     if let Some((_, _, sbom)) = job.deps.iter().find(|(roles, ..)| roles.contains(Role::Sbom)) {
-        let missing: Vec<&str> = sbom.metadata.get("unaccounted").map(|u| u.lines().collect()).unwrap_or_default();
+        let missing = facts::unaccounted(sbom);
         let (status, message) = match (skip.get("sbom_complete"), missing.len()) {
             (Some(reason), _) => (ctrf::Status::Skipped, Some(reason.clone())),
             (None, 0) => (ctrf::Status::Passed, None),

@@ -19,7 +19,7 @@ pub(crate) fn deb_file(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<A
     let size = fs::metadata(cx.store.blob_path(&digest)).map(|m| m.len()).unwrap_or(0);
     let name = filename.rsplit('/').next().unwrap_or("package.deb").to_string();
     let mut r = single_file(cx.store, &name, digest, size)?;
-    r.metadata.insert("control".into(), serde_json::to_string(&control).expect("control serializes"));
+    crate::facts::set_control(&mut r, &control);
     // The license, for SBOMs: as declared in the target, else from the
     // package's own machine-readable copyright file.
     let license = match str_attr(&job.def, "license") {
@@ -32,12 +32,12 @@ pub(crate) fn deb_file(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<A
         }
     };
     if let Some(l) = license {
-        r.metadata.insert("license".into(), l);
+        crate::facts::set_license(&mut r, l);
     }
     let mut closure = BTreeMap::from([(name, digest)]);
     for (_, _, dep) in &job.deps {
         collect_debs(cx.store, dep, &mut closure)?;
     }
-    r.metadata.insert("closure".into(), closure.iter().map(|(n, d)| format!("{n}={d}")).collect::<Vec<_>>().join(" "));
+    crate::facts::set_closure(&mut r, &closure);
     Ok(r)
 }

@@ -68,8 +68,7 @@ pub(crate) fn env(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Action
         let base = sandbox::base_env(0).remove("PATH").unwrap_or_default();
         vars.insert("PATH".into(), format!("{}:{base}", extra.join(":")));
     }
-    r.metadata.insert("env".into(), serde_json::to_string(&vars).expect("maps serialize"));
-    r.metadata.insert("debs".into(), debs.keys().cloned().collect::<Vec<_>>().join(" "));
+    crate::facts::set_env_vars(&mut r, &vars);
     Ok(r)
 }
 
@@ -103,13 +102,8 @@ pub(crate) fn link_alternatives(root: &Path) -> Result<(), BuildError> {
 /// A deb's result records its own .deb and those of its `depends`, so an
 /// environment gets the whole closure from its direct packages.
 pub(crate) fn collect_debs(store: &Store, r: &ActionResult, out: &mut BTreeMap<String, Digest>) -> Result<(), BuildError> {
-    if let Some(closure) = r.metadata.get("closure") {
-        for item in closure.split_whitespace() {
-            if let Some((name, hex)) = item.split_once('=') {
-                let d = Digest::parse(hex).ok_or_else(|| BuildError::Invalid(format!("bad closure entry {item}")))?;
-                out.insert(name.to_string(), d);
-            }
-        }
+    if let Some(closure) = crate::facts::closure(r) {
+        out.extend(closure.map_err(BuildError::Invalid)?);
     } else if r.outputs.contains_key("file") {
         let (name, d) = the_file(store, r)?;
         out.insert(name, d);

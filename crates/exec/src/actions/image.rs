@@ -44,10 +44,7 @@ pub(crate) fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Acti
         for role in roles.iter() {
             match role {
                 Role::Base => {
-                    let m = r
-                        .metadata
-                        .get("manifest")
-                        .and_then(|d| Digest::parse(d))
+                    let m = crate::facts::manifest(r)
                         .ok_or_else(|| BuildError::Invalid(format!("{id} is not an image this version can build on")))?;
                     layers.extend(dhib_oci::manifest_layers(cx.store, &m)?);
                     run = dhib_oci::image_config(cx.store, &m)?.0;
@@ -194,14 +191,9 @@ pub(crate) fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Acti
     let (manifest, size) = dhib_oci::store_image(cx.store, oci_arch(&platform), &layers, &run, mtime, &annotations)?;
     let layout = dhib_oci::layout_tree(cx.store, &manifest, size, "latest")?;
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
-    r.metadata.insert("manifest".into(), manifest.hex());
+    crate::facts::set_manifest(&mut r, &manifest);
     // Which layers came from other images, for the SBOM.
-    if !imported_layers.is_empty() {
-        r.metadata.insert("imported_layers".into(), serde_json::Value::from(imported_layers).to_string());
-    }
-    if let Some(u) = run.user {
-        r.metadata.insert("user".into(), u);
-    }
+    crate::facts::set_imported_layers(&mut r, imported_layers);
     Ok(r)
 }
 
@@ -260,7 +252,7 @@ pub(crate) fn deb_popularity(store: &Store, deps: &[(&Roles, &NodeId, Arc<Action
     let mut packages = BTreeMap::new();
     let mut wanted: Vec<String> = Vec::new();
     for (_, _, r) in deps {
-        let Some(control) = r.metadata.get("control").and_then(|c| serde_json::from_str::<deb::Control>(c).ok()) else { continue };
+        let Some(control) = crate::facts::control(r) else { continue };
         packages.insert(the_file(store, r)?.0, control.package.clone());
         for field in [&control.depends, &control.pre_depends] {
             for group in deb::parse_relations(field).unwrap_or_default() {

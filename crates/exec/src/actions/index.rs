@@ -6,7 +6,7 @@ use std::fs::{self};
 use super::image::image_annotations;
 use crate::job::*;
 use dhib_lang::value::Value;
-use dhib_store::{ActionResult, Digest};
+use dhib_store::ActionResult;
 
 /// A multi-platform image: an index over the manifests its per-platform
 /// nodes built, in one layout.
@@ -14,8 +14,7 @@ pub(crate) fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResul
     use dhib_oci;
     let mut manifests = Vec::new();
     for (_, id, r) in &job.deps {
-        let m =
-            r.metadata.get("manifest").and_then(|d| Digest::parse(d)).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
+        let m = crate::facts::manifest(r).ok_or_else(|| BuildError::Invalid(format!("{id} built no image")))?;
         let size = fs::metadata(cx.store.blob_path(&m)).map(|md| md.len()).map_err(io(id))?;
         manifests.push((m, size, id.platform.clone().unwrap_or_default()));
     }
@@ -28,6 +27,6 @@ pub(crate) fn image_index(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionResul
     let (index, size) = dhib_oci::store_index(cx.store, &manifests, &image_annotations(job, cx.source_date_epoch))?;
     let layout = dhib_oci::layout_tree(cx.store, &index, size, "latest")?;
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
-    r.metadata.insert("manifest".into(), index.hex());
+    crate::facts::set_manifest(&mut r, &index);
     Ok(r)
 }

@@ -45,9 +45,7 @@ pub(crate) fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Ac
                 }
                 Role::Env => {
                     rootfs = r.outputs.get("rootfs").copied();
-                    if let Some(vars) = r.metadata.get("env") {
-                        env_vars = serde_json::from_str(vars).map_err(|e| BuildError::Invalid(format!("{id}: {e}")))?;
-                    }
+                    env_vars = crate::facts::env_vars(r).map_err(|e| BuildError::Invalid(format!("{id}: {e}")))?;
                 }
                 // Named in both, a dependency is installed once, as `deps`.
                 Role::RuntimeDeps if roles.contains(Role::Deps) => {}

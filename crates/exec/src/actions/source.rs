@@ -52,7 +52,7 @@ pub(crate) fn source(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Act
         }
         None => {
             if let Some(prefix) = strip_prefix {
-                r.metadata.insert("strip_prefix".into(), prefix);
+                crate::facts::set_strip_prefix(&mut r, prefix);
             }
         }
     }
@@ -60,5 +60,5 @@ pub(crate) fn source(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Act
 }
 
 pub(crate) fn source_strip_prefix(r: &ActionResult) -> Option<String> {
-    r.metadata.get("strip_prefix").cloned()
+    crate::facts::strip_prefix(r)
 }

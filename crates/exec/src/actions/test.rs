@@ -9,6 +9,7 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::facts;
 use crate::job::{BuildError, Context, Job};
 use crate::run;
 use crate::sandbox::{self, Limits, Step};
@@ -70,15 +71,15 @@ pub fn test(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult
         output = shown;
     }
     let mut r = ActionResult::default();
-    r.metadata.insert("test_status".into(), if failures.is_empty() { "passed" } else { "failed" }.into());
-    r.metadata.insert("duration_ms".into(), start.elapsed().as_millis().to_string());
-    if !failures.is_empty() {
+    let message = (!failures.is_empty()).then(|| {
         let mut message = failures.join("; ");
         if !output.is_empty() {
             message.push_str(&format!("\n{output}"));
         }
-        r.metadata.insert("message".into(), message);
-    }
+        message
+    });
+    let outcome = facts::TestOutcome { passed: failures.is_empty(), duration_ms: start.elapsed().as_millis() as u64, message };
+    facts::set_test_outcome(&mut r, &outcome);
     Ok(r)
 }
 
