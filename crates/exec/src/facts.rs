@@ -35,15 +35,23 @@ pub fn set_manifest(r: &mut ActionResult, d: &Digest) {
     r.metadata.insert(MANIFEST.into(), d.hex());
 }
 
-/// Which layers of an image came from other images (`layers_from`), for
-/// its SBOM: one `{reference, layers}` object per source.
-pub fn imported_layers(r: &ActionResult) -> Vec<serde_json::Value> {
+/// Layers an image took from another image (`layers_from`), for its SBOM.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportedLayers {
+    /// The `index.json` file or the registry reference, as written.
+    pub reference: String,
+    /// The layers, bottom first.
+    pub layers: Vec<Digest>,
+}
+
+/// Which layers of an image came from other images, one entry per source.
+pub fn imported_layers(r: &ActionResult) -> Vec<ImportedLayers> {
     r.metadata.get(IMPORTED_LAYERS).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default()
 }
 
-pub fn set_imported_layers(r: &mut ActionResult, layers: Vec<serde_json::Value>) {
-    if !layers.is_empty() {
-        r.metadata.insert(IMPORTED_LAYERS.into(), serde_json::Value::from(layers).to_string());
+pub fn set_imported_layers(r: &mut ActionResult, imported: &[ImportedLayers]) {
+    if !imported.is_empty() {
+        r.metadata.insert(IMPORTED_LAYERS.into(), serde_json::to_string(imported).expect("layers serialize"));
     }
 }
 

@@ -234,22 +234,15 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                 );
             }
             // Layers taken from other images.
-            let imported: Vec<Json> = facts::imported_layers(&img.result);
-            for (i, entry) in imported.iter().enumerate() {
-                let reference = entry["reference"].as_str().unwrap_or_default().to_string();
-                let theirs: BTreeSet<usize> = entry["layers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|d| d.as_str().and_then(Digest::parse))
-                    .filter_map(|d| layer_digests.iter().position(|l| *l == d))
-                    .collect();
+            for (i, entry) in facts::imported_layers(&img.result).into_iter().enumerate() {
+                let reference = entry.reference;
+                let theirs: BTreeSet<usize> = entry.layers.iter().filter_map(|d| layer_digests.iter().position(|l| l == d)).collect();
                 let files: Vec<sbom::File> = view
                     .iter()
                     .filter(|(_, n)| n.kind == rootfs::Kind::File && theirs.contains(&n.layer))
                     .filter_map(|(p, _)| file(p))
                     .collect();
-                let digest = entry["layers"].as_array().and_then(|l| l.last()).and_then(|d| d.as_str()).unwrap_or_default().to_string();
+                let digest = entry.layers.last().map(Digest::hex).unwrap_or_default();
                 let key = format!("{}#layers_from-{i}", img.id);
                 let name = reference.rsplit('/').next().unwrap_or(&reference).split(['@', ':']).next().unwrap_or("image").to_string();
                 packages.insert(

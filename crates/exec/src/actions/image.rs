@@ -134,8 +134,7 @@ pub(crate) fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Acti
                 _ => continue,
             };
             let imported = dhib_oci::import_layout(cx.store, &dir, arch).map_err(|e| BuildError::Invalid(format!("{shown}: {e}")))?;
-            let digests: Vec<String> = imported.iter().map(|l| l.digest.hex()).collect();
-            imported_layers.push(serde_json::json!({"reference": shown, "layers": digests}));
+            imported_layers.push(crate::facts::ImportedLayers { reference: shown, layers: imported.iter().map(|l| l.digest).collect() });
             layers.extend(imported);
         }
     }
@@ -193,7 +192,7 @@ pub(crate) fn image(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Acti
     let mut r = ActionResult { outputs: BTreeMap::from([("oci".to_string(), cx.store.put_manifest(&layout)?)]), ..Default::default() };
     crate::facts::set_manifest(&mut r, &manifest);
     // Which layers came from other images, for the SBOM.
-    crate::facts::set_imported_layers(&mut r, imported_layers);
+    crate::facts::set_imported_layers(&mut r, &imported_layers);
     Ok(r)
 }
 
