@@ -17,6 +17,7 @@ pub mod affected;
 pub mod build;
 pub mod explain;
 mod failure;
+pub mod fetch;
 pub mod fmt;
 pub mod inspect;
 pub mod keys;

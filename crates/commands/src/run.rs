@@ -1,9 +1,6 @@
-//! `dhib run` and `dhib fetch`.
-
-use std::path::PathBuf;
+//! `dhib run`: build one image and run its entrypoint in the sandbox.
 
 use dhib_core::diag::Diag;
-use dhib_exec::prefetch;
 use dhib_exec::sandbox::Mode;
 use dhib_exec::Event;
 
@@ -26,19 +23,4 @@ pub fn run(
         .map_err(|d| Failure::in_query(d, &loaded.analysis, target))?;
     before_run();
     dhib_exec::run::run_image(&store, &manifest, &opts).map_err(|e| Diag::plain("E0508", format!("cannot run `{target}`: {e}")).into())
-}
-
-/// Downloads every pinned file of the patterns' closure into the store.
-pub fn fetch(
-    ws: &Workspace,
-    loaded: &Loaded,
-    patterns: &[String],
-    jobs: usize,
-    mirror_dir: Option<PathBuf>,
-    on_event: &(dyn Fn(&prefetch::Event) + Sync),
-) -> Result<prefetch::Summary, Failure> {
-    let requested = loaded.resolve_all(patterns)?;
-    let files = prefetch::pinned(&loaded.analysis, &loaded.analyzed, &requested);
-    let req = prefetch::Request { store: ws.store_dir.clone(), jobs, mirror_dir: mirror_dir.map(|d| ws.user_path(&d)) };
-    Ok(prefetch::run(&files, &dhib_exec::origins(&loaded.analysis), &ws.root, &req, on_event)?)
 }

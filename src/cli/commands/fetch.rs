@@ -55,7 +55,7 @@ pub struct Args {
 pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
     let loaded = ws.load()?;
     let printer = FetchPrinter::new(args.output == Progress::Json);
-    let summary = dhib_commands::run::fetch(ws, &loaded, &args.patterns, args.jobs, args.mirror_dir, &|e| printer.event(e))?;
+    let summary = dhib_commands::fetch::fetch(ws, &loaded, &args.patterns, args.jobs, args.mirror_dir, &|e| printer.event(e))?;
     printer.finish(&summary);
     Ok(status(summary.failed == 0))
 }
