@@ -2,8 +2,10 @@
 //! files they reference, feeds them to the salsa database, and returns the
 //! graph with keys or every diagnostic found.
 //!
-//! This is the only analysis code that touches the file system; everything
-//! it calls is pure.
+//! # Architecture invariant
+//! This is the only analysis crate that touches the file system (and the
+//! only reader of dhi.toml, into [`Config`]); everything it calls is pure,
+//! and what it reads reaches salsa as inputs, never through a query.
 
 // A `Diag` is returned once per failure, never on a hot path.
 #![allow(clippy::result_large_err)]

@@ -3,8 +3,8 @@
 //!
 //! # Architecture invariant
 //! Values in, bytes out: no store, no files, no environment, no clock.
-//! `dhib-exec` gathers the facts (`exec::attest`), signs as images are
-//! written (`exec::write_images`) and verifies layouts (`exec::verify`); the
+//! `dhib-exec` gathers the facts (`exec::actions::attest`), signs as images are
+//! written (`exec::out`) and verifies layouts (`exec::verify`); the
 //! only dhib crates below this one are `dhib-core` and `dhib-oci` (for the
 //! root file system's types).
 

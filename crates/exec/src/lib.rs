@@ -1,6 +1,11 @@
 //! Execution: fetching sources, extracting archives, importing Debian
 //! packages, sandboxed build steps and the scheduler. This is where files,
 //! processes and the network live; analysis never calls into it.
+//!
+//! # Architecture invariant
+//! Execution never computes a key: it runs what the graph keyed and records
+//! results under those keys. Only the sandbox runs build steps, and only
+//! `facts` knows the keys of a result's metadata.
 
 // A `Diag` is returned once per failure, never on a hot path.
 #![allow(clippy::result_large_err)]

@@ -1,6 +1,10 @@
 //! OCI images: deterministic layers from stored trees, image configs,
-//! manifests and image layouts, and pushing them to registries. The only
-//! module that knows the OCI wire formats.
+//! manifests and image layouts, and pushing them to registries.
+//!
+//! # Architecture invariant
+//! The only crate that knows the OCI wire formats (media types, manifests,
+//! indexes, layouts, the distribution API); it stores through `dhib-store`
+//! and speaks HTTP through `dhib-net`, and knows nothing of the graph.
 //!
 //! JSON is written with `serde_json` maps, whose keys are sorted, so the same
 //! image always serializes to the same bytes and digest.

@@ -5,6 +5,10 @@
 //! process leaves at most an unreferenced temp file. Every blob is re-hashed
 //! when it is read; a mismatch evicts it and reports it as corrupt, and the
 //! caller rebuilds instead of using it.
+//!
+//! # Architecture invariant
+//! The store knows blobs, trees and records, not what they mean: no OCI,
+//! no graph, no build kinds. Its only dhib dependency is `dhib-core`.
 
 // A `Diag` is returned once per failure, never on a hot path.
 #![allow(clippy::result_large_err)]
