@@ -33,6 +33,11 @@ impl Printer {
         }
     }
 
+    /// Whether events go out as JSON lines.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+
     /// A line above the bar (or on stderr when there is none).
     fn line(&self, text: &str) {
         match &self.bar {

@@ -25,6 +25,8 @@ pub trait Progress: Sync {
     fn event(&self, e: &Event);
     /// The build is over; images are written next.
     fn finished(&self, summary: &Summary);
+    /// `images` image layouts were written to `out_dir`, signed or not.
+    fn written(&self, images: usize, out_dir: &Path, signed: bool);
     fn warning(&self, text: &str);
 }
 
@@ -39,10 +41,6 @@ pub enum Outcome {
 
 pub struct Built {
     pub summary: Summary,
-    pub out_dir: PathBuf,
-    /// How many image layouts were written to `out_dir`.
-    pub images: usize,
-    pub signed: bool,
     /// With `check_reproducible` and a successful build: the nodes whose
     /// outputs differed when built again from nothing, and how many were
     /// compared.
@@ -67,6 +65,7 @@ pub fn build(ws: &Workspace, opts: &Options, progress: &dyn Progress) -> Result<
     progress.finished(&summary);
     let signer = keys::signing_key(ws, &|w| progress.warning(w))?;
     let written = dhib_exec::out::write_images(&req.store, &out_dir, &summary, signer.as_ref(), analysis.config.build.source_date_epoch)?;
+    progress.written(written.images.len(), &out_dir, signer.is_some());
     if summary.ok() && opts.sandbox == Mode::Bwrap {
         let keys: Vec<_> = summary
             .built
@@ -85,7 +84,7 @@ pub fn build(ws: &Workspace, opts: &Options, progress: &dyn Progress) -> Result<
     } else {
         None
     };
-    Ok(Outcome::Built(Box::new(Built { summary, out_dir, images: written.images.len(), signed: signer.is_some(), reproducibility })))
+    Ok(Outcome::Built(Box::new(Built { summary, reproducibility })))
 }
 
 /// The count of up-to-date nodes when the last successful build of this

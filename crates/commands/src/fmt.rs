@@ -9,13 +9,10 @@ use dhib_core::diag::Diag;
 use crate::failure::Texts;
 use crate::{Failure, Workspace};
 
-pub struct Outcome {
-    /// The files not in the canonical layout, by the name they were given
-    /// (rewritten unless `check`).
-    pub unformatted: Vec<String>,
-}
-
-pub fn fmt(ws: &Workspace, check: bool, files: Vec<PathBuf>) -> Result<Outcome, Failure> {
+/// Finds the files not in the canonical layout and, unless `check`,
+/// rewrites them; `on_file` hears of each (after it is written), by the
+/// name it was given. Returns how many there were.
+pub fn fmt(ws: &Workspace, check: bool, files: Vec<PathBuf>, on_file: &dyn Fn(&str)) -> Result<usize, Failure> {
     let paths: Vec<(String, PathBuf)> = if files.is_empty() {
         let exclude = ws.config().map(|c| c.workspace.exclude.clone()).unwrap_or_default();
         dhib_analysis::discover(&ws.root, &exclude)?.into_iter().map(|(rel, _)| (rel.clone(), ws.root.join(rel))).collect()
@@ -37,11 +34,12 @@ pub fn fmt(ws: &Workspace, check: bool, files: Vec<PathBuf>) -> Result<Outcome, 
     if !diags.is_empty() {
         return Err(Failure::new(diags, &Texts(texts)));
     }
-    if !check {
-        for (_, path, formatted) in &unformatted {
+    for (name, path, formatted) in &unformatted {
+        if !check {
             dhib_exec::rewrite::write_atomically(path, formatted)
                 .map_err(|e| Diag::plain("E0007", format!("cannot write {}: {e}", path.display())))?;
         }
+        on_file(name);
     }
-    Ok(Outcome { unformatted: unformatted.into_iter().map(|(name, _, _)| name).collect() })
+    Ok(unformatted.len())
 }

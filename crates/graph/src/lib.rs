@@ -497,8 +497,8 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
                 }
             }
         }
-        // Only label-typed attributes hold labels; any other was reported
-        // as a type error.
+        // Only label-typed attributes hold labels: a label anywhere else is
+        // a type error analysis has reported, so no key is computed.
         if let Some(role) = Role::of_attr(&r.attr) {
             out.deps.push(Dep { node, role });
         }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::ValueEnum;
@@ -63,6 +63,12 @@ impl build::Progress for Printer {
     fn warning(&self, text: &str) {
         eprintln!("warning: {text}");
     }
+    fn written(&self, images: usize, out_dir: &Path, signed: bool) {
+        if images > 0 && !self.json() {
+            let how = if signed { "signed" } else { "unsigned: no `[sign] key` in dhi.toml" };
+            eprintln!("{images} images in {} ({how})", out_dir.display());
+        }
+    }
 }
 
 pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
@@ -83,10 +89,6 @@ pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
         }
         Outcome::Built(built) => built,
     };
-    if built.images > 0 && !json {
-        let how = if built.signed { "signed" } else { "unsigned: no `[sign] key` in dhi.toml" };
-        eprintln!("{} images in {} ({how})", built.images, built.out_dir.display());
-    }
     for (node, message) in &built.summary.failed_tests {
         eprintln!("FAILED {node}: {message}");
     }

@@ -19,16 +19,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
-    let outcome = dhib_commands::fmt::fmt(ws, args.check, args.files)?;
-    for name in &outcome.unformatted {
-        if args.check {
-            out!("{name}");
-        } else {
-            out!("formatted {name}");
-        }
-    }
-    if args.check && !outcome.unformatted.is_empty() {
-        eprintln!("{} file(s) not formatted; run `dhib fmt`", outcome.unformatted.len());
+    let check = args.check;
+    let count = dhib_commands::fmt::fmt(ws, check, args.files, &|name| if check { out!("{name}") } else { out!("formatted {name}") })?;
+    if check && count > 0 {
+        eprintln!("{count} file(s) not formatted; run `dhib fmt`");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

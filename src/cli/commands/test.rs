@@ -38,8 +38,9 @@ pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
     let loaded = ws.load()?;
     let printer = Printer::new(json);
     let jobs = args.jobs.unwrap_or_else(default_jobs);
-    let outcome = dhib_commands::test::test(ws, &loaded, &args.patterns, jobs, args.out, &|e| printer.event(e))?;
+    let outcome = dhib_commands::test::test(ws, &loaded, &args.patterns, jobs, args.out, &|e| printer.event(e));
     printer.clear();
+    let outcome = outcome?;
     for r in &outcome.reports {
         if json {
             out!(

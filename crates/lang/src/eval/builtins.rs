@@ -40,6 +40,14 @@ impl Evaluator<'_> {
                 (ExprKind::Str(s, _), true) => Value::Str(s.clone()),
                 _ => self.expr(cx, &arg.value)?,
             };
+            // A monitor watches a place (a URL, a repository), never a target.
+            if MONITORS.contains(&b.name) && matches!(v, Value::Label(_)) {
+                return Err(self.err(
+                    Diag::error(cx.file, arg.value.span, "E0250", format!("`{name}` of `{}` expects a string, found a label", b.name))
+                        .with_label("this is a label")
+                        .with_help("write the URL or repository the monitor asks, as a string"),
+                ));
+            }
             args.insert(name, v);
         }
         for (p, required) in b.params {
