@@ -105,33 +105,30 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Some(d) = &cli.directory {
         std::env::set_current_dir(d).map_err(|e| Diag::plain("E0001", format!("cannot open {}: {e}", d.display())))?;
     }
-    // These need no workspace.
+    // Found only by the commands that work on one.
+    let store = cli.store;
+    let ws = move || Workspace::find(store);
     match cli.command {
-        Command::Keygen(args) => return keygen::run(args),
-        Command::Guard(args) => return Ok(guard::run(args)),
-        Command::Explain(args) => return explain::run(args),
-        _ => {}
-    }
-    let ws = Workspace::find(cli.store)?;
-    match cli.command {
-        Command::Build(args) => build::run(args, &ws),
-        Command::Fetch(args) => fetch::run(args, &ws),
-        Command::Test(args) => test::run(args, &ws),
-        Command::Verify(args) => verify::run(args, &ws),
-        Command::Affected(args) => affected::run(args, &ws),
-        Command::Upstream(command) => upstream::run(command, &ws),
-        Command::Run(args) => run::run(args, &ws),
-        Command::Publish(args) => publish::run(args, &ws),
-        Command::Lock(args) => lock::run(args, &ws),
-        Command::Ls(args) => ls::run(args, &ws),
-        Command::Log(args) => log::run(args, &ws),
-        Command::Clean(_) => store::clean(&ws),
-        Command::Gc(args) => store::gc(args, &ws),
-        Command::Query(args) => query::run(args, &ws),
-        Command::Graph(args) => graph::run(args, &ws),
-        Command::Key(args) => key::run(args, &ws),
-        Command::Check(_) => check::run(&ws),
-        Command::Fmt(args) => fmt::run(args, &ws),
-        Command::Keygen(_) | Command::Guard(_) | Command::Explain(_) => unreachable!("run without a workspace, above"),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Guard(args) => Ok(guard::run(args)),
+        Command::Explain(args) => explain::run(args),
+        Command::Build(args) => build::run(args, &ws()?),
+        Command::Fetch(args) => fetch::run(args, &ws()?),
+        Command::Test(args) => test::run(args, &ws()?),
+        Command::Verify(args) => verify::run(args, &ws()?),
+        Command::Affected(args) => affected::run(args, &ws()?),
+        Command::Upstream(command) => upstream::run(command, &ws()?),
+        Command::Run(args) => run::run(args, &ws()?),
+        Command::Publish(args) => publish::run(args, &ws()?),
+        Command::Lock(args) => lock::run(args, &ws()?),
+        Command::Ls(args) => ls::run(args, &ws()?),
+        Command::Log(args) => log::run(args, &ws()?),
+        Command::Clean(_) => store::clean(&ws()?),
+        Command::Gc(args) => store::gc(args, &ws()?),
+        Command::Query(args) => query::run(args, &ws()?),
+        Command::Graph(args) => graph::run(args, &ws()?),
+        Command::Key(args) => key::run(args, &ws()?),
+        Command::Check(_) => check::run(&ws()?),
+        Command::Fmt(args) => fmt::run(args, &ws()?),
     }
 }

@@ -8,29 +8,26 @@ use crate::common::{self, stdout};
 
 fn used_codes() -> BTreeSet<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let code = regex_lite("\"E", 4);
     let mut out = BTreeSet::new();
     for dir in ["crates", "src"] {
         for e in walkdir::WalkDir::new(root.join(dir)).into_iter().filter_map(Result::ok) {
             if e.path().extension().is_some_and(|x| x == "rs") && !e.path().ends_with("codes.rs") {
-                out.extend(code(&std::fs::read_to_string(e.path()).unwrap()));
+                out.extend(quoted_codes(&std::fs::read_to_string(e.path()).unwrap()));
             }
         }
     }
     out
 }
 
-/// `"E` followed by `digits` digits and a closing quote, as `E0201`.
-fn regex_lite(prefix: &'static str, digits: usize) -> impl Fn(&str) -> Vec<String> {
-    move |text: &str| {
-        text.match_indices(prefix)
-            .filter_map(|(i, _)| {
-                let rest = &text[i + prefix.len()..];
-                let ok = rest.len() > digits && rest[..digits].bytes().all(|b| b.is_ascii_digit()) && rest.as_bytes()[digits] == b'"';
-                ok.then(|| format!("E{}", &rest[..digits]))
-            })
-            .collect()
-    }
+/// The codes written as string literals in `text`: `"E` and four digits.
+fn quoted_codes(text: &str) -> Vec<String> {
+    text.match_indices("\"E")
+        .filter_map(|(i, _)| {
+            let code = text.get(i + 1..i + 6)?;
+            let closed = text[i + 6..].starts_with('"') && code[1..].bytes().all(|b| b.is_ascii_digit());
+            closed.then(|| code.to_string())
+        })
+        .collect()
 }
 
 #[test]

@@ -210,8 +210,13 @@ impl Analysis {
 
     /// Loads the workspace at `root` with its `dhi.toml` already read.
     pub fn load_with(root: &Path, loaded: LoadedConfig) -> Result<Analysis, Vec<Diag>> {
+        let files = discover(root, &loaded.config.workspace.exclude).map_err(|d| vec![d])?;
+        Ok(Self::load_files(root, loaded, files))
+    }
+
+    /// The workspace at `root` from its `.dhi` files as [`discover`] read them.
+    pub fn load_files(root: &Path, loaded: LoadedConfig, files: Vec<(String, String)>) -> Analysis {
         let LoadedConfig { config, text } = loaded;
-        let files = discover(root, &config.workspace.exclude).map_err(|d| vec![d])?;
         let mut a = Analysis::from_texts(files, &config.workspace.platform);
         a.root = Some(root.to_path_buf());
         if config.build.source_date_epoch != 0 {
@@ -219,7 +224,7 @@ impl Analysis {
         }
         a.config = config;
         a.config_text = Some(text);
-        Ok(a)
+        a
     }
 
     /// An analysis of in-memory files, with no file system behind it.

@@ -51,12 +51,14 @@ pub struct Built {
 pub fn build(ws: &Workspace, opts: &Options, progress: &dyn Progress) -> Result<Outcome, Failure> {
     let out_dir = ws.out_dir(opts.out.clone());
     let request = request(ws, &opts.patterns, opts.sandbox, &out_dir);
+    // Read once: for the shortcut's fingerprint, and analysed when it fails.
+    let files = ws.discover()?;
     if opts.sandbox == Mode::Bwrap && !opts.check_reproducible {
-        if let Some(count) = up_to_date(ws, &request) {
+        if let Some(count) = up_to_date(ws, &files, &request) {
             return Ok(Outcome::UpToDate { count });
         }
     }
-    let loaded = ws.load()?;
+    let loaded = ws.load_files(files)?;
     let requested = loaded.resolve_all(&opts.patterns)?;
     let req = dhib_exec::Request { store: ws.store_dir.clone(), jobs: opts.jobs, keep_going: opts.keep_going, sandbox: opts.sandbox };
     let (analysis, analyzed) = (&loaded.analysis, &loaded.analyzed);
@@ -89,11 +91,9 @@ pub fn build(ws: &Workspace, opts: &Options, progress: &dyn Progress) -> Result<
 
 /// The count of up-to-date nodes when the last successful build of this
 /// request still holds: same files, same request, every result there.
-fn up_to_date(ws: &Workspace, request: &str) -> Option<usize> {
-    let exclude = ws.config().ok()?.workspace.exclude.clone();
-    let texts = dhib_analysis::discover(&ws.root, &exclude).ok()?;
+fn up_to_date(ws: &Workspace, texts: &[(String, String)], request: &str) -> Option<usize> {
     let store = ws.store().ok()?;
-    let inputs = snapshot::Inputs { root: &ws.root, texts: &texts, referenced: &[], request };
+    let inputs = snapshot::Inputs { root: &ws.root, texts, referenced: &[], request };
     snapshot::up_to_date(&store, &inputs)
 }
 

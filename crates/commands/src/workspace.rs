@@ -48,8 +48,17 @@ impl Workspace {
 
     /// Reads and analyses every `.dhi` file: all problems at once, or the graph.
     pub fn load(&self) -> Result<Loaded, Failure> {
-        let config = self.loaded_config()?.clone();
-        let mut analysis = Analysis::load_with(&self.root, config).map_err(|diags| Failure::in_config(diags, &self.root))?;
+        self.load_files(self.discover()?)
+    }
+
+    /// Every `.dhi` file of the workspace, read (dhi.toml's excludes left out).
+    pub fn discover(&self) -> Result<Vec<(String, String)>, Failure> {
+        Ok(dhib_analysis::discover(&self.root, &self.config()?.workspace.exclude)?)
+    }
+
+    /// Analyses the files [`Workspace::discover`] read.
+    pub fn load_files(&self, files: Vec<(String, String)>) -> Result<Loaded, Failure> {
+        let mut analysis = Analysis::load_files(&self.root, self.loaded_config()?.clone(), files);
         let analyzed = analysis.analyze().map_err(|diags| Failure::new(diags, &analysis))?;
         Ok(Loaded { analysis, analyzed })
     }

@@ -179,7 +179,8 @@ pub struct Dep {
 
 /// Why a node depends on another: the attribute that names it, or what
 /// dhib added (an image's `platform` builds, an attestation's `subject`,
-/// `sbom` and `tests`).
+/// `sbom` and `tests`). Variants are in the order of their names, so
+/// `Roles` lists them as their names sort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Base,
@@ -198,23 +199,6 @@ pub enum Role {
 }
 
 impl Role {
-    /// Every role, in the order of their names (the order keys hash them in).
-    const ALL: [Role; 13] = [
-        Role::Base,
-        Role::Deps,
-        Role::Depends,
-        Role::Env,
-        Role::ForArch,
-        Role::Image,
-        Role::Packages,
-        Role::Platform,
-        Role::RuntimeDeps,
-        Role::Sbom,
-        Role::Source,
-        Role::Subject,
-        Role::Tests,
-    ];
-
     /// The name keys hash and diagnostics print: the attribute's own.
     pub fn name(self) -> &'static str {
         match self {
@@ -237,7 +221,22 @@ impl Role {
     /// The role of a label written in attribute `attr`; `None` for an
     /// attribute that holds no labels (its type error is reported).
     pub fn of_attr(attr: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name() == attr)
+        Some(match attr {
+            "base" => Role::Base,
+            "deps" => Role::Deps,
+            "depends" => Role::Depends,
+            "env" => Role::Env,
+            "for_arch" => Role::ForArch,
+            "image" => Role::Image,
+            "packages" => Role::Packages,
+            "platform" => Role::Platform,
+            "runtime_deps" => Role::RuntimeDeps,
+            "sbom" => Role::Sbom,
+            "source" => Role::Source,
+            "subject" => Role::Subject,
+            "tests" => Role::Tests,
+            _ => return None,
+        })
     }
 }
 
