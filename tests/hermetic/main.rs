@@ -7,6 +7,7 @@ mod common;
 mod architecture;
 mod cli;
 mod deb;
+mod debian_source;
 mod diagnostics;
 mod docs;
 mod errors;

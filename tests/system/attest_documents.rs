@@ -49,6 +49,7 @@ fn deb(name: &str, version: &str, source: Option<&str>, license: Option<&str>, f
         description: Some(format!("{name}, as Debian ships it")),
         homepage: Some("https://www.debian.org/".into()),
         origin: Origin::Deb {
+            rebuilt: None,
             arch: "amd64".into(),
             source: source.map(String::from),
             distro: "debian-12".into(),

@@ -117,6 +117,18 @@ pub struct DebianConfig {
     /// span in dhi.toml, for diagnostics).
     #[serde(default)]
     pub lock: Option<toml::Spanned<String>>,
+    /// The suite whose `Sources` index `dhib lock` reads for `sources`.
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// The build profiles source packages are built with: their
+    /// Build-Depends are resolved for them, and `dpkg-buildpackage` gets them.
+    #[serde(default)]
+    pub build_profiles: Vec<String>,
+    /// Source packages built from source, each with the label of the
+    /// `debian_build` that builds it: `dhib lock` pins the source and its
+    /// build environment, and images install its binaries instead of Debian's.
+    #[serde(default)]
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 fn default_arch() -> Vec<String> {

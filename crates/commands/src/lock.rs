@@ -1,6 +1,8 @@
 //! `dhib lock`: `[debian] packages` of dhi.toml resolved and pinned into
 //! the file `[debian] lock` names.
 
+use std::path::Path;
+
 use dhib_analysis::{path_inside, ROOT_MARKER};
 use dhib_core::diag::{Diag, Span};
 use dhib_exec::lock::{indexes_by_arch, LockRequest};
@@ -8,7 +10,7 @@ use dhib_exec::lock::{indexes_by_arch, LockRequest};
 use crate::{Failure, Workspace};
 
 /// The workspace-relative file written, and how many packages it pins.
-pub fn lock(ws: &Workspace, index: &[String]) -> Result<(String, usize), Failure> {
+pub fn lock(ws: &Workspace, index: &[String], sources: Option<&Path>) -> Result<(String, usize), Failure> {
     let cfg = ws.config()?.debian.clone();
     let lock = cfg.lock.clone().ok_or_else(|| {
         Diag::plain("E0604", "dhi.toml names no file to lock into").with_help("add `lock = \"debian/BUILD.dhi\"` under [debian]")
@@ -26,7 +28,28 @@ pub fn lock(ws: &Workspace, index: &[String]) -> Result<(String, usize), Failure
         return Err(Failure::in_config(vec![d], &ws.root));
     };
     let indexes = indexes_by_arch(&cfg.arch, index);
-    let req = LockRequest { roots: cfg.packages, arches: cfg.arch, output: output.clone(), indexes };
+    let sources_index = match (sources, cfg.sources.is_empty()) {
+        (_, true) => None,
+        (Some(file), false) => Some(dhib_exec::lock::read_index(file)?),
+        (None, false) => {
+            let suite = cfg.suite.as_deref().ok_or_else(|| {
+                Diag::plain("E0608", "[debian.sources] needs the suite whose Sources index to read")
+                    .with_help("add `suite = \"bookworm\"` under [debian] in dhi.toml, or pass --sources FILE")
+            })?;
+            let config = ws.config()?;
+            let origins = dhib_exec::fetch::Origins::new(&config.fetch.mirrors, config.debian.repo.as_deref());
+            Some(dhib_exec::lock::download_sources(&origins, suite, &ws.root)?)
+        }
+    };
+    let req = LockRequest {
+        roots: cfg.packages,
+        arches: cfg.arch,
+        output: output.clone(),
+        indexes,
+        sources: cfg.sources,
+        profiles: cfg.build_profiles,
+        sources_index,
+    };
     let (text, count) = dhib_exec::lock::lock(&req)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Diag::plain("E0007", format!("cannot create {}: {e}", dir.display())))?;

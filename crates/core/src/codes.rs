@@ -369,6 +369,22 @@ pub const CODES: &[Code] = &[
                       `sha256` that is not 64 lowercase hex digits, a `layers_from` reference not pinned by `@sha256:`, and so on. The \
                       message says what was expected and found; the hint often shows the fix.",
     },
+    Code {
+        code: "E0251",
+        title: "a deb neither pinned nor built",
+        explanation: "A `deb` comes either from an archive, pinned by `version`, `filename` and `sha256` (as `dhib lock` writes it), \
+                      or from a `debian_build`, named by `built` and `package`, and its version is the one the build gives it. It \
+                      cannot be both, nor neither:\n\n    deb \"zlib1g-rebuilt\" {\n      built = //debian/zlib\n      package = \
+                      \"zlib1g\"\n      arch = \"amd64\"\n    }",
+    },
+    Code {
+        code: "E0252",
+        title: "a patched Debian build without a version bump",
+        explanation: "A `debian_build` with `patches` changes what Debian built, so its binaries must not carry Debian's version: a \
+                      scanner would take them for Debian's and match Debian's advisories against them. Give it a `bump`, whose suffix \
+                      extends the exact version it rebuilds and whose changelog says what changed:\n\n    bump = { suffix = \
+                      \"+dhib1\", changelog = [\"Fix CVE-2023-45853 in minizip.\"] }",
+    },
     // E03xx: the build graph.
     Code {
         code: "E0301",
@@ -596,6 +612,29 @@ pub const CODES: &[Code] = &[
         title: "lock file outside the workspace",
         explanation: "`[debian] lock` in dhi.toml must be a workspace-relative path without `..` or a leading `/`, since `dhib lock` \
                       writes that file. Name a path inside the workspace, e.g. `lock = \"debian/BUILD.dhi\"`.",
+    },
+    Code {
+        code: "E0606",
+        title: "a source package not in the Sources index",
+        explanation: "`dhib lock` pins each source package of `[debian.sources]` in dhi.toml from the suite's `Sources` index, and this \
+                      one is not there, or its Build-Depends cannot be read. Check the name: it is the source package (`zlib`), not a \
+                      binary package it builds (`zlib1g`), as `apt-cache showsrc zlib1g` shows.",
+    },
+    Code {
+        code: "E0607",
+        title: "binary and source versions disagree",
+        explanation: "A binary package of the closure was built from another version of its source than the `Sources` index has, so \
+                      rebuilding that source would not rebuild what Debian ships. Lock against a Packages and a Sources index of the \
+                      same suite and date: refresh apt's lists (`apt-get update`) and run `dhib lock` again, or pass both with \
+                      `--index` and `--sources`.",
+    },
+    Code {
+        code: "E0608",
+        title: "cannot get a verified Sources index",
+        explanation: "With `[debian.sources]` in dhi.toml, `dhib lock` downloads `dists/SUITE/main/source/Sources.xz` from the Debian \
+                      repository and checks it against the suite's `InRelease`, whose signature gpgv checks with Debian's archive \
+                      keyring. A download failed, the signature did not verify, or the index does not match. Check `[debian] suite` and \
+                      the network, or pass an index you trust:\n\n    dhib lock --sources Sources.xz",
     },
     // E07xx: image layouts, registries and `dhib publish`.
     Code {

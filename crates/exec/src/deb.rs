@@ -11,6 +11,7 @@ mod control;
 mod index;
 mod license;
 mod resolve;
+mod sources;
 mod unpack;
 mod version;
 
@@ -18,10 +19,11 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 
-pub use control::{parse_fields, read_control, Control};
+pub use control::{control_members, parse_fields, read_control, Control};
 pub use index::{parse_packages, read_packages, IndexEntry};
 pub use license::{copyright_license, license_from_copyright};
 pub use resolve::{parse_relations, resolve, resolve_closure, Closure, Op, Relation, RelationError, ResolveError};
+pub use sources::{build_relations, parse_sources, SourceEntry};
 pub use unpack::{paths, unpack, Unpacked};
 pub use version::compare_versions;
 

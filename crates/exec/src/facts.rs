@@ -16,6 +16,7 @@ const STRIP_PREFIX: &str = "strip_prefix";
 const CONTROL: &str = "control";
 const LICENSE: &str = "license";
 const CLOSURE: &str = "closure";
+const PROFILES: &str = "build_profiles";
 const ENV: &str = "env";
 const TEST_STATUS: &str = "test_status";
 const DURATION_MS: &str = "duration_ms";
@@ -98,6 +99,15 @@ pub fn closure(r: &ActionResult) -> Option<Result<BTreeMap<String, Digest>, Stri
 
 pub fn set_closure(r: &mut ActionResult, closure: &BTreeMap<String, Digest>) {
     r.metadata.insert(CLOSURE.into(), closure.iter().map(|(n, d)| format!("{n}={d}")).collect::<Vec<_>>().join(" "));
+}
+
+/// The build profiles a Debian source is built with.
+pub fn build_profiles(r: &ActionResult) -> Vec<String> {
+    r.metadata.get(PROFILES).map(|p| p.split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+}
+
+pub fn set_build_profiles(r: &mut ActionResult, profiles: &[String]) {
+    r.metadata.insert(PROFILES.into(), profiles.join(" "));
 }
 
 /// An environment's variables for the steps built in it.

@@ -75,6 +75,15 @@ pub fn pinned(analysis: &Analysis, analyzed: &Analyzed, requested: &NodeSet) -> 
         }
         let Some(def) = analysis.target(&id.label) else { continue };
         let attr = |name: &str| def.attr(name).and_then(Value::as_str);
+        // A Debian source is several files, each by its pool path.
+        if let (Some(NodeKind::Target(Kind::DebianSource)), Some(Value::Map(files))) = (g.kind(n), def.attr("files")) {
+            for (path, pin) in files {
+                let Some(pin) = pin.as_str() else { continue };
+                let node = format!("{} {}", id.label, fetch::file_name(path));
+                out.push(Pinned { node, url: fetch::deb_url(attr("repo"), path), rev: None, sha256: pin.to_string() });
+            }
+            continue;
+        }
         let (Some(pin), kind) = (attr("sha256"), g.kind(n)) else { continue };
         let url = match kind {
             Some(NodeKind::Target(Kind::Source)) => attr("url").map(str::to_string),

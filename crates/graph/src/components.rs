@@ -75,14 +75,15 @@ fn shipped(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, image: &Label) -> BTr
             break;
         }
         let Some(def) = get(&label) else { break };
-        let packages: Vec<Label> = def.refs.iter().filter(|r| r.attr == "packages").map(|r| r.label.clone()).collect();
+        let packages: Vec<Label> = def.refs.iter().filter(|r| r.attr == "packages").map(|r| crate::installed(get, &r.label)).collect();
         out.extend(closure(get, packages, &["depends", "runtime_deps"]));
         current = def.refs.iter().find(|r| r.attr == "base").map(|r| r.label.clone());
     }
     out
 }
 
-/// `start` and everything reachable from it through the attributes `via`.
+/// `start` and everything reachable from it through the attributes `via`,
+/// each deb as the rebuild an image installs for it.
 fn closure(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, start: impl IntoIterator<Item = Label>, via: &[&str]) -> BTreeSet<Label> {
     let mut seen = BTreeSet::new();
     let mut queue: VecDeque<Label> = start.into_iter().collect();
@@ -91,7 +92,8 @@ fn closure(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, start: impl IntoItera
             continue;
         }
         if let Some(def) = get(&label) {
-            queue.extend(def.refs.iter().filter(|r| via.contains(&r.attr.as_str())).map(|r| r.label.clone()));
+            let next = def.refs.iter().filter(|r| via.contains(&r.attr.as_str()));
+            queue.extend(next.map(|r| crate::installed(get, &r.label)));
         }
     }
     seen.retain(|l| get(l).is_some_and(|d| matches!(d.kind, Kind::Package | Kind::Deb)));

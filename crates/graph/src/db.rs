@@ -217,7 +217,8 @@ pub fn vex_components(db: &dyn salsa::Database, ws: Workspace) -> Arc<std::colle
     for pkg in packages(db, ws).keys() {
         let p = PackageName::new(db, pkg.clone());
         for t in package_targets(db, ws, p).0.values() {
-            if matches!(t.kind, Kind::Package | Kind::Deb) && t.attrs.contains_key("vex") {
+            let get = |l: &Label| target(db, ws, LabelName::new(db, l.clone())).clone();
+            if matches!(t.kind, Kind::Package | Kind::Deb) && crate::declared_vex(&get, t).is_some() {
                 out.insert(t.label.clone());
             }
         }

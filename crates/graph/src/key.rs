@@ -22,7 +22,7 @@ const CONTEXT: &str = "dhib node key v1";
 /// dhib are not reused for it.
 fn recipe_version(kind: Option<NodeKind>) -> u32 {
     match kind {
-        Some(NodeKind::Target(Kind::Env)) => 3,
+        Some(NodeKind::Target(Kind::Env)) => 5,
         Some(NodeKind::Target(Kind::Deb)) => 2,
         Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 7,
         Some(NodeKind::Target(Kind::Source)) => 2,
@@ -61,7 +61,9 @@ pub fn compute(lookup: &dyn Definitions, id: &NodeId, def: Option<&TargetDef>, d
     if let (Some(def), None) = (def, &id.facet) {
         // What only an attestation reads is part of that attestation's key,
         // so that changing it re-attests without rebuilding.
-        let keyed = |name: &str| !(ATTESTATION_ONLY.contains(&name) || def.kind == Kind::Package && EXECUTION_ONLY.contains(&name));
+        let keyed = |name: &str| {
+            !(ATTESTATION_ONLY.contains(&name) || matches!(def.kind, Kind::Package | Kind::DebianBuild) && EXECUTION_ONLY.contains(&name))
+        };
         for (name, value) in def.attrs.iter().filter(|(name, _)| keyed(name)) {
             h.field(name, &value.canonical_bytes());
             let mut files = Vec::new();

@@ -91,7 +91,8 @@ pub fn vex_inputs(lookup: &dyn Definitions, image: &Label) -> Vec<(String, Vec<u
     let entry = |label: &Label, place: &str| -> Option<(String, Vec<u8>)> {
         let def = get(label)?;
         let attr = |name: &str| def.attrs.get(name).map(Value::canonical_bytes).unwrap_or_default();
-        Some((label.to_string(), [attr("vex"), attr("version"), place.as_bytes().to_vec()].join(&0u8)))
+        let vex = declared_vex(&get, &def).map(|v| v.canonical_bytes()).unwrap_or_default();
+        Some((label.to_string(), [vex, attr("version"), place.as_bytes().to_vec()].join(&0u8)))
     };
     let mut out: Vec<(String, Vec<u8>)> = entry(image, "the image").into_iter().collect();
     let declaring = lookup.vex_components();
@@ -184,6 +185,7 @@ pub struct Dep {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     Base,
+    Built,
     Deps,
     Depends,
     Env,
@@ -203,6 +205,7 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Base => "base",
+            Role::Built => "built",
             Role::Deps => "deps",
             Role::Depends => "depends",
             Role::Env => "env",
@@ -223,6 +226,7 @@ impl Role {
     pub fn of_attr(attr: &str) -> Option<Role> {
         Some(match attr {
             "base" => Role::Base,
+            "built" => Role::Built,
             "deps" => Role::Deps,
             "depends" => Role::Depends,
             "env" => Role::Env,
@@ -412,7 +416,7 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
     for r in &def.refs {
         // A .deb is fully identified by its pin: what it depends on is not
         // an input of the deb itself but of whatever installs it (below).
-        if def.kind == Kind::Deb && (r.attr == "depends" || r.attr == "for_arch") {
+        if def.kind == Kind::Deb && (r.attr == "depends" || r.attr == "for_arch" || r.attr == "rebuilt") {
             if lookup.target(&r.label).is_none() {
                 out.diags.push(unknown_label(lookup, &def, r));
             }
@@ -458,7 +462,7 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
             }
         }
         let node = match dep_def.kind {
-            Kind::Source | Kind::Deb | Kind::Test => NodeId::target(r.label.clone()),
+            Kind::Source | Kind::Deb | Kind::DebianSource | Kind::DebianBuild | Kind::Test => NodeId::target(r.label.clone()),
             Kind::Package | Kind::Env => NodeId { label: r.label.clone(), platform: configured(&platform), facet: None },
             Kind::Image | Kind::Customization => {
                 if def.kind == Kind::Test || def.kind == Kind::Customization {
@@ -506,6 +510,12 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
     // depend on the whole closure. Debian has dependency cycles, so the
     // closure is walked here with a visited set rather than made of edges.
     if def.kind != Kind::Deb {
+        let ships = matches!(def.kind, Kind::Image | Kind::Customization);
+        if ships {
+            for d in &mut out.deps {
+                d.node.label = installed(&|l| lookup.target(l), &d.node.label);
+            }
+        }
         let mut seen: BTreeSet<Label> = out.deps.iter().map(|d| d.node.label.clone()).collect();
         let mut queue: VecDeque<(Label, Role)> = out
             .deps
@@ -516,9 +526,10 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
         while let Some((label, role)) = queue.pop_front() {
             let Some(deb) = lookup.target(&label) else { continue };
             for r in deb.refs.iter().filter(|r| r.attr == "depends") {
-                if seen.insert(r.label.clone()) && lookup.target(&r.label).is_some() {
-                    out.deps.push(Dep { node: NodeId::target(r.label.clone()), role });
-                    queue.push_back((r.label.clone(), role));
+                let dep = if ships { installed(&|l| lookup.target(l), &r.label) } else { r.label.clone() };
+                if seen.insert(dep.clone()) && lookup.target(&dep).is_some() {
+                    out.deps.push(Dep { node: NodeId::target(dep.clone()), role });
+                    queue.push_back((dep, role));
                 }
             }
         }
@@ -536,6 +547,43 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
         out.deps.extend(extra);
     }
     out
+}
+
+/// The deb an image installs for `label`: its rebuild from source when the
+/// lock names one (`rebuilt`), else the deb itself. Build environments keep
+/// the archive's packages, so a package can be rebuilt with its own earlier
+/// build (zlib's toolchain links Debian's zlib1g) without a cycle.
+pub fn installed(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, label: &Label) -> Label {
+    match get(label).as_deref().map(|d| (d.kind, d.attrs.get("rebuilt"))) {
+        Some((Kind::Deb, Some(Value::Label(rebuilt)))) => rebuilt.clone(),
+        _ => label.clone(),
+    }
+}
+
+/// The `debian_build` a deb is made by, if it is one of its binaries.
+pub fn built_by(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, def: &TargetDef) -> Option<Arc<TargetDef>> {
+    match (def.kind, def.attrs.get("built")) {
+        (Kind::Deb, Some(Value::Label(build))) => get(build),
+        _ => None,
+    }
+}
+
+/// A component's VEX statements: its own, or for a deb a `debian_build`
+/// made, the build's (a patch fixes the source, and so each binary of it).
+pub fn declared_vex(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, def: &TargetDef) -> Option<Value> {
+    def.attrs.get("vex").cloned().or_else(|| built_by(get, def)?.attrs.get("vex").cloned())
+}
+
+/// The version a `debian_build` gives the binaries of its source: the
+/// source's, extended by the bump's suffix (`1:1.2.13.dfsg-1+dhib1`).
+pub fn built_version(get: &dyn Fn(&Label) -> Option<Arc<TargetDef>>, build: &TargetDef) -> Option<String> {
+    let source = build.refs.iter().find(|r| r.attr == "source").and_then(|r| get(&r.label))?;
+    let version = source.attrs.get("version")?.as_str()?;
+    let suffix = match build.attrs.get("bump") {
+        Some(Value::Map(bump)) => bump.get("suffix").and_then(Value::as_str).unwrap_or_default(),
+        _ => "",
+    };
+    Some(format!("{version}{suffix}"))
 }
 
 fn label_kinds(t: &Ty) -> Option<&'static [Kind]> {

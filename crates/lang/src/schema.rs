@@ -10,6 +10,8 @@ pub enum Kind {
     Source,
     Package,
     Deb,
+    DebianSource,
+    DebianBuild,
     Env,
     Image,
     Customization,
@@ -17,13 +19,25 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [Kind::Source, Kind::Package, Kind::Deb, Kind::Env, Kind::Image, Kind::Customization, Kind::Test];
+    pub const ALL: [Kind; 9] = [
+        Kind::Source,
+        Kind::Package,
+        Kind::Deb,
+        Kind::DebianSource,
+        Kind::DebianBuild,
+        Kind::Env,
+        Kind::Image,
+        Kind::Customization,
+        Kind::Test,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Source => "source",
             Kind::Package => "package",
             Kind::Deb => "deb",
+            Kind::DebianSource => "debian_source",
+            Kind::DebianBuild => "debian_build",
             Kind::Env => "env",
             Kind::Image => "image",
             Kind::Customization => "customization",
@@ -40,6 +54,8 @@ impl Kind {
             Kind::Source => SOURCE,
             Kind::Package => PACKAGE,
             Kind::Deb => DEB,
+            Kind::DebianSource => DEBIAN_SOURCE,
+            Kind::DebianBuild => DEBIAN_BUILD,
             Kind::Env => ENV,
             Kind::Image => IMAGE,
             Kind::Customization => CUSTOMIZATION,
@@ -186,17 +202,49 @@ const PACKAGE: &[Field] = &[
     opt("disk_budget_mb", Ty::Int),
 ];
 
+/// A binary package: pinned from the archive (`filename`, `sha256`), or one
+/// of the packages a `debian_build` makes (`built`, `package`). `rebuilt`
+/// names the rebuild that images install instead of this archive package.
 const DEB: &[Field] = &[
-    req("version", Ty::Str, "\"1.2.13.dfsg-1\""),
+    opt("version", Ty::Str),
     req("arch", Ty::OneOf(&["amd64", "arm64", "all"]), "\"amd64\""),
-    req("sha256", Ty::Sha256, "\"<64 hex digits>\""),
-    req("filename", Ty::Str, "\"pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb\""),
+    opt("sha256", Ty::Sha256),
+    opt("filename", Ty::Str),
     opt("repo", Ty::Str),
+    opt("built", Ty::Label(&[Kind::DebianBuild])),
+    opt("package", Ty::Str),
+    opt("rebuilt", Ty::Label(&[Kind::Deb])),
     opt("depends", Ty::List(&Ty::Label(&[Kind::Deb]))),
     opt("for_arch", Ty::Map(&Ty::Label(&[Kind::Deb]))),
     opt("license", Ty::Str),
     opt("upstream", Ty::Monitor),
     opt("vex", VEX),
+];
+
+/// A Debian source package as `dhib lock` pins it: each file of it by its
+/// path in the archive and sha256, the `.dsc` among them.
+const DEBIAN_SOURCE: &[Field] = &[
+    req("version", Ty::Str, "\"1:1.2.13.dfsg-1\""),
+    req("files", Ty::Map(&Ty::Sha256), "{ \"pool/main/z/zlib/zlib_1.2.13.dfsg-1.dsc\" = \"<64 hex digits>\" }"),
+    opt("repo", Ty::Str),
+    opt("profiles", STRS),
+    opt("license", Ty::Str),
+];
+
+const BUMP: &[Field] =
+    &[req("suffix", Ty::Str, "\"+dhib1\""), req("changelog", STRS, "[\"Apply the fix for CVE-2023-45853.\"]"), opt("maintainer", Ty::Str)];
+
+/// A Debian source package built with dpkg-buildpackage, patched and bumped.
+const DEBIAN_BUILD: &[Field] = &[
+    req("source", Ty::Label(&[Kind::DebianSource]), "//debian:zlib-source"),
+    req("env", Ty::Label(&[Kind::Env]), "//debian:zlib-build-env"),
+    opt("patches", Ty::List(&Ty::File)),
+    opt("bump", Ty::Record(BUMP)),
+    opt("options", STRS),
+    opt("vex", VEX),
+    opt("timeout", Ty::Int),
+    opt("max_processes", Ty::Int),
+    opt("disk_budget_mb", Ty::Int),
 ];
 
 const ENV: &[Field] = &[req("packages", PKG_LABELS, "[//debian:gcc]"), opt("path", STRS), opt("env", STR_MAP)];

@@ -104,10 +104,48 @@ pub(super) fn cdx_component(p: &Package, s: &Subject) -> Value {
         references.push(json!({ "type": "website", "url": h }));
     }
     match &p.origin {
-        Origin::Deb { download_url, sha256, .. } => {
-            references.push(json!({ "type": "distribution", "url": download_url }));
+        Origin::Deb { download_url, sha256, rebuilt, arch, distro, .. } => {
+            if !download_url.is_empty() {
+                references.push(json!({ "type": "distribution", "url": download_url }));
+            }
             if let Some(h) = cdx_hashes(Some(sha256)) {
                 comp.insert("hashes".into(), h);
+            }
+            if let Some(r) = rebuilt {
+                // Debian's own build of the same package is the ancestor;
+                // the patches are what dhib's build adds to it.
+                let debian = Package {
+                    version: r.source_version.clone(),
+                    origin: Origin::Deb {
+                        arch: arch.clone(),
+                        source: None,
+                        distro: distro.clone(),
+                        download_url: String::new(),
+                        sha256: String::new(),
+                        rebuilt: None,
+                    },
+                    ..p.clone()
+                };
+                let mut ancestor = json!({
+                    "type": kind,
+                    "name": p.name,
+                    "version": r.source_version,
+                    "purl": purl_in(&debian, Some(s)),
+                    "externalReferences": [{ "type": "source-distribution", "url": r.dsc_url }],
+                });
+                if let Some(h) = cdx_hashes(Some(&r.dsc_sha256)) {
+                    ancestor["hashes"] = h;
+                }
+                let patches: Vec<Value> =
+                    r.patches.iter().map(|(path, _)| json!({ "type": "unofficial", "diff": { "url": path } })).collect();
+                comp.insert(
+                    "pedigree".into(),
+                    json!({
+                        "ancestors": [ancestor],
+                        "patches": patches,
+                        "notes": format!("rebuilt by dhib ({}) from the Debian source package {} {}", r.build, r.source, r.source_version),
+                    }),
+                );
             }
         }
         Origin::Built { source: Some(src) } => {

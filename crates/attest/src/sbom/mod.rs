@@ -64,6 +64,22 @@ pub struct Package {
     pub files: Vec<File>,
 }
 
+/// A Debian package dhib built from its source package (a `debian_build`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rebuilt {
+    /// The `debian_build`'s label.
+    pub build: String,
+    /// The source package and the version it rebuilt: what Debian's own
+    /// build of this package is versioned.
+    pub source: String,
+    pub source_version: String,
+    /// The `.dsc` it was unpacked from, and its sha256.
+    pub dsc_url: String,
+    pub dsc_sha256: String,
+    /// The patches added to Debian's, by workspace path, with their sha256.
+    pub patches: Vec<(String, String)>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
     /// A Debian binary package.
@@ -76,6 +92,8 @@ pub enum Origin {
         download_url: String,
         /// Of the .deb.
         sha256: String,
+        /// How dhib rebuilt it from Debian's source package, when it did.
+        rebuilt: Option<Rebuilt>,
     },
     /// Built from source by dhib.
     Built { source: Option<Source> },

@@ -114,12 +114,24 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
         pkg.insert("externalRefs".into(), spdx_purl_ref(&purl_in(p, Some(s))));
         let mut location = "NOASSERTION".to_string();
         match &p.origin {
-            Origin::Deb { download_url, sha256, .. } => {
+            Origin::Deb { download_url, sha256, rebuilt, .. } => {
                 if is_public_url(download_url) {
                     location = download_url.clone();
                 }
                 if let Some(hex) = bare_sha256(sha256) {
                     pkg.insert("checksums".into(), spdx_sha256(hex));
+                }
+                if let Some(r) = rebuilt {
+                    let patches: Vec<String> = r.patches.iter().map(|(path, sha)| format!("{path} (sha256 {sha})")).collect();
+                    let with =
+                        if patches.is_empty() { "without patches".to_string() } else { format!("with the patches {}", patches.join(", ")) };
+                    pkg.insert(
+                        "sourceInfo".into(),
+                        json!(format!(
+                            "rebuilt by dhib ({}) from the Debian source package {} {} ({}, sha256 {}) {with}",
+                            r.build, r.source, r.source_version, r.dsc_url, r.dsc_sha256
+                        )),
+                    );
                 }
             }
             Origin::Built { source: Some(src) } => {

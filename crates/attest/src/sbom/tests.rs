@@ -26,6 +26,7 @@ fn deb(name: &str, version: &str, source: Option<&str>) -> Package {
         description: None,
         homepage: None,
         origin: Origin::Deb {
+            rebuilt: None,
             arch: "amd64".into(),
             source: source.map(String::from),
             distro: "debian-12".into(),

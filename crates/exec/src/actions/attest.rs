@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use crate::deb;
 use crate::facts;
-use crate::job::{runtime_deps, the_file, BuildError, Context, Job, Material};
+use crate::job::{keyed_file, runtime_deps, the_file, BuildError, Context, Job, Material};
 use dhib_attest::{checks, ctrf, provenance, sbom, statement, vex};
 use dhib_graph::components::{self, Components};
 use dhib_graph::query::Targets;
@@ -44,9 +44,12 @@ pub fn vex_facts(targets: &dyn Targets, image: &Label) -> VexFacts {
         .chain(components.elsewhere.keys())
         .filter_map(|l| get(l).map(|d| (l.clone(), d)))
         .collect();
-    // Sources too: a package's purl names its source.
-    let sources: Vec<Label> = defs.values().flat_map(|d| d.refs.iter().filter(|r| r.attr == "source").map(|r| r.label.clone())).collect();
-    defs.extend(sources.into_iter().filter_map(|l| get(&l).map(|d| (l, d))));
+    // The builds of rebuilt debs, then sources: a package's purl names its
+    // source, a rebuilt deb's version is its build's source's and bump.
+    for attr in ["built", "source"] {
+        let more: Vec<Label> = defs.values().flat_map(|d| d.refs.iter().filter(|r| r.attr == attr).map(|r| r.label.clone())).collect();
+        defs.extend(more.into_iter().filter_map(|l| get(&l).map(|d| (l, d))));
+    }
     VexFacts { components, defs }
 }
 
@@ -191,7 +194,7 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                     continue;
                 }
                 let p = if m.result.outputs.contains_key("file") {
-                    deb_package(cx, m, &distro, &file)?
+                    deb_package(cx, m, &all, &distro, &file)?
                 } else {
                     built_package(cx.store, m, &all, &file)?
                 };
@@ -299,6 +302,7 @@ fn distro(store: &Store, manifest: &Digest) -> String {
 fn deb_package(
     cx: &Context<'_>,
     m: &Material<'_>,
+    all: &HashMap<&NodeId, &Material<'_>>,
     distro: &str,
     file: &dyn Fn(&str) -> Option<sbom::File>,
 ) -> Result<sbom::Package, BuildError> {
@@ -323,11 +327,47 @@ fn deb_package(
             arch: control.architecture.clone(),
             source,
             distro: distro.to_string(),
-            download_url: crate::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename),
+            download_url: if filename.is_empty() {
+                String::new()
+            } else {
+                crate::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename)
+            },
             sha256: blob.hex(),
+            rebuilt: rebuilt(cx, m, all)?,
         },
         files,
     })
+}
+
+/// How a deb a `debian_build` made was built: the build, its Debian
+/// source and the patches it added.
+fn rebuilt(cx: &Context<'_>, m: &Material<'_>, all: &HashMap<&NodeId, &Material<'_>>) -> Result<Option<sbom::Rebuilt>, BuildError> {
+    let dep =
+        |of: &Material<'_>, role: Role| of.deps.iter().find(|(roles, _)| roles.contains(role)).and_then(|(_, id)| all.get(id).copied());
+    let Some(build) = dep(m, Role::Built) else { return Ok(None) };
+    let (Some(build_def), Some(source_def)) = (build.def.as_deref(), dep(build, Role::Source).and_then(|s| s.def.as_deref())) else {
+        return Err(BuildError::Invalid(format!("{}: the build of {} is not among its materials", build.id, m.id)));
+    };
+    let dsc = match source_def.attrs.get("files") {
+        Some(Value::Map(files)) => files.iter().find(|(path, _)| path.ends_with(".dsc")),
+        _ => None,
+    };
+    let mut patches = Vec::new();
+    if let Some(Value::List(items)) = build_def.attrs.get("patches") {
+        for item in items {
+            if let Value::File(f) = item {
+                patches.push((f.file.clone(), Digest::of(&keyed_file(cx, &f.file)?).hex()));
+            }
+        }
+    }
+    Ok(Some(sbom::Rebuilt {
+        build: build.id.to_string(),
+        source: source_def.label.name.strip_suffix("-source").unwrap_or(&source_def.label.name).to_string(),
+        source_version: attr(source_def, "version").unwrap_or_default().to_string(),
+        dsc_url: dsc.map(|(path, _)| crate::fetch::deb_url(attr(source_def, "repo"), path)).unwrap_or_default(),
+        dsc_sha256: dsc.and_then(|(_, pin)| pin.as_str()).unwrap_or_default().to_string(),
+        patches,
+    }))
 }
 
 fn built_package(
@@ -374,6 +414,12 @@ fn built_package(
 fn provenance_facts(cx: &Context<'_>, job: &Job<'_>, subject: &ActionResult) -> Result<provenance::Provenance, BuildError> {
     let mut definitions = BTreeSet::from(["dhi.toml".to_string()]);
     definitions.extend(job.closure.iter().filter_map(|m| m.def.as_ref().map(|d| d.file.clone())));
+    // And the files they take with `file(...)`: patches, files added to images.
+    for def in job.closure.iter().filter_map(|m| m.def.as_deref()) {
+        let mut files = Vec::new();
+        def.attrs.values().for_each(|v| v.files(&mut files));
+        definitions.extend(files.into_iter().map(|f| f.file.clone()));
+    }
     let dependencies =
         job.closure.iter().filter(|m| m.id.label != job.id.label).filter_map(|m| dependency(m.id, m.def.as_deref(), &m.result)).collect();
     // What the guardrail said of each source archive, when it vetted it.
@@ -438,10 +484,20 @@ pub fn dependency(id: &NodeId, def: Option<&TargetDef>, result: &ActionResult) -
     let (uri, digest) = match def?.kind {
         _ if id.facet.is_some() => return None,
         Kind::Source => (def.and_then(|d| attr(d, "url")).map(str::to_string), pinned()),
-        Kind::Deb => {
-            let filename = def.and_then(|d| attr(d, "filename")).unwrap_or_default();
-            (Some(crate::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename)), pinned())
+        Kind::Deb => match def.and_then(|d| attr(d, "filename")) {
+            Some(filename) => (Some(crate::fetch::deb_url(def.and_then(|d| attr(d, "repo")), filename)), pinned()),
+            // Built: by the file tree it is, as packages are.
+            None => (None, result.outputs.get("file").copied()),
+        },
+        Kind::DebianSource => {
+            let dsc = match def.and_then(|d| d.attrs.get("files")) {
+                Some(Value::Map(files)) => files.iter().find(|(path, _)| path.ends_with(".dsc")),
+                _ => None,
+            };
+            let repo = def.and_then(|d| attr(d, "repo"));
+            (dsc.map(|(path, _)| crate::fetch::deb_url(repo, path)), dsc.and_then(|(_, pin)| Digest::parse(pin.as_str()?)))
         }
+        Kind::DebianBuild => (None, result.outputs.values().next().copied()),
         Kind::Image | Kind::Customization => (None, facts::manifest(result)),
         Kind::Test => return None,
         Kind::Package | Kind::Env => (None, result.outputs.get("runtime").or_else(|| result.outputs.values().next()).copied()),
@@ -482,14 +538,17 @@ fn declared(map: Option<&Value>) -> Vec<vex::Declared> {
 /// The purl of a component, from its definition (and its source's) alone:
 /// the same as its SBOM entry's.
 fn component_purl(label: &Label, def: &TargetDef, defs: &BTreeMap<Label, Arc<TargetDef>>, distro: &str) -> String {
+    let get = |l: &Label| defs.get(l).cloned();
+    let built = dhib_graph::built_by(&get, def);
     let (name, origin) = if def.kind == Kind::Deb {
-        let file = attr(def, "filename").and_then(|f| f.rsplit('/').next()).unwrap_or_default();
+        let file = attr(def, "filename").or(attr(def, "package")).and_then(|f| f.rsplit('/').next()).unwrap_or_default();
         let origin = sbom::Origin::Deb {
             arch: attr(def, "arch").unwrap_or("all").to_string(),
             source: None,
             distro: distro.to_string(),
             download_url: String::new(),
             sha256: attr(def, "sha256").unwrap_or_default().to_string(),
+            rebuilt: None,
         };
         (file.split('_').next().filter(|n| !n.is_empty()).unwrap_or(&label.name).to_string(), origin)
     } else {
@@ -504,10 +563,14 @@ fn component_purl(label: &Label, def: &TargetDef, defs: &BTreeMap<Label, Arc<Tar
         });
         (label.name.clone(), sbom::Origin::Built { source })
     };
+    let version = match built {
+        Some(build) => dhib_graph::built_version(&get, &build),
+        None => attr(def, "version").map(str::to_string),
+    };
     sbom::purl(&sbom::Package {
         label: label.to_string(),
         name,
-        version: attr(def, "version").unwrap_or("0").to_string(),
+        version: version.unwrap_or_else(|| "0".into()),
         supplier: None,
         license: None,
         description: None,
@@ -525,7 +588,7 @@ fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Opti
     let own = declared(job.def.attrs.get("vex"));
     let component = |label: &Label, place: &str| -> Option<vex::Component> {
         let def = facts.defs.get(label)?;
-        let declared = declared(def.attrs.get("vex"));
+        let declared = declared(dhib_graph::declared_vex(&|l| facts.defs.get(l).cloned(), def).as_ref());
         (!declared.is_empty()).then(|| vex::Component {
             purl: component_purl(label, def, &facts.defs, &distro),
             label: label.to_string(),

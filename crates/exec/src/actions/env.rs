@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
+use super::dpkg;
 use crate::deb;
 use crate::job::*;
 use crate::sandbox::{self};
@@ -49,12 +50,17 @@ pub(crate) fn env(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Action
             }
         }
     }
+    let mut db = dpkg::Database::default();
     for digest in debs.values() {
-        deb::unpack(&cx.store.blob_path(digest), &root)?;
+        let path = cx.store.blob_path(digest);
+        let unpacked = deb::unpack(&path, &root)?;
+        db.add(&path, &unpacked)?;
     }
     for t in trees {
         cx.store.materialize(&t, &root)?;
     }
+    db.write(&root)?;
+    dpkg::configure(&root, &db)?;
     link_alternatives(&root)?;
     let manifest = cx.store.put_tree(&root)?;
     let mut r = ActionResult { outputs: BTreeMap::from([("rootfs".to_string(), manifest)]), ..Default::default() };

@@ -4,6 +4,9 @@
 
 pub mod attest;
 mod deb;
+mod debian_build;
+mod debian_source;
+mod dpkg;
 mod env;
 mod image;
 mod image_files;
@@ -24,6 +27,8 @@ pub fn run(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<ActionResult,
     match job.def.kind {
         Kind::Source => source::source(cx, job, work),
         Kind::Deb => deb::deb_file(cx, job, work),
+        Kind::DebianSource => debian_source::debian_source(cx, job),
+        Kind::DebianBuild => debian_build::debian_build(cx, job, work),
         Kind::Env => env::env(cx, job, work),
         Kind::Package => package::package(cx, job, work),
         Kind::Image if job.deps.iter().any(|(roles, ..)| roles.contains(Role::Platform)) => index::image_index(cx, job),

@@ -100,7 +100,6 @@ pub(crate) fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Ac
         Mount { host: w.out.clone(), dest: "/out".into(), writable: true },
         Mount { host: w.deps.clone(), dest: "/opt/deps".into(), writable: false },
     ];
-    let base = sandbox::base_env(cx.source_date_epoch);
     let log = File::options().create(true).append(true).read(true).open(&w.log).map_err(io(w.log.display()))?;
     let limits = step_limits(&job.def);
     for (i, command) in steps.iter().enumerate() {
@@ -114,31 +113,38 @@ pub(crate) fn package(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<Ac
             network: false,
             user: None,
         };
-        use std::io::Write;
-        writeln!(&log, "+ {command}").map_err(io(w.log.display()))?;
-        let outcome = sandbox::run(&step, cx.sandbox, &base, &log)?;
-        if !outcome.success() {
-            let status = match (&outcome.exceeded, outcome.timed_out, outcome.code) {
-                (Some(bound), ..) => format!("killed: it {bound}"),
-                (None, true, _) => format!("timed out after {}s (timeout)", outcome.elapsed.as_secs()),
-                (None, false, Some(c)) => format!("exit status {c}"),
-                (None, false, None) => "killed by a signal".to_string(),
-            };
-            let log_digest = cx.store.put_file(&w.log)?;
-            return Err(BuildError::Step {
-                index: i + 1,
-                count: steps.len(),
-                command: command.clone(),
-                status,
-                tail: tail(&w.log, 20),
-                log: log_digest,
-            });
-        }
+        run_logged(cx, &step, command, (i + 1, steps.len()), &w.log, &log)?;
     }
     let log_digest = cx.store.put_file(&w.log)?;
     let mut r = split_outputs(cx.store, &w.out, &job.def)?;
     r.log = Some(log_digest);
     Ok(r)
+}
+
+/// Runs one step of a build (`index` of `count`), its output appended to
+/// the build's log; a failure carries the log's tail and the stored log.
+pub(crate) fn run_logged(
+    cx: &Context<'_>,
+    step: &Step,
+    command: &str,
+    (index, count): (usize, usize),
+    log_path: &Path,
+    log: &File,
+) -> Result<(), BuildError> {
+    use std::io::Write;
+    writeln!(&*log, "+ {command}").map_err(io(log_path.display()))?;
+    let outcome = sandbox::run(step, cx.sandbox, &sandbox::base_env(cx.source_date_epoch), log)?;
+    if outcome.success() {
+        return Ok(());
+    }
+    let status = match (&outcome.exceeded, outcome.timed_out, outcome.code) {
+        (Some(bound), ..) => format!("killed: it {bound}"),
+        (None, true, _) => format!("timed out after {}s (timeout)", outcome.elapsed.as_secs()),
+        (None, false, Some(c)) => format!("exit status {c}"),
+        (None, false, None) => "killed by a signal".to_string(),
+    };
+    let log_digest = cx.store.put_file(log_path)?;
+    Err(BuildError::Step { index, count, command: command.to_string(), status, tail: tail(log_path, 20), log: log_digest })
 }
 
 /// The bounds of a package's steps: its `timeout` (seconds per step),

@@ -89,22 +89,36 @@ impl Control {
 
 /// Reads the `control` file of a `.deb` without touching its data.
 pub fn read_control(deb: &Path) -> Result<Control, DebError> {
-    // A control file is a few KiB; the cap keeps a hostile package from
+    let members = control_members(deb, &["control"])?;
+    let text = members
+        .get("control")
+        .ok_or_else(|| DebError::Format { path: deb.to_path_buf(), why: "control.tar has no control file".into() })?;
+    Control::from_fields(&parse_fields(&String::from_utf8_lossy(text)))
+        .ok_or_else(|| DebError::Format { path: deb.to_path_buf(), why: "its control file has no Package or Version field".into() })
+}
+
+/// The members of a `.deb`'s `control.tar` with these names (`control`,
+/// `shlibs`, `symbols`, `postinst`, ...), those it has, by name.
+pub fn control_members(deb: &Path, names: &[&str]) -> Result<BTreeMap<String, Vec<u8>>, DebError> {
+    // Control members are a few KiB; the cap keeps a hostile package from
     // making us buffer gigabytes.
-    const MAX_CONTROL: u64 = 1 << 20;
+    const MAX_MEMBER: u64 = 1 << 20;
     let mut archive = tar::Archive::new(tar_member(deb, "control.tar")?);
+    let mut out = BTreeMap::new();
     for entry in archive.entries().map_err(read_err(deb))? {
         let entry = entry.map_err(read_err(deb))?;
-        let is_control = relative(&entry.path_bytes()).is_ok_and(|p| p.is_some_and(|p| p == Path::new("control")));
-        if !is_control {
+        let name = match relative(&entry.path_bytes()) {
+            Ok(Some(p)) => p.to_string_lossy().into_owned(),
+            _ => continue,
+        };
+        if !names.contains(&name.as_str()) || entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let mut text = String::new();
-        entry.take(MAX_CONTROL).read_to_string(&mut text).map_err(read_err(deb))?;
-        return Control::from_fields(&parse_fields(&text))
-            .ok_or_else(|| DebError::Format { path: deb.to_path_buf(), why: "its control file has no Package or Version field".into() });
+        let mut bytes = Vec::new();
+        entry.take(MAX_MEMBER).read_to_end(&mut bytes).map_err(read_err(deb))?;
+        out.insert(name, bytes);
     }
-    Err(DebError::Format { path: deb.to_path_buf(), why: "control.tar has no control file".into() })
+    Ok(out)
 }
 
 /// The fields of one deb822 paragraph. Continuation lines (starting with a

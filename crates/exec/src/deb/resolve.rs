@@ -131,6 +131,8 @@ pub struct Closure<'a> {
     /// For each package, the packages of the closure that satisfy its
     /// `Pre-Depends` and `Depends` (itself left out).
     pub depends: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    /// The package chosen for each root, in the roots' order.
+    pub roots: Vec<&'a str>,
 }
 
 /// A relation nothing in the index satisfies, with the packages that led to
@@ -174,6 +176,7 @@ pub fn resolve_closure<'a>(index: &'a [IndexEntry], roots: &[&str], arch: &str) 
     let universe = Universe::new(index, arch);
     let mut chosen: BTreeMap<&'a str, Chosen<'a>> = BTreeMap::new();
     let mut queue: VecDeque<&'a IndexEntry> = VecDeque::new();
+    let mut root_packages = Vec::new();
 
     for root in roots {
         let unparsable =
@@ -181,6 +184,7 @@ pub fn resolve_closure<'a>(index: &'a [IndexEntry], roots: &[&str], arch: &str) 
         let groups = parse_relations(root).map_err(|_| unparsable())?;
         let [group] = groups.as_slice() else { return Err(unparsable()) };
         let entry = universe.choose(group, &chosen).map_err(|reason| ResolveError { chain: Vec::new(), relation: show(group), reason })?;
+        root_packages.push(entry.package.as_str());
         if !chosen.contains_key(entry.package.as_str()) {
             chosen.insert(&entry.package, Chosen { entry, parent: None, depends: BTreeSet::new() });
             queue.push_back(entry);
@@ -217,6 +221,7 @@ pub fn resolve_closure<'a>(index: &'a [IndexEntry], roots: &[&str], arch: &str) 
     Ok(Closure {
         packages: chosen.values().map(|c| c.entry).collect(),
         depends: chosen.into_iter().map(|(name, c)| (name, c.depends)).collect(),
+        roots: root_packages,
     })
 }
 

@@ -329,7 +329,63 @@ impl Evaluator<'_> {
                 );
             }
         }
+        if t.kind == Kind::Deb {
+            self.check_deb_origin(t);
+        }
+        let patched = matches!(t.attrs.get("patches"), Some(Value::List(p)) if !p.is_empty());
+        if t.kind == Kind::DebianBuild && patched && !t.attrs.contains_key("bump") && !self.reported_attr(t, "bump") {
+            self.diags.push(
+                Diag::error(&t.file, t.attr_span("patches"), "E0252", format!("debian_build `{}` patches without a bump", t.label.name))
+                    .with_label("patched here")
+                    .with_help(
+                        "a patched package must not keep Debian's version, or scanners take it for Debian's build: add \
+                         `bump = { suffix = \"+dhib1\", changelog = [\"What the patch does.\"] }`",
+                    ),
+            );
+        }
         self.check_user(t);
+    }
+
+    /// A deb is either pinned from an archive or taken from a `debian_build`.
+    fn check_deb_origin(&mut self, t: &TargetDef) {
+        let has = |name: &str| t.attrs.contains_key(name) || self.reported_attr(t, name);
+        let built = has("built");
+        let (span, label, message, help) = if built {
+            match ["filename", "sha256", "version", "repo"].into_iter().find(|a| has(a)) {
+                Some(pin) => (
+                    t.attr_span(pin),
+                    "pinned here",
+                    format!("deb `{}` is both built and pinned: `built` and `{pin}` exclude each other", t.label.name),
+                    "a built deb is the file its `debian_build` makes, with the version it gives it: remove the pin".to_string(),
+                ),
+                None if !has("package") => (
+                    t.attr_span("built"),
+                    "built, but as which package?",
+                    format!("deb `{}` names no `package` of the build", t.label.name),
+                    "add `package = \"NAME\"`, the binary package of the build this deb is (e.g. \"zlib1g\")".to_string(),
+                ),
+                None => return,
+            }
+        } else {
+            match ["filename", "sha256", "version"].into_iter().find(|a| !has(a)) {
+                Some(missing) => (
+                    t.span,
+                    "declared here",
+                    format!("deb `{}` is neither pinned nor built: it has no `{missing}`", t.label.name),
+                    "a deb from an archive needs `version`, `filename` and `sha256` (`dhib lock` writes them); a deb a \
+                     `debian_build` makes needs `built` and `package`"
+                        .to_string(),
+                ),
+                None if has("package") => (
+                    t.attr_span("package"),
+                    "not built",
+                    format!("deb `{}` has a `package` but is not built", t.label.name),
+                    "`package` names the binary package of a `debian_build`: add `built = LABEL`, or remove it".to_string(),
+                ),
+                None => return,
+            }
+        };
+        self.diags.push(Diag::error(&t.file, span, "E0251", message).with_label(label).with_help(help));
     }
 
     /// An attribute that was written but failed to evaluate is not "missing".
