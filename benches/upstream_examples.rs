@@ -9,45 +9,25 @@
 //! attested and signed) to `dhib verify` of every image the cascade names.
 //! Printed: each phase, and the images and customizations per second.
 //!
-//! The store starts as a hard-linked copy of the workspace's (.dhib/, or
-//! $DHIB_STORE): after `./run.sh` the untimed build is all cache hits, and
-//! every run still remakes the whole cascade: the copy forgets the results
-//! of the cascade's keys before the timed build. (Blobs are immutable and
-//! results are replaced by rename or unlinked, so the copy never writes
-//! through to the original.)
+//! The store starts as a hard-linked copy of the workspace's (see
+//! `support::seeded_store`), and every run still remakes the whole cascade:
+//! the copy forgets the results of the cascade's keys before the timed build.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+#[path = "support/examples.rs"]
+mod support;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::process::Command;
+use std::time::Duration;
 
-fn run(ws: &Path, store: &Path, args: &[&str]) -> (Output, Duration) {
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_dhib")).arg("--store").arg(store).args(args).current_dir(ws).output().unwrap();
-    let took = start.elapsed();
-    assert!(out.status.success(), "dhib {args:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out, took)
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
+use support::{built, forget, repo, run, secs, seeded_store};
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("skipped: run with `cargo bench --bench upstream_examples`");
         return;
     }
-    let seed = std::env::var_os("DHIB_STORE").map(PathBuf::from).unwrap_or_else(|| repo().join(".dhib"));
     let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
-    let store = dir.path().join("store");
-    if seed.is_dir() {
-        let copied = Command::new("cp").arg("-al").arg(&seed).arg(&store).status().unwrap();
-        assert!(copied.success(), "cannot copy the store {} (on another file system?)", seed.display());
-    }
+    let store = seeded_store(dir.path());
     let ws = dir.path().join("catalog");
     let fixture = Command::new("bash")
         .arg(repo().join("scripts/local-upstream.sh"))
@@ -73,18 +53,9 @@ fn main() {
     // Whatever of the cascade an earlier run (or scripts/upstream-demo.sh)
     // left in the seed is forgotten by the copy: every run remakes it all.
     let nodes: Vec<String> = outcome["cascade"].as_object().unwrap().keys().flat_map(|k| cascade(k)).collect();
-    let args: Vec<&str> = ["key"].into_iter().chain(nodes.iter().map(String::as_str)).collect();
-    let (keys, _) = run(&ws, &store, &args);
-    for line in String::from_utf8_lossy(&keys.stdout).lines() {
-        let key = line.split_whitespace().next().unwrap();
-        let _ = std::fs::remove_file(store.join("ac").join(&key[..2]).join(format!("{key}.json")));
-    }
+    forget(&ws, &store, &nodes);
     let (build, t_build) = run(&ws, &store, &["build", "//examples/...", "--output", "json"]);
-    let built: Vec<serde_json::Value> = String::from_utf8_lossy(&build.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .filter(|e: &serde_json::Value| e["event"] == "built")
-        .collect();
+    let built = built(&build);
     assert_eq!(built.len(), nodes.len(), "the build remade {} nodes, the cascade has {}", built.len(), nodes.len());
     let mut t_verify = Duration::ZERO;
     for image in &images {

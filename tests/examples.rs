@@ -195,6 +195,39 @@ fn the_examples_build_from_source_reproducibly() {
         "{vex}"
     );
 
+    // libmd, rebuilt from Debian's source package with a patch and a bump:
+    // the dev variants install it (dpkg links it), their SBOMs name its
+    // source and patch, and the runtime images have no libmd at all.
+    let rebuilt = files(store.path(), "//examples/debian/libmd");
+    let libmd0 = rebuilt.iter().find(|r| r[0] == "libmd0").unwrap_or_else(|| panic!("no libmd0 among {rebuilt:?}"));
+    assert_eq!(libmd0[1], "libmd0_1.0.4-2+dhib1_amd64.deb");
+    let sbom = |image: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.path().join(format!("examples/images/{image}.attestations/sbom.spdx.json"))).unwrap())
+            .unwrap()
+    };
+    let dev = sbom("lua/lua-dev");
+    let entry = dev["packages"].as_array().unwrap().iter().find(|p| p["name"] == "libmd0").expect("lua-dev ships libmd0");
+    assert_eq!(entry["versionInfo"], "1.0.4-2+dhib1", "{entry}");
+    let info = entry["sourceInfo"].as_str().unwrap();
+    assert!(info.contains("Debian source package libmd 1.0.4-2") && info.contains("explicit-bzero-contexts.patch"), "{info}");
+    assert!(sbom("lua/lua")["packages"].as_array().unwrap().iter().all(|p| p["name"] != "libmd0"));
+    let run = dhib(store.path(), &["run", "//examples/images/lua:lua-dev", "--", "-c", "cat /var/lib/dpkg/status.d/libmd0"]);
+    assert!(String::from_utf8_lossy(&run.stdout).contains("Version: 1.0.4-2+dhib1\n"), "{}", String::from_utf8_lossy(&run.stderr));
+    // Built with Debian's hardening flags (which an environment without
+    // dpkg's vendor origin silently drops), and with the patch applied.
+    let unpacked = tempfile::tempdir().unwrap();
+    let x = Command::new("dpkg-deb").arg("-x").arg(blob(store.path(), &libmd0[4])).arg(unpacked.path()).status().unwrap();
+    assert!(x.success());
+    let so = unpacked.path().join("usr/lib/x86_64-linux-gnu/libmd.so.0.0.5");
+    let readelf = |args: &[&str]| String::from_utf8(Command::new("readelf").args(args).arg(&so).output().unwrap().stdout).unwrap();
+    let dynamic = readelf(&["-d"]);
+    assert!(dynamic.contains("BIND_NOW") && dynamic.contains("Library soname: [libmd.so.0]"), "{dynamic}");
+    assert!(readelf(&["-lW"]).contains("GNU_RELRO"));
+    let imports = readelf(&["--dyn-syms", "-W"]);
+    for symbol in ["__stack_chk_fail", "__read_chk", "__explicit_bzero_chk"] {
+        assert!(imports.contains(symbol), "{symbol}: stack protector, _FORTIFY_SOURCE and the patch\n{imports}");
+    }
+
     let lua_layers = layers(&out.path().join("examples/images/lua/lua"));
     let acme_layers = layers(&out.path().join("examples/customizations/acme/acme-lua"));
     assert_eq!(acme_layers[..lua_layers.len()], lua_layers[..], "the customization reuses Lua's layers");
@@ -228,8 +261,80 @@ fn the_examples_build_from_source_reproducibly() {
         assert_eq!(index2["images"][label]["manifest"], entry["manifest"], "{label}: image digests differ between checkouts");
     }
     assert_eq!(files(other.path(), "//examples/pkgs/zlib:zlib"), zlib);
+    // The Debian rebuild is bit-identical too (the image digests above
+    // already say so; here by the .debs themselves).
+    assert_eq!(files(other.path(), "//examples/debian/libmd"), rebuilt);
+    debian_build_matches_debians(other.path(), checkout.path());
 
     an_upstream_release_cascades_through_the_catalog(store.path(), &public, &index);
+}
+
+/// libmd rebuilt without patch or bump, in the example's build environment,
+/// against Debian's own libmd0 of the same version: the same files, control
+/// fields and exported symbols (the bytes differ: Debian built it in 2022,
+/// with an older gcc and a debhelper that kept the whole changelog).
+fn debian_build_matches_debians(store: &Path, checkout: &Path) {
+    let dir = checkout.join("examples/debian/libmd-debian");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("BUILD.dhi"),
+        "debian_build \"libmd-debian\" {\n  source = //examples/debian:libmd-source\n  env = //examples/debian:libmd-build-env\n  \
+         options = [\"nocheck\", \"nodoc\"]\n}\n",
+    )
+    .unwrap();
+    let mut cmd = common::dhib();
+    let built = cmd
+        .arg("--store")
+        .arg(store)
+        .args(["build", "//examples/debian/libmd-debian", "//examples/debian:libmd0"])
+        .current_dir(checkout)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let in_checkout = |node: &str| -> Vec<Vec<String>> {
+        let out = common::dhib().arg("--store").arg(store).args(["ls", node]).current_dir(checkout).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').map(str::to_string).collect()).collect()
+    };
+    let ours = in_checkout("//examples/debian/libmd-debian");
+    let ours = ours.iter().find(|r| r[0] == "libmd0").unwrap();
+    let theirs = in_checkout("//examples/debian:libmd0");
+    assert_eq!(ours[1], theirs[0][1], "same file name, so the same version");
+    let (a, b) = (blob(store, &ours[4]), blob(store, &theirs[0][4]));
+    let field =
+        |deb: &Path, name: &str| String::from_utf8(Command::new("dpkg-deb").arg("-f").arg(deb).arg(name).output().unwrap().stdout).unwrap();
+    for name in ["Package", "Version", "Architecture", "Depends", "Multi-Arch", "Source"] {
+        assert_eq!(field(&a, name), field(&b, name), "{name}");
+    }
+    let listing = |deb: &Path| -> Vec<String> {
+        let out = Command::new("dpkg-deb").arg("-c").arg(deb).output().unwrap();
+        // Mode, owner and path; sizes and dates may differ.
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 2 && *i != 3 && *i != 4)
+                    .map(|(_, w)| w)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    assert_eq!(listing(&a), listing(&b));
+    let exports = |deb: &Path| -> Vec<String> {
+        let root = tempfile::tempdir().unwrap();
+        assert!(Command::new("dpkg-deb").arg("-x").arg(deb).arg(root.path()).status().unwrap().success());
+        let so = root.path().join("usr/lib/x86_64-linux-gnu/libmd.so.0.0.5");
+        let out = String::from_utf8(Command::new("readelf").args(["--dyn-syms", "-W"]).arg(&so).output().unwrap().stdout).unwrap();
+        let mut names: Vec<String> =
+            out.lines().filter(|l| !l.contains(" UND ")).filter_map(|l| l.split_whitespace().nth(7)).map(str::to_string).collect();
+        names.sort();
+        names
+    };
+    let (ours, theirs) = (exports(&a), exports(&b));
+    assert!(ours.len() > 40, "{ours:?}");
+    assert_eq!(ours, theirs);
 }
 
 /// A copy of the example workspace watching a local Lua upstream
