@@ -16,7 +16,7 @@ if [[ ! -f cosign.key ]]; then
     echo "== dhib keygen: the key pair dhib signs images and attestations with (cosign.key, cosign.pub)"
     $dhib keygen
 fi
-echo "== dhib build //examples/...: zlib, Lua and SQLite from source, in the sandbox; tested, attested, signed"
+echo "== dhib build //examples/...: zlib, Lua, SQLite and Debian's libmd (patched) from source, in the sandbox; tested, attested, signed"
 $dhib build //examples/...
 echo "== again: nothing to do"
 $dhib build //examples/...
@@ -24,6 +24,8 @@ echo "== what must be rebuilt if zlib changes?"
 $dhib query 'rdeps(//..., //examples/pkgs/zlib)'
 echo "== the images among them"
 $dhib query 'kind(image, rdeps(//..., //examples/pkgs/zlib))'
+echo "== what a change to the patch of the libmd rebuild reaches (the images that install libmd0)"
+$dhib affected --files examples/debian/libmd/patches/explicit-bzero-contexts.patch
 echo "== run the Lua image (its entrypoint, in the sandbox, as its user)"
 $dhib run //examples/images/lua:lua -- -e 'print("hello from " .. _VERSION .. " in the image")'
 echo "== the images' tests and standard checks (CTRF reports in dhib-out/)"
