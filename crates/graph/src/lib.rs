@@ -416,7 +416,10 @@ pub fn resolve_deps(lookup: &dyn Definitions, id: &NodeId) -> NodeDeps {
     for r in &def.refs {
         // A .deb is fully identified by its pin: what it depends on is not
         // an input of the deb itself but of whatever installs it (below).
-        if def.kind == Kind::Deb && (r.attr == "depends" || r.attr == "for_arch" || r.attr == "rebuilt") {
+        // A built deb's `depends` are edges: its build checks them against
+        // the control file it made.
+        let built = def.attrs.contains_key("built");
+        if def.kind == Kind::Deb && ((r.attr == "depends" && !built) || r.attr == "for_arch" || r.attr == "rebuilt") {
             if lookup.target(&r.label).is_none() {
                 out.diags.push(unknown_label(lookup, &def, r));
             }
