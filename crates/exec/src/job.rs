@@ -96,6 +96,14 @@ pub(crate) fn str_attr<'d>(def: &'d TargetDef, name: &str) -> Option<&'d str> {
     def.attrs.get(name).and_then(Value::as_str)
 }
 
+/// A list-of-strings attribute, empty when absent.
+pub(crate) fn str_list(def: &TargetDef, name: &str) -> Vec<String> {
+    match def.attrs.get(name) {
+        Some(Value::List(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A result whose only output is one stored file.
 pub(crate) fn single_file(store: &Store, name: &str, digest: Digest, size: u64) -> Result<ActionResult, BuildError> {
     let tree = Tree::from([(name.to_string(), Entry::File { digest, size, executable: false })]);
@@ -106,8 +114,12 @@ pub(crate) fn single_file(store: &Store, name: &str, digest: Digest, size: u64) 
 /// The one file of a single-file result.
 pub(crate) fn the_file(store: &Store, r: &ActionResult) -> Result<(String, Digest), BuildError> {
     let manifest = r.outputs.get("file").ok_or_else(|| BuildError::Invalid("an input has no file output".into()))?;
-    let tree = store.get_tree(manifest)?;
-    match tree.into_iter().next() {
+    file_in(store, manifest)
+}
+
+/// The one file of a single-file output tree.
+pub(crate) fn file_in(store: &Store, manifest: &Digest) -> Result<(String, Digest), BuildError> {
+    match store.get_tree(manifest)?.into_iter().next() {
         Some((name, Entry::File { digest, .. })) => Ok((name, digest)),
         _ => Err(BuildError::Invalid("an input's file output is empty".into())),
     }

@@ -348,10 +348,7 @@ fn rebuilt(cx: &Context<'_>, m: &Material<'_>, all: &HashMap<&NodeId, &Material<
     let (Some(build_def), Some(source_def)) = (build.def.as_deref(), dep(build, Role::Source).and_then(|s| s.def.as_deref())) else {
         return Err(BuildError::Invalid(format!("{}: the build of {} is not among its materials", build.id, m.id)));
     };
-    let dsc = match source_def.attrs.get("files") {
-        Some(Value::Map(files)) => files.iter().find(|(path, _)| path.ends_with(".dsc")),
-        _ => None,
-    };
+    let (dsc_url, dsc_sha256) = dsc(source_def).unwrap_or_default();
     let mut patches = Vec::new();
     if let Some(Value::List(items)) = build_def.attrs.get("patches") {
         for item in items {
@@ -364,10 +361,17 @@ fn rebuilt(cx: &Context<'_>, m: &Material<'_>, all: &HashMap<&NodeId, &Material<
         build: build.id.to_string(),
         source: source_def.label.name.strip_suffix("-source").unwrap_or(&source_def.label.name).to_string(),
         source_version: attr(source_def, "version").unwrap_or_default().to_string(),
-        dsc_url: dsc.map(|(path, _)| crate::fetch::deb_url(attr(source_def, "repo"), path)).unwrap_or_default(),
-        dsc_sha256: dsc.and_then(|(_, pin)| pin.as_str()).unwrap_or_default().to_string(),
+        dsc_url,
+        dsc_sha256: dsc_sha256.to_string(),
         patches,
     }))
+}
+
+/// Where a `debian_source`'s `.dsc` is downloaded from, and its pin.
+fn dsc(source: &TargetDef) -> Option<(String, &str)> {
+    let Some(Value::Map(files)) = source.attrs.get("files") else { return None };
+    let (path, pin) = files.iter().find(|(path, _)| path.ends_with(".dsc"))?;
+    Some((crate::fetch::deb_url(attr(source, "repo"), path), pin.as_str()?))
 }
 
 fn built_package(
@@ -489,14 +493,10 @@ pub fn dependency(id: &NodeId, def: Option<&TargetDef>, result: &ActionResult) -
             // Built: by the file tree it is, as packages are.
             None => (None, result.outputs.get("file").copied()),
         },
-        Kind::DebianSource => {
-            let dsc = match def.and_then(|d| d.attrs.get("files")) {
-                Some(Value::Map(files)) => files.iter().find(|(path, _)| path.ends_with(".dsc")),
-                _ => None,
-            };
-            let repo = def.and_then(|d| attr(d, "repo"));
-            (dsc.map(|(path, _)| crate::fetch::deb_url(repo, path)), dsc.and_then(|(_, pin)| Digest::parse(pin.as_str()?)))
-        }
+        Kind::DebianSource => match def.and_then(dsc) {
+            Some((url, pin)) => (Some(url), Digest::parse(pin)),
+            None => (None, None),
+        },
         Kind::DebianBuild => (None, result.outputs.values().next().copied()),
         Kind::Image | Kind::Customization => (None, facts::manifest(result)),
         Kind::Test => return None,

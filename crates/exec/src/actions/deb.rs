@@ -25,10 +25,7 @@ pub(crate) fn deb_file(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Result<A
                 let all: Vec<&str> = build.outputs.keys().map(String::as_str).collect();
                 BuildError::Invalid(format!("{id} made no binary package {package}; it made {}", all.join(", ")))
             })?;
-            match cx.store.get_tree(made)?.into_iter().next() {
-                Some((name, dhib_store::Entry::File { digest, .. })) => (name, digest),
-                _ => return Err(BuildError::Invalid(format!("{id}: the output {package} is empty"))),
-            }
+            file_in(cx.store, made)?
         }
         None => {
             let filename = str_attr(&job.def, "filename").expect("analysis: a deb not built is pinned");

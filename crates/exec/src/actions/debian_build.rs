@@ -40,19 +40,14 @@ pub(crate) fn debian_build(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Resu
 
     let log_path = work.join("build.log");
     let log = File::options().create(true).append(true).read(true).open(&log_path).map_err(io(log_path.display()))?;
-    let list = |name: &str| -> Vec<String> {
-        match job.def.attrs.get(name) {
-            Some(Value::List(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-            _ => Vec::new(),
-        }
-    };
-    let mut options = list("options");
+    let mut options = str_list(&job.def, "options");
     options.push(format!("parallel={}", cx.jobs));
     vars.insert("DEB_BUILD_OPTIONS".into(), options.join(" "));
     vars.insert("DEB_BUILD_PROFILES".into(), profiles.join(" "));
+    let env_dir = materialized_env(cx.store, &rootfs)?;
     let step = |argv: &str, workdir: &str| Step {
         argv: vec!["/bin/sh".into(), "-ec".into(), argv.to_string()],
-        rootfs: Default::default(),
+        rootfs: env_dir.clone(),
         mounts: vec![Mount { host: build.clone(), dest: "/build".into(), writable: true }],
         workdir: workdir.into(),
         env: vars.clone(),
@@ -60,16 +55,15 @@ pub(crate) fn debian_build(cx: &Context<'_>, job: &Job<'_>, work: &Path) -> Resu
         network: false,
         user: None,
     };
-    let env_dir = materialized_env(cx.store, &rootfs)?;
     let unpack = format!("dpkg-source -x {dsc} src");
-    run_logged(cx, &Step { rootfs: env_dir.clone(), ..step(&unpack, "/build") }, &unpack, (1, 2), &log_path, &log)?;
+    run_logged(cx, &step(&unpack, "/build"), &unpack, (1, 2), &log_path, &log)?;
 
     let src = build.join("src");
     let version = prepare(cx, job, &src, &dsc_version)?;
     // SOURCE_DATE_EPOCH comes from the top changelog entry, as Debian's own
     // builds take it: the bump keeps the date of the entry it extends.
     let buildpackage = "unset SOURCE_DATE_EPOCH; dpkg-buildpackage -b -uc -us";
-    run_logged(cx, &Step { rootfs: env_dir, ..step(buildpackage, "/build/src") }, buildpackage, (2, 2), &log_path, &log)?;
+    run_logged(cx, &step(buildpackage, "/build/src"), buildpackage, (2, 2), &log_path, &log)?;
 
     let mut r = ActionResult::default();
     let mut built: Vec<_> = fs::read_dir(&build).map_err(io(build.display()))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();

@@ -26,10 +26,6 @@ pub(crate) fn debian_source(cx: &Context<'_>, job: &Job<'_>) -> Result<ActionRes
     }
     let mut r = ActionResult::default();
     r.outputs.insert("files".into(), cx.store.put_manifest(&tree)?);
-    let profiles: Vec<String> = match job.def.attrs.get("profiles") {
-        Some(Value::List(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-        _ => Vec::new(),
-    };
-    crate::facts::set_build_profiles(&mut r, &profiles);
+    crate::facts::set_build_profiles(&mut r, &str_list(&job.def, "profiles"));
     Ok(r)
 }
