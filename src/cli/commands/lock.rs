@@ -3,7 +3,9 @@ use std::process::ExitCode;
 use dhib_commands::{Failure, Workspace};
 
 /// Pin Debian packages: resolve `[debian] packages` of dhi.toml and their
-/// dependencies against a Packages index, and write them as `deb` targets.
+/// dependencies against a Packages index, and write them as `deb` targets;
+/// the source packages of `[debian.sources]` as `debian_source` targets with
+/// their build environments
 #[derive(clap::Args)]
 #[command(after_help = "\
 Examples:
