@@ -39,7 +39,9 @@ fn attest_one(img: &Image, key: &keys::SigningKey) -> usize {
             manifest_digest: format!("sha256:{}", img.digest),
             platforms: vec!["linux/amd64".into()],
             version: None,
+            supplier: Some("dhib examples".into()),
         },
+        os: None,
         packages: img.packages.clone(),
         created: 0,
         tool: "dhib bench".into(),
@@ -128,6 +130,7 @@ fn main() {
                     license: text("license"),
                     description: None,
                     homepage: None,
+                    cpe: None,
                     origin: sbom::Origin::Built { source: None },
                     files: Vec::new(),
                 });

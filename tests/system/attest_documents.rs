@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use dhib::attest::sbom::{self, Contents, File, Origin, Package, SbomPackage, Source, Subject};
+use dhib::attest::sbom::{self, Contents, File, Origin, Os, Package, SbomPackage, Source, Subject};
 use dhib::attest::vex::{self, Component, Declared, Status};
 use serde_json::Value;
 use sha1::Digest as _;
@@ -48,10 +48,11 @@ fn deb(name: &str, version: &str, source: Option<&str>, license: Option<&str>, f
         license: license.map(String::from),
         description: Some(format!("{name}, as Debian ships it")),
         homepage: Some("https://www.debian.org/".into()),
+        cpe: None,
         origin: Origin::Deb {
             rebuilt: None,
             arch: "amd64".into(),
-            source: source.map(String::from),
+            source: source.map(|s| (s.to_string(), version.to_string())),
             distro: "debian-12".into(),
             download_url: format!("https://deb.debian.org/debian/pool/main/{name}_{version}_amd64.deb"),
             sha256: hex(&sha2::Sha256::digest(name)),
@@ -69,7 +70,14 @@ fn contents() -> Contents {
             manifest_digest: manifest,
             platforms: vec!["linux/amd64".into()],
             version: Some("5.4.6".into()),
+            supplier: Some("dhib examples".into()),
         },
+        os: Some(Os {
+            id: "debian".into(),
+            version: "12.13".into(),
+            pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            version_id: "12".into(),
+        }),
         packages: vec![
             deb(
                 "libc6",
@@ -95,6 +103,7 @@ fn contents() -> Contents {
                 license: Some("MIT".into()),
                 description: Some("Lua interpreter".into()),
                 homepage: Some("https://www.lua.org/".into()),
+                cpe: None,
                 origin: Origin::Built {
                     source: Some(Source {
                         label: "//examples/sources:lua-src".into(),
@@ -113,6 +122,7 @@ fn contents() -> Contents {
                 license: None,
                 description: None,
                 homepage: None,
+                cpe: None,
                 origin: Origin::Image,
                 files: vec![file("/etc/passwd", "root:x:0:0::/root:/sbin/nologin\n"), file("/etc/ssl/certs/ca-certificates.crt", "certs")],
             },
@@ -124,6 +134,7 @@ fn contents() -> Contents {
                 license: None,
                 description: None,
                 homepage: None,
+                cpe: None,
                 origin: Origin::Oci {
                     reference: "docker.io/library/debian:12".into(),
                     digest: format!("sha256:{}", hex(&sha2::Sha256::digest("debian:12"))),

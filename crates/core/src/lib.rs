@@ -17,4 +17,4 @@ mod digest;
 mod text;
 
 pub use digest::{Digest, Key};
-pub use text::{hex, rfc3339, uuid};
+pub use text::{hex, parse_rfc3339, rfc3339, uuid};

@@ -26,7 +26,7 @@ fn recipe_version(kind: Option<NodeKind>) -> u32 {
         Some(NodeKind::Target(Kind::Deb)) => 2,
         Some(NodeKind::Target(Kind::Image | Kind::Customization)) => 7,
         Some(NodeKind::Target(Kind::Source)) => 2,
-        Some(NodeKind::Attestation) => 4,
+        Some(NodeKind::Attestation) => 5,
         _ => 1,
     }
 }

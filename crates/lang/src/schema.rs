@@ -196,6 +196,7 @@ const PACKAGE: &[Field] = &[
     opt("description", Ty::Str),
     opt("homepage", Ty::Str),
     opt("supplier", Ty::Str),
+    opt("cpe", Ty::Str),
     opt("vex", VEX),
     opt("timeout", Ty::Int),
     opt("max_processes", Ty::Int),

@@ -34,8 +34,9 @@ pub fn cyclonedx(c: &Contents) -> Vec<u8> {
     image.insert("type".into(), json!("container"));
     image.insert("bom-ref".into(), json!(image_ref));
     image.insert("name".into(), json!(s.name));
-    if let Some(v) = &s.version {
-        image.insert("version".into(), json!(v));
+    image.insert("version".into(), json!(subject_version(s)));
+    if let Some(supplier) = &s.supplier {
+        image.insert("supplier".into(), json!({ "name": supplier }));
     }
     image.insert("purl".into(), json!(image_ref));
     if let Some(h) = cdx_hashes(Some(&s.manifest_digest)) {
@@ -48,6 +49,20 @@ pub fn cyclonedx(c: &Contents) -> Vec<u8> {
     image.insert("properties".into(), json!(properties));
 
     let mut components: Vec<Value> = c.packages.iter().map(|p| cdx_component(p, s)).collect();
+    if let Some(os) = &c.os {
+        // What scanners key distribution advisories on: type, name ("debian"), version.
+        let mut comp = json!({
+            "type": "operating-system",
+            "bom-ref": format!("os:{}@{}", os.id, os.version),
+            "name": os.id,
+            "version": os.version,
+            "supplier": { "name": os_supplier(os) },
+        });
+        if let Some(name) = &os.pretty_name {
+            comp["description"] = json!(name);
+        }
+        components.push(comp);
+    }
     components.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
     components.dedup_by(|a, b| a["bom-ref"] == b["bom-ref"]);
     let refs: Vec<Value> = components.iter().map(|c| c["bom-ref"].clone()).collect();
@@ -89,8 +104,11 @@ pub(super) fn cdx_component(p: &Package, s: &Subject) -> Value {
     if !p.version.is_empty() {
         comp.insert("version".into(), json!(p.version));
     }
-    if let Some(supplier) = p.supplier.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(supplier) = supplier_of(p, s) {
         comp.insert("supplier".into(), json!({ "name": supplier }));
+    }
+    if let Some(cpe) = &p.cpe {
+        comp.insert("cpe".into(), json!(cpe));
     }
     if let Some(d) = &p.description {
         comp.insert("description".into(), json!(d));
@@ -100,11 +118,27 @@ pub(super) fn cdx_component(p: &Package, s: &Subject) -> Value {
     }
     comp.insert("purl".into(), json!(purl_in(p, Some(s))));
     let mut references = Vec::new();
+    let mut properties = vec![json!({ "name": "dhib:label", "value": p.label })];
     if let Some(h) = &p.homepage {
         references.push(json!({ "type": "website", "url": h }));
     }
     match &p.origin {
-        Origin::Deb { download_url, sha256, rebuilt, arch, distro, .. } => {
+        Origin::Deb { download_url, sha256, rebuilt, arch, distro, source } => {
+            let (name, version) = source.clone().unwrap_or_else(|| (p.name.clone(), p.version.clone()));
+            let (epoch, upstream, revision) = debian_version_parts(&version);
+            // dhib's names, and Trivy's, which reads no other to know a deb's source.
+            for (key, value) in [
+                ("dhib:deb:source", name.as_str()),
+                ("dhib:deb:source_version", version.as_str()),
+                ("aquasecurity:trivy:SrcName", name.as_str()),
+                ("aquasecurity:trivy:SrcEpoch", epoch),
+                ("aquasecurity:trivy:SrcVersion", upstream),
+                ("aquasecurity:trivy:SrcRelease", revision),
+            ] {
+                if !value.is_empty() {
+                    properties.push(json!({ "name": key, "value": value }));
+                }
+            }
             if !download_url.is_empty() {
                 references.push(json!({ "type": "distribution", "url": download_url }));
             }
@@ -174,7 +208,7 @@ pub(super) fn cdx_component(p: &Package, s: &Subject) -> Value {
     if !references.is_empty() {
         comp.insert("externalReferences".into(), json!(references));
     }
-    comp.insert("properties".into(), json!([{ "name": "dhib:label", "value": p.label }]));
+    comp.insert("properties".into(), json!(properties));
     if !p.files.is_empty() {
         let mut files: Vec<Value> = p
             .files

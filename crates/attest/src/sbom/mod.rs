@@ -26,6 +26,9 @@ use sha2::{Digest, Sha256};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contents {
     pub subject: Subject,
+    /// The distribution the image's Debian packages come from, as its
+    /// os-release says, when it has one.
+    pub os: Option<Os>,
     pub packages: Vec<Package>,
     /// SOURCE_DATE_EPOCH: the documents' creation time, so they are reproducible.
     pub created: u64,
@@ -44,6 +47,24 @@ pub struct Subject {
     /// "linux/amd64"…
     pub platforms: Vec<String>,
     pub version: Option<String>,
+    /// Who supplies the image: its `org.opencontainers.image.vendor`.
+    /// Also the supplier of what the image's own build made (packages built
+    /// from source without a `supplier`, the image's own files).
+    pub supplier: Option<String>,
+}
+
+/// An image's operating system, from its `/etc/os-release` and
+/// `/etc/debian_version`: what scanners key distribution advisories on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Os {
+    /// "debian".
+    pub id: String,
+    /// The point release, "12.13" (debian_version), else VERSION_ID "12".
+    pub version: String,
+    /// "Debian GNU/Linux 12 (bookworm)".
+    pub pretty_name: Option<String>,
+    /// The major release: "12", for purls' `distro=debian-12`.
+    pub version_id: String,
 }
 
 /// One package of the image.
@@ -59,6 +80,8 @@ pub struct Package {
     pub license: Option<String>,
     pub description: Option<String>,
     pub homepage: Option<String>,
+    /// A CPE 2.3 name, for scanners that match by CPE.
+    pub cpe: Option<String>,
     pub origin: Origin,
     /// The package's regular files in the image.
     pub files: Vec<File>,
@@ -85,8 +108,9 @@ pub enum Origin {
     /// A Debian binary package.
     Deb {
         arch: String,
-        /// The source package's name.
-        source: Option<String>,
+        /// The source package's name and version (of the control file's
+        /// `Source: NAME (VERSION)`, else the binary's own).
+        source: Option<(String, String)>,
         /// "debian-12".
         distro: String,
         download_url: String,
@@ -146,7 +170,7 @@ mod spdx;
 mod summary;
 
 pub use cyclonedx::cyclonedx;
-pub use purl::{image_purl, purl};
+pub use purl::{image_purl, plain_purl, purl};
 pub use spdx::spdx;
 pub use summary::{cyclonedx_summary, spdx_summary, unaccounted};
 
@@ -196,6 +220,43 @@ pub(super) fn is_public_url(url: &str) -> bool {
         && host.contains('.')
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && !url.chars().any(char::is_whitespace)
+}
+
+/// Who supplies a package: its own supplier, else, for what the image's
+/// build made, the image's supplier; for layers of another image, the
+/// repository they come from.
+pub(super) fn supplier_of(p: &Package, s: &Subject) -> Option<String> {
+    let own = p.supplier.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    own.or_else(|| match &p.origin {
+        Origin::Built { .. } | Origin::Image => s.supplier.clone(),
+        Origin::Oci { reference, .. } => Some(split_reference(reference).0.to_string()),
+        Origin::Deb { .. } => None,
+    })
+}
+
+/// The image's version: its `version`, else its digest, which is what
+/// names this build of it.
+pub(super) fn subject_version(s: &Subject) -> String {
+    s.version.clone().unwrap_or_else(|| s.manifest_digest.clone())
+}
+
+/// What Debian's version is made of: (epoch, upstream, revision), as
+/// scanners that split versions (Trivy's SrcEpoch/SrcVersion/SrcRelease) want it.
+pub(super) fn debian_version_parts(v: &str) -> (&str, &str, &str) {
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, rest)) if e.bytes().all(|b| b.is_ascii_digit()) => (e, rest),
+        _ => ("", v),
+    };
+    let (upstream, revision) = rest.rsplit_once('-').unwrap_or((rest, ""));
+    (epoch, upstream, revision)
+}
+
+/// Who supplies an operating system's packages: "Debian" for debian.
+pub(super) fn os_supplier(os: &Os) -> String {
+    match os.id.as_str() {
+        "debian" => "Debian".to_string(),
+        other => other.to_string(),
+    }
 }
 
 pub(super) fn to_bytes(doc: &Value) -> Vec<u8> {

@@ -17,14 +17,16 @@ pub fn image_purl(s: &Subject) -> String {
 
 pub(super) fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
     match &p.origin {
-        Origin::Deb { arch, source: _, distro, .. } => {
-            // The namespace is the vendor: "debian" of "debian-12".
-            let vendor = distro.split('-').next().filter(|v| !v.is_empty()).unwrap_or("debian");
-            // No `upstream` qualifier: a deb's purl must be derivable from
-            // its pin alone (VEX documents name components without their
-            // .deb), and the source package is in the SBOM's own fields.
-            let qualifiers = vec![("arch", arch.as_str()), ("distro", distro.as_str())];
-            format!("pkg:deb/{}/{}{}{}", pct(vendor, b""), pct(&p.name, b""), at_version(&p.version), query(&qualifiers))
+        Origin::Deb { arch, source, distro, .. } => {
+            // `upstream` names the source package, as Syft writes it:
+            // "NAME", or "NAME@VERSION" when its version is not the binary's.
+            let upstream = match source {
+                Some((name, version)) if version != &p.version => format!("{name}@{version}"),
+                Some((name, _)) if name != &p.name => name.clone(),
+                _ => String::new(),
+            };
+            let qualifiers = vec![("arch", arch.as_str()), ("distro", distro.as_str()), ("upstream", upstream.as_str())];
+            format!("pkg:deb/{}/{}{}{}", pct(deb_vendor(distro), b""), pct(&p.name, b""), at_version(&p.version), query(&qualifiers))
         }
         Origin::Built { source } => {
             let base = format!("pkg:generic/{}{}", pct(&p.name, b""), at_version(&p.version));
@@ -47,6 +49,22 @@ pub(super) fn purl_in(p: &Package, subject: Option<&Subject>) -> String {
             // Without the image at hand the package is only known by name.
             None => format!("pkg:oci/{}", pct(&p.name.to_lowercase(), b"")),
         },
+    }
+}
+
+/// The namespace of a deb's purl, the vendor: "debian" of "debian-12".
+fn deb_vendor(distro: &str) -> &str {
+    distro.split('-').next().filter(|v| !v.is_empty()).unwrap_or("debian")
+}
+
+/// The purl of a package without qualifiers: how VEX statements name
+/// components, so that a scanner's match (by type, name and version, as
+/// Trivy and Grype match) holds whatever qualifiers the SBOM adds.
+pub fn plain_purl(p: &Package) -> String {
+    match &p.origin {
+        Origin::Deb { distro, .. } => format!("pkg:deb/{}/{}{}", pct(deb_vendor(distro), b""), pct(&p.name, b""), at_version(&p.version)),
+        Origin::Built { .. } => format!("pkg:generic/{}{}", pct(&p.name, b""), at_version(&p.version)),
+        _ => purl(p),
     }
 }
 

@@ -58,10 +58,8 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
     let mut image = Map::new();
     image.insert("SPDXID".into(), json!(image_id));
     image.insert("name".into(), json!(s.name));
-    if let Some(v) = &s.version {
-        image.insert("versionInfo".into(), json!(v));
-    }
-    image.insert("supplier".into(), json!("NOASSERTION"));
+    image.insert("versionInfo".into(), json!(subject_version(s)));
+    image.insert("supplier".into(), json!(spdx_supplier(s.supplier.as_deref())));
     image.insert("downloadLocation".into(), json!("NOASSERTION"));
     image.insert("filesAnalyzed".into(), json!(false));
     image.insert("primaryPackagePurpose".into(), json!("CONTAINER"));
@@ -74,6 +72,24 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
     }
     packages.push(Value::Object(image));
     relationships.insert(("SPDXRef-DOCUMENT".into(), "DESCRIBES", image_id.clone()));
+    if let Some(os) = &c.os {
+        // Scanners know the operating system by this SPDXID's prefix.
+        let os_id = spdx_id("OperatingSystem", &format!("{}-{}", os.id, os.version));
+        relationships.insert((image_id.clone(), "CONTAINS", os_id.clone()));
+        let mut pkg = json!({
+            "SPDXID": os_id,
+            "name": os.id,
+            "versionInfo": os.version,
+            "supplier": spdx_supplier(Some(&os_supplier(os))),
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "primaryPackagePurpose": "OPERATING-SYSTEM",
+        });
+        if let Some(name) = &os.pretty_name {
+            pkg["description"] = json!(name);
+        }
+        packages.push(pkg);
+    }
 
     for p in &c.packages {
         let id = spdx_id("Package", &p.label);
@@ -84,7 +100,7 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
         if !p.version.is_empty() {
             pkg.insert("versionInfo".into(), json!(p.version));
         }
-        pkg.insert("supplier".into(), json!(spdx_supplier(p.supplier.as_deref())));
+        pkg.insert("supplier".into(), json!(spdx_supplier(supplier_of(p, s).as_deref())));
         if let Some(d) = &p.description {
             pkg.insert("description".into(), json!(d));
         }
@@ -111,10 +127,17 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
         };
         pkg.insert("licenseDeclared".into(), json!(declared));
         pkg.insert("licenseConcluded".into(), json!("NOASSERTION"));
-        pkg.insert("externalRefs".into(), spdx_purl_ref(&purl_in(p, Some(s))));
+        let mut refs = spdx_purl_ref(&purl_in(p, Some(s)));
+        if let (Some(cpe), Some(list)) = (&p.cpe, refs.as_array_mut()) {
+            list.push(json!({ "referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": cpe }));
+        }
+        pkg.insert("externalRefs".into(), refs);
         let mut location = "NOASSERTION".to_string();
         match &p.origin {
-            Origin::Deb { download_url, sha256, rebuilt, .. } => {
+            Origin::Deb { download_url, sha256, rebuilt, source, .. } => {
+                // In the words scanners read it back by.
+                let (name, version) = source.clone().unwrap_or_else(|| (p.name.clone(), p.version.clone()));
+                pkg.insert("sourceInfo".into(), json!(format!("built package from: {name} {version}")));
                 if is_public_url(download_url) {
                     location = download_url.clone();
                 }
@@ -126,7 +149,7 @@ pub fn spdx(c: &Contents) -> Vec<u8> {
                     let with =
                         if patches.is_empty() { "without patches".to_string() } else { format!("with the patches {}", patches.join(", ")) };
                     pkg.insert(
-                        "sourceInfo".into(),
+                        "comment".into(),
                         json!(format!(
                             "rebuilt by dhib ({}) from the Debian source package {} {} ({}, sha256 {}) {with}",
                             r.build, r.source, r.source_version, r.dsc_url, r.dsc_sha256

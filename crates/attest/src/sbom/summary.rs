@@ -38,7 +38,7 @@ pub(super) fn sorted(mut packages: Vec<SbomPackage>) -> Vec<SbomPackage> {
 }
 
 /// The packages an SPDX document lists, without the package it describes
-/// (the image) and without source packages (purpose `SOURCE`).
+/// (the image), source packages (purpose `SOURCE`) and the operating system.
 pub fn spdx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
     let doc = parse(doc, "SPDX")?;
     if str_field(&doc, "spdxVersion").is_none_or(|v| !v.starts_with("SPDX-2.")) {
@@ -82,7 +82,7 @@ pub fn spdx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
         let (Some(id), Some(name)) = (str_field(p, "SPDXID"), str_field(p, "name")) else {
             return Err(format!("SPDX package without SPDXID or name: {p}"));
         };
-        if described.contains(id) || str_field(p, "primaryPackagePurpose") == Some("SOURCE") {
+        if described.contains(id) || matches!(str_field(p, "primaryPackagePurpose"), Some("SOURCE" | "OPERATING-SYSTEM")) {
             continue;
         }
         let purl = p
@@ -111,7 +111,8 @@ pub fn spdx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
 }
 
 /// The components a CycloneDX document lists (the image is its
-/// `metadata.component` and sources are ancestors: neither is among them),
+/// `metadata.component`, sources are ancestors, the operating system has no
+/// files: none is among them),
 /// with their nested `file` components.
 pub fn cyclonedx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
     let doc = parse(doc, "CycloneDX")?;
@@ -121,6 +122,9 @@ pub fn cyclonedx_summary(doc: &[u8]) -> Result<Vec<SbomPackage>, String> {
     let mut packages = Vec::new();
     for c in doc.get("components").and_then(Value::as_array).into_iter().flatten() {
         let name = str_field(c, "name").ok_or_else(|| format!("CycloneDX component without a name: {c}"))?;
+        if str_field(c, "type") == Some("operating-system") {
+            continue;
+        }
         let mut files = Vec::new();
         for f in c.get("components").and_then(Value::as_array).into_iter().flatten() {
             if str_field(f, "type") != Some("file") {

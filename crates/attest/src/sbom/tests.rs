@@ -25,10 +25,11 @@ fn deb(name: &str, version: &str, source: Option<&str>) -> Package {
         license: Some("GPL-2.0-or-later".into()),
         description: None,
         homepage: None,
+        cpe: None,
         origin: Origin::Deb {
             rebuilt: None,
             arch: "amd64".into(),
-            source: source.map(String::from),
+            source: source.map(|s| (s.to_string(), version.to_string())),
             distro: "debian-12".into(),
             download_url: format!("https://deb.debian.org/debian/pool/main/{name}.deb"),
             sha256: "a".repeat(64),
@@ -56,7 +57,14 @@ fn contents() -> Contents {
             manifest_digest: format!("sha256:{}", "c".repeat(64)),
             platforms: vec!["linux/amd64".into()],
             version: Some("5.4.6".into()),
+            supplier: Some("dhib examples".into()),
         },
+        os: Some(Os {
+            id: "debian".into(),
+            version: "12.13".into(),
+            pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            version_id: "12".into(),
+        }),
         packages: vec![deb("bash", "5.2.15-2+b2", None), deb("libc6", "1:2.36-9", Some("glibc")), lua],
         created: 1_704_067_200,
         tool: "dhib 0.1.0".into(),
@@ -64,10 +72,19 @@ fn contents() -> Contents {
 }
 
 #[test]
-fn deb_purls_encode_plus_and_epoch() {
+fn deb_purls_encode_plus_and_epoch_and_name_their_source() {
     let c = contents();
     assert_eq!(purl(&c.packages[0]), "pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12");
-    assert_eq!(purl(&c.packages[1]), "pkg:deb/debian/libc6@1%3A2.36-9?arch=amd64&distro=debian-12");
+    assert_eq!(purl(&c.packages[1]), "pkg:deb/debian/libc6@1%3A2.36-9?arch=amd64&distro=debian-12&upstream=glibc");
+    assert_eq!(plain_purl(&c.packages[1]), "pkg:deb/debian/libc6@1%3A2.36-9");
+    let mut binnmu = deb("libx", "1.0-1+b1", Some("x"));
+    binnmu.origin = match binnmu.origin {
+        Origin::Deb { source: _, arch, distro, download_url, sha256, rebuilt } => {
+            Origin::Deb { source: Some(("x".into(), "1.0-1".into())), arch, distro, download_url, sha256, rebuilt }
+        }
+        other => other,
+    };
+    assert_eq!(purl(&binnmu), "pkg:deb/debian/libx@1.0-1%2Bb1?arch=amd64&distro=debian-12&upstream=x%401.0-1");
     assert_eq!(purl(&deb("libstdc++6", "12", None)), "pkg:deb/debian/libstdc%2B%2B6@12?arch=amd64&distro=debian-12");
 }
 

@@ -161,11 +161,14 @@ fn attr<'d>(def: &'d TargetDef, name: &str) -> Option<&'d str> {
 fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbom::Contents, BuildError> {
     let all = by_id(job);
     let mut packages: BTreeMap<String, sbom::Package> = BTreeMap::new();
+    let mut image_os = None;
     for image in platform_images(job) {
         let manifest = facts::manifest(&image.result).ok_or_else(|| BuildError::Invalid(format!("{} built no image", image.id)))?;
         let view = rootfs::rootfs(cx.store, &manifest)?;
         let layer_digests: Vec<Digest> = dhib_oci::manifest_layers(cx.store, &manifest)?.into_iter().map(|l| l.digest).collect();
-        let distro = distro(cx.store, &manifest);
+        let os = os_release(cx.store, &manifest);
+        let distro = distro(os.as_ref());
+        image_os = image_os.or(os);
         let file = |path: &str| -> Option<sbom::File> {
             let n = view.get(path.trim_start_matches('/'))?;
             (n.kind == rootfs::Kind::File).then(|| sbom::File {
@@ -231,6 +234,7 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                         license: None,
                         description: Some(format!("files {} adds itself", img.id.label)),
                         homepage: None,
+                        cpe: None,
                         origin: sbom::Origin::Image,
                         files,
                     },
@@ -258,6 +262,7 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
                         license: None,
                         description: Some(format!("layers of {reference}")),
                         homepage: None,
+                        cpe: None,
                         origin: sbom::Origin::Oci { reference: reference.clone(), digest: format!("sha256:{digest}") },
                         files,
                     },
@@ -266,36 +271,60 @@ fn sbom_contents(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<sbo
         }
     }
     let subject_def = job.closure.iter().find(|m| m.id.label == job.id.label).and_then(|m| m.def.clone());
-    let platforms = dhib_oci::platform_manifests(cx.store, &about.digest)?.into_iter().map(|(_, p)| p).collect();
+    let manifests = dhib_oci::platform_manifests(cx.store, &about.digest)?;
+    // The image's vendor label (a base's is inherited) names who supplies it.
+    let supplier = match manifests.first() {
+        Some((manifest, _)) => dhib_oci::image_config(cx.store, manifest)?.0.labels.get("org.opencontainers.image.vendor").cloned(),
+        None => None,
+    };
     Ok(sbom::Contents {
         subject: sbom::Subject {
             label: about.name.clone(),
             name: job.id.label.name.clone(),
             manifest_digest: format!("sha256:{}", about.digest),
-            platforms,
+            platforms: manifests.into_iter().map(|(_, p)| p).collect(),
             version: subject_def.as_deref().and_then(|d| attr(d, "version")).map(str::to_string),
+            supplier,
         },
+        os: image_os,
         packages: packages.into_values().collect(),
         created: cx.source_date_epoch,
         tool: TOOL.to_string(),
     })
 }
 
-/// `debian-12` from the image's os-release, or `debian`.
-fn distro(store: &Store, manifest: &Digest) -> String {
-    let mut text = String::new();
+/// The image's operating system, from the os-release and debian_version
+/// its layers hold (the last layer to write one wins).
+fn os_release(store: &Store, manifest: &Digest) -> Option<sbom::Os> {
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    let wanted = ["usr/lib/os-release", "etc/os-release", "etc/debian_version"];
     for layer in dhib_oci::manifest_layers(store, manifest).unwrap_or_default() {
-        if let Ok(found) = dhib_oci::layer_files(store, &layer, |p| p == "usr/lib/os-release" || p == "etc/os-release") {
-            if let Some((_, bytes)) = found.into_iter().last() {
-                text = String::from_utf8_lossy(&bytes).into_owned();
-            }
+        for (path, bytes) in dhib_oci::layer_files(store, &layer, |p| wanted.contains(&p)).unwrap_or_default() {
+            let key = if path.ends_with("os-release") { "os-release" } else { "debian_version" };
+            found.insert(key.to_string(), String::from_utf8_lossy(&bytes).into_owned());
         }
     }
-    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(|v| v.trim_matches('"').to_string());
-    match (field("ID"), field("VERSION_ID")) {
-        (Some(id), Some(v)) => format!("{id}-{v}"),
-        (Some(id), None) => id,
-        _ => "debian".to_string(),
+    let text = found.get("os-release")?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim().trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let id = field("ID")?;
+    let version_id = field("VERSION_ID").unwrap_or_default();
+    // Debian's point release ("12.13") is in debian_version, as scanners read it.
+    let point = found.get("debian_version").map(|v| v.trim().to_string()).filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+    Some(sbom::Os { version: point.unwrap_or_else(|| version_id.clone()), pretty_name: field("PRETTY_NAME"), id, version_id })
+}
+
+/// The distribution a deb's purl names: "debian-12", or "debian" when the
+/// image has no os-release.
+fn distro(os: Option<&sbom::Os>) -> String {
+    match os {
+        Some(os) if !os.version_id.is_empty() => format!("{}-{}", os.id, os.version_id),
+        Some(os) => os.id.clone(),
+        None => "debian".to_string(),
     }
 }
 
@@ -314,7 +343,12 @@ fn deb_package(
     // The paths the package installs, as dpkg would (merged /usr).
     let mut files: Vec<sbom::File> = deb::paths(&cx.store.blob_path(&blob))?.iter().filter_map(|p| file(p)).collect();
     files.extend(file(&format!("var/lib/dpkg/status.d/{}", control.package)));
-    let source = control.source.as_deref().map(|s| s.split_whitespace().next().unwrap_or(s).to_string());
+    // "Source: glibc" or, when its version is not the binary's, "Source: glibc (2.36-9+deb12u3)".
+    let source = control.source.as_deref().and_then(|s| {
+        let name = s.split_whitespace().next()?.to_string();
+        let version = s.split_once('(').and_then(|(_, v)| v.split_once(')')).map(|(v, _)| v.trim().to_string());
+        Some((name, version.unwrap_or_else(|| control.version.clone())))
+    });
     Ok(sbom::Package {
         label: m.id.to_string(),
         name: control.package.clone(),
@@ -323,6 +357,7 @@ fn deb_package(
         license: facts::license(&m.result),
         description: Some(control.description.clone()).filter(|d| !d.is_empty()),
         homepage: control.homepage.clone(),
+        cpe: None,
         origin: sbom::Origin::Deb {
             arch: control.architecture.clone(),
             source,
@@ -410,6 +445,7 @@ fn built_package(
         license,
         description: attr(def, "description").map(str::to_string),
         homepage: attr(def, "homepage").map(str::to_string),
+        cpe: attr(def, "cpe").map(str::to_string),
         origin: sbom::Origin::Built { source },
         files,
     })
@@ -535,39 +571,29 @@ fn declared(map: Option<&Value>) -> Vec<vex::Declared> {
         .collect()
 }
 
-/// The purl of a component, from its definition (and its source's) alone:
-/// the same as its SBOM entry's.
+/// How VEX statements name a component: its plain purl (no qualifiers),
+/// from its definition alone.
 fn component_purl(label: &Label, def: &TargetDef, defs: &BTreeMap<Label, Arc<TargetDef>>, distro: &str) -> String {
     let get = |l: &Label| defs.get(l).cloned();
-    let built = dhib_graph::built_by(&get, def);
     let (name, origin) = if def.kind == Kind::Deb {
         let file = attr(def, "filename").or(attr(def, "package")).and_then(|f| f.rsplit('/').next()).unwrap_or_default();
         let origin = sbom::Origin::Deb {
-            arch: attr(def, "arch").unwrap_or("all").to_string(),
+            arch: String::new(),
             source: None,
             distro: distro.to_string(),
             download_url: String::new(),
-            sha256: attr(def, "sha256").unwrap_or_default().to_string(),
+            sha256: String::new(),
             rebuilt: None,
         };
         (file.split('_').next().filter(|n| !n.is_empty()).unwrap_or(&label.name).to_string(), origin)
     } else {
-        let source = def.refs.iter().find(|r| r.attr == "source").and_then(|r| {
-            let s = defs.get(&r.label)?;
-            Some(sbom::Source {
-                label: r.label.to_string(),
-                url: attr(s, "url")?.to_string(),
-                sha256: attr(s, "sha256")?.to_string(),
-                version: attr(s, "version").map(str::to_string),
-            })
-        });
-        (label.name.clone(), sbom::Origin::Built { source })
+        (label.name.clone(), sbom::Origin::Built { source: None })
     };
-    let version = match built {
+    let version = match dhib_graph::built_by(&get, def) {
         Some(build) => dhib_graph::built_version(&get, &build),
         None => attr(def, "version").map(str::to_string),
     };
-    sbom::purl(&sbom::Package {
+    sbom::plain_purl(&sbom::Package {
         label: label.to_string(),
         name,
         version: version.unwrap_or_else(|| "0".into()),
@@ -575,6 +601,7 @@ fn component_purl(label: &Label, def: &TargetDef, defs: &BTreeMap<Label, Arc<Tar
         license: None,
         description: None,
         homepage: None,
+        cpe: None,
         origin,
         files: Vec::new(),
     })
@@ -583,7 +610,7 @@ fn component_purl(label: &Label, def: &TargetDef, defs: &BTreeMap<Label, Arc<Tar
 fn vex_document(cx: &Context<'_>, job: &Job<'_>, about: &Subject) -> Result<Option<Vec<u8>>, BuildError> {
     let facts = job.vex.as_deref().ok_or_else(|| BuildError::Invalid(format!("{} has no components", job.id)))?;
     let first = dhib_oci::platform_manifests(cx.store, &about.digest)?.into_iter().next().map(|(d, _)| d).unwrap_or(about.digest);
-    let distro = distro(cx.store, &first);
+    let distro = distro(os_release(cx.store, &first).as_ref());
     let image_purl = format!("pkg:oci/{}@sha256%3A{}", job.id.label.name, about.digest);
     let own = declared(job.def.attrs.get("vex"));
     let component = |label: &Label, place: &str| -> Option<vex::Component> {
