@@ -31,6 +31,8 @@ fn signed_workspace() -> Ws {
   user = 65532
   entrypoint = ["/bin/busybox"]
   description = "busybox"
+  # Who supplies the image, as its SBOM's supplier (NTIA's minimum elements).
+  labels = { "org.opencontainers.image.vendor" = "dhib tests" }
   skip_checks = { no_shell = "busybox is the shell this image is for" }
   vex = {
     "CVE-2022-48174" = {
