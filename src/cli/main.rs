@@ -42,6 +42,8 @@ Examples:
   dhib keygen                                 cosign.key and cosign.pub for signing
   dhib test //examples/...                    tests and standard checks, CTRF reports
   dhib verify //examples/images/lua:lua       signature, attestations, SBOM vs layers
+  dhib scan //examples/images/lua:lua --db all.zip     known vulnerabilities, VEX applied
+  dhib compare //examples/images/lua:lua //examples/bases:debian-runtime
   dhib affected --since origin/main           CI: what a change makes rebuild
   dhib guard old.tar.gz new.tar.gz            vet an upstream change before trusting it
   dhib fmt --check
@@ -68,6 +70,8 @@ enum Command {
     Fetch(fetch::Args),
     Test(test::Args),
     Verify(verify::Args),
+    Scan(scan::Args),
+    Compare(compare::Args),
     Affected(affected::Args),
     #[command(subcommand)]
     Upstream(upstream::Command),
@@ -107,7 +111,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     // Found only by the commands that work on one.
     let store = cli.store;
-    let ws = move || Workspace::find(store);
+    let ws = move || Workspace::find(store.clone());
     match cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Guard(args) => Ok(guard::run(args)),
@@ -116,6 +120,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Fetch(args) => fetch::run(args, &ws()?),
         Command::Test(args) => test::run(args, &ws()?),
         Command::Verify(args) => verify::run(args, &ws()?),
+        Command::Scan(args) => scan::run(args, &ws),
+        Command::Compare(args) => compare::run(args, &ws),
         Command::Affected(args) => affected::run(args, &ws()?),
         Command::Upstream(command) => upstream::run(command, &ws()?),
         Command::Run(args) => run::run(args, &ws()?),

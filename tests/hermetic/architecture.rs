@@ -19,7 +19,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("dhib-oci", &["dhib-core", "dhib-store", "dhib-net"]),
     ("dhib-attest", &["dhib-core", "dhib-oci"]),
     ("dhib-scan", &["dhib-core"]),
-    ("dhib-exec", &["dhib-core", "dhib-lang", "dhib-graph", "dhib-analysis", "dhib-store", "dhib-net", "dhib-oci", "dhib-attest"]),
+    (
+        "dhib-exec",
+        &["dhib-core", "dhib-lang", "dhib-graph", "dhib-analysis", "dhib-store", "dhib-net", "dhib-oci", "dhib-attest", "dhib-scan"],
+    ),
     ("dhib-upstream", &["dhib-core", "dhib-lang", "dhib-graph", "dhib-analysis", "dhib-store", "dhib-net", "dhib-exec"]),
     (
         "dhib-commands",

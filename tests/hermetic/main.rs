@@ -14,3 +14,4 @@ mod errors;
 mod fuzz_parser;
 mod incremental;
 mod keys;
+mod scan;

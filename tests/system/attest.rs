@@ -329,6 +329,14 @@ fn signed_images_publish_with_their_referrers_and_verify_from_the_registry() {
         let out = ws.dhib(&["verify", &reference, "--insecure", "--key", pubkey.to_str().unwrap()]);
         assert!(out.status.success(), "{via}: {}{}", stdout(&out), stderr(&out));
         assert!(stdout(&out).contains("SBOM matches the layers"), "{}", stdout(&out));
+        // Scanned from the registry: the pulled SBOM and VEX, verified.
+        let db = write_busybox_record(&ws);
+        let out = ws.dhib(&["scan", &reference, "--insecure", "--key", pubkey.to_str().unwrap(), "--db", &db, "--output", "json"]);
+        assert!(out.status.success(), "{via}: {}", stderr(&out));
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        // This `bb` has no base-files: its one deb names no Debian release.
+        assert_eq!((report["packages"].as_u64(), report["unmatched"].as_u64()), (Some(1), Some(1)), "{report:#}");
+        assert!(report["image"].as_str().is_some_and(|d| d.starts_with("sha256:")), "{report:#}");
         // What cosign verify --key checks, by the sigstore crate.
         let cosign = Command::new(repo().join("target/conformance/release/cosign-key-verify"))
             .arg(&pubkey)
@@ -338,4 +346,91 @@ fn signed_images_publish_with_their_referrers_and_verify_from_the_registry() {
             .expect("cosign-key-verify is built (scripts/test-deps.sh)");
         assert!(cosign.status.success(), "{via}: {}{}", String::from_utf8_lossy(&cosign.stdout), String::from_utf8_lossy(&cosign.stderr));
     }
+}
+
+/// A database of one record in the shape osv.dev gives Debian's
+/// advisories, naming the CVE the `bb` image's VEX statement is about;
+/// returns its directory, relative to the workspace.
+fn write_busybox_record(ws: &Ws) -> String {
+    ws.write(
+        "osv/DEBIAN-CVE-2022-48174.json",
+        r#"{"schema_version":"1.9.0","id":"DEBIAN-CVE-2022-48174","modified":"2026-05-01T00:00:00Z","upstream":["CVE-2022-48174"],
+"details":"There is a stack overflow vulnerability in ash.c:6030 in busybox before 1.35.","references":[{"type":"ADVISORY","url":"https://security-tracker.debian.org/tracker/CVE-2022-48174"}],
+"affected":[{"package":{"name":"busybox","ecosystem":"Debian:12"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}],"ecosystem_specific":{"urgency":"unimportant"}}],
+"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}"#,
+    );
+    "osv".into()
+}
+
+#[test]
+fn scans_read_the_signed_sbom_and_vex_attach_to_the_build_and_compare_shows_the_change() {
+    let ws = signed_workspace();
+    let db = write_busybox_record(&ws);
+    // Without base-files no release is known, and no advisory can apply.
+    let built = ws.dhib(&["build", "//images/..."]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let out = ws.dhib(&["scan", "//images:bb", "--db", &db]);
+    let text = stdout(&out);
+    assert!(text.contains("no operating system") && text.contains("warning: 1 Debian packages were not matched"), "{text}{}", stderr(&out));
+    // With Debian's base-files, the image is Debian 12's.
+    let (_, file, sha) = common::debian_deb("base-files");
+    let debian = std::fs::read_to_string(ws.path().join("debian/BUILD.dhi")).unwrap();
+    ws.write(
+        "debian/BUILD.dhi",
+        &format!(
+            "{debian}\ndeb \"base-files\" {{\n  version = \"1\"\n  arch = \"amd64\"\n  filename = \"{file}\"\n  sha256 = \"{sha}\"\n}}\n"
+        ),
+    );
+    let images = std::fs::read_to_string(ws.path().join("images/BUILD.dhi")).unwrap();
+    ws.write("images/BUILD.dhi", &images.replacen("[//debian:busybox-static]", "[//debian:busybox-static, //debian:base-files]", 1));
+    let built = ws.dhib(&["build", "//images/...", "--scan-db", &db]);
+    assert!(built.status.success(), "{}", stderr(&built));
+
+    // The build's scan: a signed attestation of its own, as of the database.
+    let docs = ws.path().join("dhib-out/images/bb.attestations");
+    let scan = read_json(&docs.join("scan.intoto.json"));
+    assert_eq!(scan["predicateType"], dhib::scan::report::PREDICATE_TYPE);
+    assert_eq!(scan["predicate"]["metadata"]["scanStartedOn"], "2026-05-01T00:00:00Z");
+    assert_eq!(scan["predicate"]["scanner"]["db"]["uri"], "osv");
+    let result = &scan["predicate"]["scanner"]["result"];
+    assert_eq!(result["findings"][0]["vulnerability"], "CVE-2022-48174");
+    assert_eq!(result["findings"][0]["suppressed"]["status"], "not_affected");
+    assert!(attestations(&layout(&ws, "bb")).iter().any(|(ty, _)| ty == dhib::scan::report::PREDICATE_TYPE));
+    let (ok, text) = verify(&ws, "//images:bb");
+    assert!(ok, "the scan is among the documents, each as signed: {text}");
+
+    // `dhib scan` of the label, the layout, with and without the image's VEX.
+    let pubkey = ws.path().join("keys/cosign.pub");
+    let bb = layout(&ws, "bb");
+    for target in ["//images:bb", bb.to_str().unwrap()] {
+        let out = ws.dhib(&["scan", target, "--db", &db, "--key", pubkey.to_str().unwrap()]);
+        assert!(out.status.success(), "{target}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("debian 12") && text.contains("CRITICAL 0") && text.contains("1 suppressed by VEX"), "{target}: {text}");
+        let shown = stdout(&ws.dhib(&["scan", target, "--db", &db, "--show-suppressed", "--key", pubkey.to_str().unwrap()]));
+        let row = shown.lines().find(|l| l.contains("CVE-2022-48174")).unwrap_or_else(|| panic!("{shown}"));
+        assert!(row.contains("busybox-static") && row.contains("vulnerable_code_not_in_execute_path"), "{row}");
+    }
+    // Another key: nothing is read that its signer does not vouch for.
+    std::fs::create_dir_all(ws.path().join("other-keys")).unwrap();
+    assert!(ws.dhib(&["keygen", "--output", "other-keys/cosign"]).status.success());
+    let out = ws.dhib(&["scan", "//images:bb", "--db", &db, "--key", "other-keys/cosign.pub"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("E1003") && stdout(&out).is_empty(), "{}", stderr(&out));
+
+    // `other` is `bb` with one more variable: the same packages, the env added.
+    let out = ws.dhib(&["compare", "//images:other", "//images:bb", "--db", &db, "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let out_index = read_json(&ws.path().join("dhib-out/index.json"));
+    assert_eq!(c["analyzed"]["digest"], out_index["images"]["//images:other"]["manifest"]);
+    assert_eq!(c["baseline"]["digest"], out_index["images"]["//images:bb"]["manifest"]);
+    assert_eq!(c["analyzed"]["platforms"], serde_json::json!(["linux/amd64"]));
+    assert_eq!(c["analyzed"]["source"], "//images:other");
+    assert_eq!(c["analyzed"]["packages"], c["baseline"]["packages"]);
+    let env: Vec<(&str, &str)> =
+        c["env"].as_array().unwrap().iter().map(|e| (e["key"].as_str().unwrap(), e["change"].as_str().unwrap())).collect();
+    assert!(env.contains(&("OTHER", "added")), "{c:#}");
+    let text = stdout(&ws.dhib(&["compare", "//images:other", "//images:bb", "--ignore-unchanged"]));
+    assert!(text.contains("+ OTHER=1") && text.contains("## Packages and vulnerabilities\n\n  no change"), "{text}");
 }

@@ -18,6 +18,8 @@ pub struct Options {
     pub sandbox: Mode,
     pub out: Option<PathBuf>,
     pub check_reproducible: bool,
+    /// An OSV database: each image written gets a signed scan of its SBOM.
+    pub scan_db: Option<PathBuf>,
 }
 
 /// Where a build reports while it runs.
@@ -53,7 +55,8 @@ pub fn build(ws: &Workspace, opts: &Options, progress: &dyn Progress) -> Result<
     let request = request(ws, &opts.patterns, opts.sandbox, &out_dir);
     // Read once: for the shortcut's fingerprint, and analysed when it fails.
     let files = ws.discover()?;
-    if opts.sandbox == Mode::Bwrap && !opts.check_reproducible {
+    // A database is read anew each time: its scans go out even when nothing is built.
+    if opts.sandbox == Mode::Bwrap && !opts.check_reproducible && opts.scan_db.is_none() {
         if let Some(count) = up_to_date(ws, &files, &request) {
             return Ok(Outcome::UpToDate { count });
         }
@@ -66,7 +69,9 @@ pub fn build(ws: &Workspace, opts: &Options, progress: &dyn Progress) -> Result<
     let summary = dhib_exec::build(analysis, analyzed, &requested, &req, &on_event)?;
     progress.finished(&summary);
     let signer = keys::signing_key(ws, &|w| progress.warning(w))?;
-    let written = dhib_exec::out::write_images(&req.store, &out_dir, &summary, signer.as_ref(), analysis.config.build.source_date_epoch)?;
+    let db = opts.scan_db.as_deref().map(crate::scan::database).transpose()?;
+    let epoch = analysis.config.build.source_date_epoch;
+    let written = dhib_exec::out::write_images(&req.store, &out_dir, &summary, signer.as_ref(), epoch, db.as_ref())?;
     progress.written(written.images.len(), &out_dir, signer.is_some());
     if summary.ok() && opts.sandbox == Mode::Bwrap {
         let keys: Vec<_> = summary

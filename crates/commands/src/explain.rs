@@ -23,7 +23,7 @@ pub fn all() -> &'static [Code] {
 pub fn markdown() -> String {
     let mut out = String::from(
         "# Error codes\n\nEvery diagnostic dhib prints carries a code. `dhib explain CODE` prints its entry;\n\
-         this page is that registry (`crates/core/src/codes.rs`), written by `dhib explain --markdown`.\n",
+         this page is that registry (`crates/core/src/codes/list.rs`), written by `dhib explain --markdown`.\n",
     );
     for c in codes::CODES {
         out.push_str(&format!("\n## {}: {}\n\n{}\n", c.code, c.title, c.explanation.trim_end()));

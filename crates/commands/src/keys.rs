@@ -52,7 +52,12 @@ pub fn public_key(ws: &Workspace, key: Option<PathBuf>) -> Result<PublicKey, Fai
             Diag::plain("E0512", "no public key to verify with").with_help("name one with --key FILE, or set `[sign] key` in dhi.toml")
         })?,
     };
-    let pem = keyfile::read(&path).map(|k| k.text).map_err(|e| {
+    read_public_key(&path)
+}
+
+/// The public key in the PEM file at `path`.
+pub fn read_public_key(path: &Path) -> Result<PublicKey, Failure> {
+    let pem = keyfile::read(path).map(|k| k.text).map_err(|e| {
         Diag::plain("E0512", format!("cannot read the public key {}: {e}", path.display())).with_help("name it with --key FILE")
     })?;
     Ok(PublicKey::from_pem(&pem).map_err(|e| Diag::plain("E0512", format!("{}: {e}", path.display())))?)

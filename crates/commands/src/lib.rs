@@ -25,6 +25,7 @@ pub mod lock;
 pub mod publish;
 pub mod query;
 pub mod run;
+pub mod scan;
 pub mod store;
 pub mod test;
 pub mod upstream;

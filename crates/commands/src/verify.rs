@@ -19,18 +19,23 @@ pub struct Options {
 }
 
 /// What a reference names.
-enum Subject {
+pub(crate) enum Subject {
     /// An image `dhib build` wrote: checked against the graph too.
     Label(NodeId),
     Layout(PathBuf),
+    /// A document, such as an SBOM.
+    File(PathBuf),
     Registry,
 }
 
-fn subject(reference: &str) -> Result<Subject, Diag> {
+pub(crate) fn subject(reference: &str) -> Result<Subject, Diag> {
+    let path = Path::new(reference);
     Ok(if reference.starts_with("//") || reference.starts_with(':') {
         Subject::Label(NodeId::parse(reference).map_err(|m| Diag::plain("E0411", m))?)
-    } else if Path::new(reference).is_dir() {
-        Subject::Layout(PathBuf::from(reference))
+    } else if path.is_dir() {
+        Subject::Layout(path.to_path_buf())
+    } else if path.is_file() {
+        Subject::File(path.to_path_buf())
     } else {
         Subject::Registry
     })
@@ -39,15 +44,22 @@ fn subject(reference: &str) -> Result<Subject, Diag> {
 /// Every check of the image `opts.reference` names; `loaded` is needed
 /// (and used) only for a label.
 pub fn verify(ws: &Workspace, loaded: impl FnOnce() -> Result<Loaded, Failure>, opts: &Options) -> Result<Vec<Check>, Failure> {
+    let subject = subject(&opts.reference)?;
+    if let Subject::File(path) = &subject {
+        return Err(Diag::plain("E1005", format!("{} is a file, not an image", path.display()))
+            .with_help("dhib verify checks an image: name its label, its layout directory or its registry reference")
+            .into());
+    }
     let public = keys::public_key(ws, opts.key.clone())?;
     let scratch = tempfile::tempdir().map_err(|e| Diag::plain("E0513", e.to_string()))?;
-    let (layout, expected) = match subject(&opts.reference)? {
+    let (layout, expected) = match subject {
         Subject::Label(id) => {
             let loaded = loaded()?;
             let layout = dhib_exec::out::written_layout(&ws.out_dir(opts.out.clone()), &id.to_string())?;
             (layout, dhib_exec::verify::expected(&loaded.analysis, &loaded.analyzed, &ws.store()?, &id))
         }
         Subject::Layout(dir) => (dir, None),
+        Subject::File(_) => unreachable!("refused above"),
         Subject::Registry => {
             let host = opts.reference.split('/').next().unwrap_or_default().to_string();
             let hosts = if opts.insecure { vec![host] } else { Vec::new() };

@@ -64,6 +64,7 @@ pub fn write_images(
     summary: &Summary,
     signer: Option<&dhib_attest::keys::SigningKey>,
     source_date_epoch: u64,
+    scan_db: Option<&dhib_scan::osv::Database>,
 ) -> Result<Written, Diag> {
     let fail = |e: String| Diag::plain("E0505", format!("cannot write images to {}: {e}", out.display()));
     let store = Store::open(store_dir).map_err(|e| fail(e.to_string()))?;
@@ -102,7 +103,7 @@ pub fn write_images(
         store.materialize(layout, &tmp).map_err(|e| fail(e.to_string()))?;
         let docs = attestations_dir(&dest);
         let docs_tmp = mine(&docs);
-        let envelopes = write_attestations(&store, summary, node, &docs_tmp, signer).map_err(fail)?;
+        let envelopes = write_attestations(&store, summary, node, &docs_tmp, signer, scan_db).map_err(fail)?;
         if let Some(key) = signer {
             let payload = dhib_attest::cosign::simple_signing_payload(&id.label.pkg, &format!("sha256:{manifest}"));
             use base64::Engine;
@@ -141,32 +142,62 @@ pub struct Written {
 }
 
 /// Writes the documents and statements of `node`'s attestations into
-/// `dir` (replacing it), and with a signer each statement as a DSSE
-/// envelope, which it returns.
+/// `dir` (replacing it), with a database a scan of its SBOM too, and with
+/// a signer each statement as a DSSE envelope, which it returns.
 fn write_attestations(
     store: &Store,
     summary: &Summary,
     node: &str,
     dir: &Path,
     signer: Option<&dhib_attest::keys::SigningKey>,
+    scan_db: Option<&dhib_scan::osv::Database>,
 ) -> Result<Vec<dhib_oci::attach::Attestation>, String> {
     let _ = std::fs::remove_dir_all(dir);
     let mut envelopes = Vec::new();
+    let mut documents: Vec<(String, Vec<u8>)> = Vec::new();
     for facet in dhib_graph::ATTESTATIONS {
         let Some(result) = summary.keys.get(&format!("{node}#{facet}")).and_then(|k| store.ac_get(k)) else { continue };
-        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         for (name, digest) in &result.outputs {
-            let bytes = store.get(digest).map_err(|e| e.to_string())?;
-            std::fs::write(dir.join(name), &bytes).map_err(|e| e.to_string())?;
-            let (Some(key), Some(stem)) = (signer, name.strip_suffix(".intoto.json")) else { continue };
-            let (_, predicate_type, _) = dhib_attest::statement::read(&bytes)?;
-            let envelope = dhib_attest::dsse::Envelope::sign(dhib_attest::dsse::IN_TOTO_PAYLOAD, &bytes, key);
-            let json = envelope.to_json();
-            std::fs::write(dir.join(format!("{stem}.dsse.json")), &json).map_err(|e| e.to_string())?;
-            envelopes.push(dhib_oci::attach::Attestation { envelope: json, predicate_type });
+            documents.push((name.clone(), store.get(digest).map_err(|e| e.to_string())?));
         }
     }
+    if let Some(db) = scan_db {
+        documents.extend(scan_documents(node, &documents, db)?);
+    }
+    for (name, bytes) in &documents {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())?;
+        let (Some(key), Some(stem)) = (signer, name.strip_suffix(".intoto.json")) else { continue };
+        let (_, predicate_type, _) = dhib_attest::statement::read(bytes)?;
+        let envelope = dhib_attest::dsse::Envelope::sign(dhib_attest::dsse::IN_TOTO_PAYLOAD, bytes, key);
+        let json = envelope.to_json();
+        std::fs::write(dir.join(format!("{stem}.dsse.json")), &json).map_err(|e| e.to_string())?;
+        envelopes.push(dhib_oci::attach::Attestation { envelope: json, predicate_type });
+    }
     Ok(envelopes)
+}
+
+/// The scan of an image's SBOM against `db`, with its own VEX applied: the
+/// report (`scan.vuln.json`) and its statement. Timed as of the database,
+/// so the same image and database always give the same bytes.
+fn scan_documents(node: &str, documents: &[(String, Vec<u8>)], db: &dhib_scan::osv::Database) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let doc = |name: &str| documents.iter().find(|(n, _)| n == name).map(|(_, b)| serde_json::from_slice::<serde_json::Value>(b));
+    let Some(sbom) = doc("sbom.cdx.intoto.json") else { return Ok(Vec::new()) };
+    let sbom = sbom.map_err(|e| e.to_string())?;
+    let inventory = dhib_scan::inventory::read(&sbom["predicate"])?;
+    let vex = match doc("vex.openvex.json") {
+        Some(v) => dhib_scan::vex::statements(&v.map_err(|e| e.to_string())?)?,
+        None => Vec::new(),
+    };
+    let report = dhib_scan::scan(node, &inventory, db, &vex, db.as_of.unwrap_or(0));
+    let predicate = report.predicate(env!("CARGO_PKG_VERSION"));
+    let subject = &sbom["subject"][0];
+    let (name, hex) = (subject["name"].as_str().unwrap_or(node), subject["digest"]["sha256"].as_str().unwrap_or_default());
+    let statement = dhib_attest::statement::statement(name, hex, dhib_scan::report::PREDICATE_TYPE, predicate.clone());
+    Ok(vec![
+        ("scan.vuln.json".into(), serde_json::to_vec_pretty(&predicate).expect("json serializes")),
+        ("scan.intoto.json".into(), statement),
+    ])
 }
 
 /// Where `write_images` puts the documents of the image written at

@@ -13,6 +13,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod attach;
+pub mod describe;
 pub mod registry;
 pub mod rootfs;
 
@@ -434,14 +435,18 @@ pub fn platform_manifests(store: &Store, digest: &Digest) -> Result<Vec<(Digest,
                 .as_str()
                 .and_then(Digest::parse)
                 .ok_or_else(|| StoreError::BadManifest(*digest, "an entry without digest".into()))?;
-            let p = &m["platform"];
-            let mut platform = format!("{}/{}", p["os"].as_str().unwrap_or("linux"), p["architecture"].as_str().unwrap_or("amd64"));
-            if let Some(v) = p["variant"].as_str() {
-                platform = format!("{platform}/{v}");
-            }
-            Ok((d, platform))
+            Ok((d, platform_of(&m["platform"])))
         })
         .collect()
+}
+
+/// `os/architecture[/variant]` of an index entry's `platform`.
+fn platform_of(p: &Value) -> String {
+    let mut platform = format!("{}/{}", p["os"].as_str().unwrap_or("linux"), p["architecture"].as_str().unwrap_or("amd64"));
+    if let Some(v) = p["variant"].as_str() {
+        platform = format!("{platform}/{v}");
+    }
+    platform
 }
 
 /// The annotations of a stored manifest or index.

@@ -65,11 +65,19 @@ pub fn read(doc: &Value) -> Result<Inventory, String> {
     if inv.os.is_none() {
         inv.os = inv.packages.iter().filter_map(|p| Purl::parse(p.purl.as_deref()?)).find_map(|p| {
             let distro = p.qualifier("distro")?;
+            // `debian-12` or `bookworm`; a bare `debian` names no release.
             let (id, version) = distro.split_once('-').unwrap_or((p.namespace.as_str(), distro));
-            let version = if version == "bookworm" { "12" } else { version };
+            let version = match version {
+                "bookworm" => "12",
+                v if v.starts_with(|c: char| c.is_ascii_digit()) => v,
+                _ => return None,
+            };
             Some(Os { id: id.to_string(), version: version.to_string() })
         });
     }
+    // The image's own files (dhib's `*-files`) are no package of their own.
+    let image = inv.purl.clone();
+    inv.packages.retain(|p| p.purl.is_none() || p.purl != image);
     inv.packages.sort();
     inv.packages.dedup();
     Ok(inv)
@@ -86,9 +94,16 @@ fn source_of(name: &str, version: &str, purl: Option<&str>, property: &dyn Fn(&s
     if p.kind != "deb" {
         return None;
     }
+    // Trivy splits the version: SrcEpoch, SrcVersion, SrcRelease.
+    let trivy_version = || {
+        let upstream = property("aquasecurity:trivy:SrcVersion")?;
+        let epoch = property("aquasecurity:trivy:SrcEpoch").filter(|e| e != "0").map(|e| format!("{e}:")).unwrap_or_default();
+        let release = property("aquasecurity:trivy:SrcRelease").map(|r| format!("-{r}")).unwrap_or_default();
+        Some(format!("{epoch}{upstream}{release}"))
+    };
     let by_property = property("dhib:deb:source")
         .or_else(|| property("aquasecurity:trivy:SrcName"))
-        .map(|s| (s, property("dhib:deb:source_version").or_else(|| property("aquasecurity:trivy:SrcVersion"))));
+        .map(|s| (s, property("dhib:deb:source_version").or_else(trivy_version)));
     let (source, source_version) = by_property
         .or_else(|| {
             let up = p.qualifier("upstream")?;

@@ -29,6 +29,9 @@ pub struct Report {
     /// Unsuppressed findings by severity.
     pub counts: BTreeMap<Severity, usize>,
     pub suppressed: usize,
+    /// Debian packages no advisory could be matched to, for want of the
+    /// release they belong to (an image without /etc/os-release).
+    pub unmatched: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -62,6 +65,7 @@ impl Report {
             },
             counts: counts(&findings),
             suppressed: findings.iter().filter(|f| f.suppressed.is_some()).count(),
+            unmatched: if inv.os.is_some() { 0 } else { inv.packages.iter().filter(|p| p.is_deb()).count() },
             findings,
         }
     }
@@ -86,6 +90,13 @@ impl Report {
         };
         let _ = writeln!(out, "{}: {}, {} packages", self.target, self.os.as_deref().unwrap_or("no operating system"), self.packages);
         let _ = writeln!(out, "database {} ({}, {} records{age})", db.location, db.digest, db.records);
+        if self.unmatched > 0 {
+            let _ = writeln!(
+                out,
+                "warning: {} Debian packages were not matched: the image names no Debian release (it has no /etc/os-release; install base-files)",
+                self.unmatched
+            );
+        }
         let shown: Vec<&Finding> = self.findings.iter().filter(|f| show_suppressed || f.suppressed.is_none()).collect();
         if !shown.is_empty() {
             let rows: Vec<[String; 6]> = shown
@@ -198,6 +209,7 @@ impl Report {
                     "rules": rules.into_values().collect::<Vec<_>>(),
                 } },
                 "results": results,
+                "originalUriBaseIds": { "ROOTPATH": { "uri": "file:///" } },
                 "properties": { "database": self.database.digest, "databaseAsOf": self.database.as_of },
             }],
         })

@@ -21,7 +21,8 @@ Examples:
   dhib build 'rdeps(//..., //examples/pkgs/zlib)' --keep-going
   dhib build //... --output json             events for CI, one JSON object per line
   dhib build //examples/images/lua --check-reproducible
-                                             build twice from nothing, compare")]
+                                             build twice from nothing, compare
+  dhib build //examples/... --scan-db all.zip   attach a signed scan to each image")]
 pub struct Args {
     /// Target patterns or query expressions; their union is built.
     #[arg(default_value = "//...")]
@@ -43,6 +44,11 @@ pub struct Args {
     /// if any output differs.
     #[arg(long)]
     check_reproducible: bool,
+    /// Scan each image written against this OSV database (an all.zip or a
+    /// directory of records) and attach the result, signed, as a cosign
+    /// vulnerability attestation; `dhib scan` reads images the same way.
+    #[arg(long, value_name = "PATH")]
+    scan_db: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -80,6 +86,7 @@ pub fn run(args: Args, ws: &Workspace) -> Result<ExitCode, Failure> {
         sandbox: if args.sandbox == Sandbox::Bwrap { Mode::Bwrap } else { Mode::None },
         out: args.out,
         check_reproducible: args.check_reproducible,
+        scan_db: args.scan_db,
     };
     let printer = Printer::new(json);
     let built = match build::build(ws, &opts, &printer)? {

@@ -4,6 +4,7 @@
 pub mod affected;
 pub mod build;
 pub mod check;
+pub mod compare;
 pub mod explain;
 pub mod fetch;
 pub mod fmt;
@@ -17,6 +18,7 @@ pub mod ls;
 pub mod publish;
 pub mod query;
 pub mod run;
+pub mod scan;
 pub mod store;
 pub mod test;
 pub mod upstream;

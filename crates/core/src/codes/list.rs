@@ -1,18 +1,7 @@
-//! Every error code dhib reports, with what it means and what to do: the
-//! registry `dhib explain CODE` prints and docs/errors.md is made from.
-//! A code is added here when it is first used (a test checks that every
-//! code in the sources is listed).
+//! The registry itself: every code with its title and explanation, by
+//! range (E00xx the workspace, E01xx the language, ... E10xx scanning).
 
-/// One error code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Code {
-    pub code: &'static str,
-    /// What went wrong, in a few words (no final period), e.g. "unknown attribute".
-    pub title: &'static str,
-    /// What causes it and how to fix it: two to five plain sentences, may
-    /// include a short example of the right .dhi or command on its own line.
-    pub explanation: &'static str,
-}
+use super::Code;
 
 /// Every code, sorted.
 pub const CODES: &[Code] = &[
@@ -736,48 +725,41 @@ pub const CODES: &[Code] = &[
         explanation: "`dhib upstream update` could not write a rewritten .dhi file or the update record kept beside it; the message names \
                       the file. Check its permissions; files written before the failure keep their new contents.",
     },
+    // E10xx: `dhib scan` and `dhib compare`.
+    Code {
+        code: "E1001",
+        title: "cannot read the vulnerability database",
+        explanation: "`--db PATH` names an OSV database: an `all.zip` as osv.dev publishes one per ecosystem, or a directory of OSV \
+                      JSON records. The file is missing, is not a zip archive of records, or a record in it is not valid OSV JSON; \
+                      the message names which. Download one for Debian with:\n\n    curl -LO \
+                      https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip",
+    },
+    Code {
+        code: "E1002",
+        title: "no SBOM to scan",
+        explanation: "`dhib scan` and `dhib compare` read what an image contains from its SBOM: the CycloneDX or SPDX attestation \
+                      dhib attaches to every image it builds, or an SBOM file named on the command line. The target has none, or \
+                      it is not a CycloneDX or SPDX JSON document. Build the image with dhib, or name its SBOM file.",
+    },
+    Code {
+        code: "E1003",
+        title: "an attestation does not verify",
+        explanation: "An image's attestations are read only when their DSSE signatures verify with the public key and their \
+                      subject is the image, so a tampered SBOM cannot hide a package and a forged VEX statement cannot hide a \
+                      vulnerability. Name the key that signed the image with `--key FILE`; if it is the right key, the image or \
+                      its attestations were changed after signing.",
+    },
+    Code {
+        code: "E1004",
+        title: "cannot read a VEX document",
+        explanation: "A document given with `--vex FILE`, or the image's own VEX attestation, is not an OpenVEX JSON document \
+                      (its `@context` must start with https://openvex.dev/ns), or one of its statements has no `status`.",
+    },
+    Code {
+        code: "E1005",
+        title: "not an image",
+        explanation: "`dhib verify` and `dhib compare` work on images, and the reference names a file. Name an image by its label \
+                      (of an image `dhib build` wrote), its OCI layout directory, or its registry reference. `dhib scan` also \
+                      takes an SBOM file.",
+    },
 ];
-
-/// The entry for `code` (`E0201`, or `e0201`, or `0201`).
-pub fn lookup(code: &str) -> Option<&'static Code> {
-    let code = code.trim();
-    let digits = code.strip_prefix('E').or_else(|| code.strip_prefix('e')).unwrap_or(code);
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    CODES.binary_search_by(|c| c.code[1..].cmp(digits)).ok().map(|i| &CODES[i])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_are_sorted_without_duplicates() {
-        for pair in CODES.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} is listed before {}: out of order, or twice", pair[0].code, pair[1].code);
-        }
-    }
-
-    #[test]
-    fn entries_are_well_formed() {
-        for c in CODES {
-            let digits = c.code.strip_prefix('E').unwrap_or_default();
-            assert!(digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()), "{}: not E and four digits", c.code);
-            assert!(!c.title.is_empty() && !c.title.ends_with('.'), "{}: a title has no final period", c.code);
-            assert!(!c.explanation.is_empty(), "{}: no explanation", c.code);
-        }
-    }
-
-    #[test]
-    fn lookup_accepts_three_spellings() {
-        for spelling in ["E0201", "e0201", "0201"] {
-            assert_eq!(lookup(spelling).map(|c| c.code), Some("E0201"), "{spelling}");
-        }
-        assert_eq!(lookup("E0001").map(|c| c.code), Some("E0001"));
-        assert_eq!(lookup("E0953").map(|c| c.code), Some("E0953"));
-        for bad in ["E9999", "E201", "E02010", "X0201", ""] {
-            assert_eq!(lookup(bad), None, "{bad}");
-        }
-    }
-}
