@@ -32,3 +32,7 @@ echo "== the images' tests and standard checks (CTRF reports in dhib-out/)"
 $dhib test //examples/...
 echo "== verify the Lua image: signature, attestations, SBOM against its layers, provenance against the graph"
 $dhib verify //examples/images/lua:lua
+echo "== scan the Lua image against the bundled OSV records: the from-source zlib matches by CPE, its VEX suppresses"
+$dhib scan //examples/images/lua:lua --db tests/scan/osv --show-suppressed --fail-on high
+echo "== what the Lua image adds to its base"
+$dhib compare //examples/images/lua:lua //examples/bases:debian-runtime --db tests/scan/osv --ignore-unchanged

@@ -93,6 +93,8 @@ pub enum Ty {
     /// An upstream monitor call such as `git_tags(...)`.
     Monitor,
     Sha256,
+    /// A CPE 2.3 formatted string, as NVD names products.
+    Cpe,
     /// A uid (`65532`), a name, or `uid:gid`.
     User,
     OneOf(&'static [&'static str]),
@@ -116,6 +118,7 @@ impl fmt::Display for Ty {
             Ty::LayerSource => f.write_str("a `file(...)` of an OCI layout's index.json or \"HOST/REPO@sha256:…\""),
             Ty::Monitor => f.write_str("an upstream monitor such as `git_tags(...)`"),
             Ty::Sha256 => f.write_str("a sha256 digest (64 hex digits)"),
+            Ty::Cpe => f.write_str("a CPE 2.3 name (\"cpe:2.3:a:VENDOR:PRODUCT:VERSION:*:*:*:*:*:*:*\")"),
             Ty::User => f.write_str("a uid (integer), a user name, or \"uid:gid\""),
             Ty::OneOf(options) => write!(f, "one of {}", options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ")),
             Ty::Record(_) => f.write_str("a section `{ ... }`"),
@@ -196,7 +199,7 @@ const PACKAGE: &[Field] = &[
     opt("description", Ty::Str),
     opt("homepage", Ty::Str),
     opt("supplier", Ty::Str),
-    opt("cpe", Ty::Str),
+    opt("cpe", Ty::Cpe),
     opt("vex", VEX),
     opt("timeout", Ty::Int),
     opt("max_processes", Ty::Int),

@@ -25,8 +25,9 @@ Examples:
   dhib scan //examples/images/lua:lua --db all.zip
   dhib scan dhib-out/examples/images/lua/lua --db all.zip --key cosign.pub
   dhib scan sbom.cdx.json --db osv/ --vex triage.openvex.json
-  dhib scan 127.0.0.1:5000/examples/images/lua:lua --insecure --db all.zip --output sarif > lua.sarif
-  dhib scan //examples/bases:debian-runtime --db all.zip --fail-on high      CI: exit 1 on HIGH or worse")]
+  dhib scan 127.0.0.1:5000/examples/images/lua:lua --insecure --db all.zip
+  dhib scan //examples/images/lua:lua --db all.zip --output sarif > lua.sarif
+  dhib scan //examples/bases:debian-runtime --db all.zip --fail-on high    (CI)")]
 pub struct Args {
     /// A label (of an image `dhib build` wrote), an OCI layout directory, a
     /// CycloneDX or SPDX JSON SBOM file, or a registry reference.

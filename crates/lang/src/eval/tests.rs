@@ -108,3 +108,24 @@ fn every_problem_of_a_file_is_reported_with_its_code() {
     assert!(codes.len() >= 3, "unknown attribute, wrong type and duplicate target: {codes:?}");
     assert!(l.diags.iter().all(|d| d.file == FILE));
 }
+
+#[test]
+fn a_cpe_is_checked_where_it_is_written() {
+    let package = |cpe: &str| lowered(&format!("package \"z\" {{\n  version = \"1.2.13\"\n  cpe = \"{cpe}\"\n}}\n"));
+    let l = package("cpe:2.3:a:zlib:zlib:{version}:*:*:*:*:*:*:*");
+    assert!(l.diags.iter().all(|d| d.code != "E0250"), "{:?}", l.diags);
+    assert_eq!(str_attr(&l, "z", "cpe"), "cpe:2.3:a:zlib:zlib:1.2.13:*:*:*:*:*:*:*");
+    for (bad, why) in [
+        ("zlib:zlib", "does not start with `cpe:2.3:`"),
+        ("cpe:2.3:a:zlib:zlib:1.2.13", "with 4 fields"),
+        ("cpe:2.3:x:zlib:zlib:1:*:*:*:*:*:*:*", "part is `x`"),
+        ("cpe:2.3:a:*:*:1:*:*:*:*:*:*:*", "without a vendor and product"),
+    ] {
+        let l = package(bad);
+        let d = l.diags.iter().find(|d| d.code == "E0250").unwrap_or_else(|| panic!("{bad}: {:?}", l.diags));
+        assert!(d.message.contains(why) && d.message.contains("`cpe` expects a CPE 2.3 name"), "{bad}: {}", d.message);
+        let text = format!("package \"z\" {{\n  version = \"1.2.13\"\n  cpe = \"{bad}\"\n}}\n");
+        let span = d.span;
+        assert_eq!(&text[span.start as usize..span.end as usize], format!("\"{bad}\""), "the span is the value");
+    }
+}

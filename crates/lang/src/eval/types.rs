@@ -19,6 +19,8 @@ impl Evaluator<'_> {
                 d = d.with_help(format!("labels are not quoted: write `:{s}` or `//dir:{s}`"));
             } else if let Ty::Sha256 = ty {
                 d = d.with_help("write the lowercase hex sha256, e.g. the first field of `sha256sum FILE`");
+            } else if let Ty::Cpe = ty {
+                d = d.with_help("write it as NVD names the product, e.g. \"cpe:2.3:a:zlib:zlib:{version}:*:*:*:*:*:*:*\"");
             }
             return Err(self.err(d));
         }
@@ -52,6 +54,7 @@ pub(super) fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
                 Some("a string that is not hex".to_string())
             }
         }
+        (Ty::Cpe, Value::Str(s)) => cpe_problem(s).map(|p| format!("\"{s}\", {p}")),
         (Ty::List(inner), Value::List(items)) => items.iter().find_map(|i| type_problem(inner, i)).map(|p| format!("a list holding {p}")),
         (Ty::Map(inner), Value::Map(m)) => m.values().find_map(|i| type_problem(inner, i)).map(|p| format!("a map holding {p}")),
         (Ty::Record(fields), Value::Map(m)) => {
@@ -69,4 +72,33 @@ pub(super) fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
         }
         _ => Some(found()),
     }
+}
+
+/// Why `s` is not a CPE 2.3 formatted string: `cpe:2.3:` then part (`a`,
+/// `o` or `h`), vendor, product, version, update, edition, language,
+/// sw_edition, target_sw, target_hw and other, `:` escaped as `\:`.
+fn cpe_problem(s: &str) -> Option<String> {
+    let Some(rest) = s.strip_prefix("cpe:2.3:") else { return Some("which does not start with `cpe:2.3:`".into()) };
+    let mut fields = vec![String::new()];
+    let mut escaped = false;
+    for c in rest.chars() {
+        match c {
+            ':' if !escaped => fields.push(String::new()),
+            _ => fields.last_mut().expect("one field at least").push(c),
+        }
+        escaped = c == '\\' && !escaped;
+    }
+    if fields.len() != 11 {
+        return Some(format!("with {} fields after `cpe:2.3:` (a CPE has 11)", fields.len()));
+    }
+    if !["a", "o", "h"].contains(&fields[0].as_str()) {
+        return Some(format!("whose part is `{}` (a, o or h)", fields[0]));
+    }
+    if let Some(empty) = fields.iter().position(|f| f.is_empty()) {
+        return Some(format!("whose field {} is empty (`*` stands for any)", empty + 3));
+    }
+    if fields[1] == "*" || fields[2] == "*" {
+        return Some("without a vendor and product".into());
+    }
+    None
 }
