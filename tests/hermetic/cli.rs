@@ -1,6 +1,7 @@
 //! The `dhib` binary on the example catalog, as a user runs it.
 
 use crate::common;
+use common::{stderr, stdout, Ws};
 use std::process::Output;
 
 fn dhib(args: &[&str]) -> Output {
@@ -118,4 +119,42 @@ fn help_teaches_with_examples() {
     for f in ["deps(X, 1)", "rdeps(U, X)", "allpaths(A, B)", "kind(image, X)", "attr(license, Zlib, X)"] {
         assert!(q.contains(f), "query --help lacks {f}");
     }
+}
+
+#[test]
+fn support_windows_select_images_and_change_no_key() {
+    let image = |name: &str, support: &str| format!("image \"{name}\" {{\n  base = scratch\n  user = 65532\n{support}}}\n");
+    let text = |old_until: &str| {
+        format!(
+            "//- dhi.toml\n[workspace]\nname = \"t\"\n//- images/BUILD.dhi\n{}{}{}",
+            image("old", &format!("  support = {{ until = \"{old_until}\" }}\n")),
+            image("new", "  support = { until = \"2030-12-31\" }\n"),
+            image("forever", ""),
+        )
+    };
+    let ws = Ws::fixture(&text("2026-06-30"));
+    let lines = |q: &str| {
+        let out = ws.dhib(&["query", q]);
+        assert!(out.status.success(), "{q}: {}", stderr(&out));
+        stdout(&out).lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(lines("supported(2027-01-01, //...)"), ["//images:forever", "//images:new"]);
+    assert_eq!(lines("unsupported(2027-01-01, //...)"), ["//images:old"]);
+    // The last day is inside the window.
+    assert_eq!(lines("unsupported(2026-06-30, //...)"), Vec::<String>::new());
+    // A window decides what is rebuilt, not what is built: no key changes.
+    let key = |ws: &Ws| stdout(&ws.dhib(&["key", "//images:old"]));
+    let before = key(&ws);
+    assert!(before.ends_with("  //images:old\n") && before.find(' ') == Some(64), "a key: {before}");
+    ws.add_fixture(&text("2028-01-01"));
+    assert_eq!(key(&ws), before);
+    // Bad dates, in the file and in the query, are named where they are.
+    ws.add_fixture(&text("2027-02-29"));
+    let out = ws.dhib(&["check"]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("E0250") && err.contains("not a calendar date"), "{err}");
+    ws.add_fixture(&text("2028-02-29"));
+    let out = ws.dhib(&["query", "supported(2027-13-01, //...)"]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && err.contains("E0404") && err.contains("2027-13-01"), "{err}");
 }

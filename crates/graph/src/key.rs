@@ -10,6 +10,9 @@ pub use dhib_core::Key;
 /// Attributes that change an image's attestations but not what is built.
 const ATTESTATION_ONLY: [&str; 3] = ["vex", "skip_checks", "size_budget_mb"];
 
+/// Attributes that decide only which images a pipeline rebuilds.
+const POLICY_ONLY: [&str; 1] = ["support"];
+
 /// Bounds on a build's steps: a step that passes them makes the same
 /// output whatever they are, so raising one rebuilds nothing.
 const EXECUTION_ONLY: [&str; 3] = ["timeout", "max_processes", "disk_budget_mb"];
@@ -62,7 +65,9 @@ pub fn compute(lookup: &dyn Definitions, id: &NodeId, def: Option<&TargetDef>, d
         // What only an attestation reads is part of that attestation's key,
         // so that changing it re-attests without rebuilding.
         let keyed = |name: &str| {
-            !(ATTESTATION_ONLY.contains(&name) || matches!(def.kind, Kind::Package | Kind::DebianBuild) && EXECUTION_ONLY.contains(&name))
+            !(ATTESTATION_ONLY.contains(&name)
+                || POLICY_ONLY.contains(&name)
+                || matches!(def.kind, Kind::Package | Kind::DebianBuild) && EXECUTION_ONLY.contains(&name))
         };
         for (name, value) in def.attrs.iter().filter(|(name, _)| keyed(name)) {
             h.field(name, &value.canonical_bytes());

@@ -33,6 +33,10 @@ pub enum Query {
     Kind(String, Span, Box<Query>),
     Attr(String, String, Box<Query>),
     Tests(Box<Query>),
+    /// `supported(DATE, X)` (true) and `unsupported(DATE, X)` (false): the
+    /// images and customizations of X inside (or past) their support window
+    /// on DATE; one without a window is always supported.
+    Supported(String, bool, Box<Query>),
     Union(Box<Query>, Box<Query>),
     Except(Box<Query>, Box<Query>),
     Intersect(Box<Query>, Box<Query>),
@@ -88,7 +92,7 @@ struct Parser {
     len: usize,
 }
 
-const FUNCTIONS: &[&str] = &["deps", "rdeps", "allpaths", "kind", "attr", "tests"];
+const FUNCTIONS: &[&str] = &["deps", "rdeps", "allpaths", "kind", "attr", "tests", "supported", "unsupported"];
 
 pub fn parse(text: &str) -> Result<Query, Diag> {
     let mut p = Parser { toks: lex(text)?, pos: 0, len: text.len() };
@@ -208,6 +212,16 @@ impl Parser {
                 Query::Attr(name, value, Box::new(self.expr()?))
             }
             "tests" => Query::Tests(Box::new(self.expr()?)),
+            "supported" | "unsupported" => {
+                let (date, dspan) = self.word("a date (YYYY-MM-DD)")?;
+                if !dhib_lang::eval::is_date(&date) {
+                    return Err(Diag::error(QUERY_FILE, dspan, "E0404", format!("expected a date (YYYY-MM-DD), found `{date}`"))
+                        .with_label("not a calendar date")
+                        .with_help(format!("e.g. {w}(2027-01-01, //...)")));
+                }
+                self.expect(Tok::Comma, "`,`")?;
+                Query::Supported(date, w == "supported", Box::new(self.expr()?))
+            }
             _ => {
                 let mut d = Diag::error(QUERY_FILE, span, "E0407", format!("unknown function `{w}`")).with_label("not a query function");
                 d = match did_you_mean(&w, FUNCTIONS.iter().copied()) {
@@ -264,6 +278,18 @@ pub fn eval(q: &Query, g: &BuildGraph, t: &dyn Targets) -> Result<NodeSet, Diag>
             .filter(|n| {
                 let id = g.node(*n);
                 id.facet.is_none() && t.target(&id.label).and_then(|d| d.attrs.get(name).cloned()).is_some_and(|v| value_matches(&v, value))
+            })
+            .collect(),
+        Query::Supported(date, inside, x) => eval(x, g)?
+            .into_iter()
+            .filter(|n| matches!(g.kind(*n), Some(NodeKind::Target(Kind::Image | Kind::Customization))) && g.node(*n).facet.is_none())
+            .filter(|n| {
+                let until = t.target(&g.node(*n).label).and_then(|d| match d.attrs.get("support") {
+                    Some(Value::Map(m)) => m.get("until").and_then(Value::as_str).map(str::to_string),
+                    _ => None,
+                });
+                // Days as YYYY-MM-DD compare as text.
+                until.is_none_or(|u| u.as_str() >= date.as_str()) == *inside
             })
             .collect(),
         Query::Tests(x) => {

@@ -95,6 +95,8 @@ pub enum Ty {
     Sha256,
     /// A CPE 2.3 formatted string, as NVD names products.
     Cpe,
+    /// A calendar date, "YYYY-MM-DD".
+    Date,
     /// A uid (`65532`), a name, or `uid:gid`.
     User,
     OneOf(&'static [&'static str]),
@@ -118,6 +120,7 @@ impl fmt::Display for Ty {
             Ty::LayerSource => f.write_str("a `file(...)` of an OCI layout's index.json or \"HOST/REPO@sha256:…\""),
             Ty::Monitor => f.write_str("an upstream monitor such as `git_tags(...)`"),
             Ty::Sha256 => f.write_str("a sha256 digest (64 hex digits)"),
+            Ty::Date => f.write_str("a date (\"YYYY-MM-DD\")"),
             Ty::Cpe => f.write_str("a CPE 2.3 name (\"cpe:2.3:a:VENDOR:PRODUCT:VERSION:*:*:*:*:*:*:*\")"),
             Ty::User => f.write_str("a uid (integer), a user name, or \"uid:gid\""),
             Ty::OneOf(options) => write!(f, "one of {}", options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ")),
@@ -171,6 +174,8 @@ const VEX_STATEMENT: &[Field] = &[
     opt("action", Ty::Str),
 ];
 const STR_MAP: Ty = Ty::Map(&Ty::Str);
+/// How long an image is maintained: the pipeline rebuilds it until then.
+const SUPPORT: Ty = Ty::Record(&[req("until", Ty::Date, "\"2027-06-30\"")]);
 const PKG_LABELS: Ty = Ty::List(&Ty::Label(&[Kind::Package, Kind::Deb]));
 const IMAGE_KINDS: &[Kind] = &[Kind::Image, Kind::Customization];
 
@@ -277,6 +282,7 @@ const IMAGE: &[Field] = &[
     opt("max_layers", Ty::Int),
     opt("skip_checks", STR_MAP),
     opt("size_budget_mb", Ty::Int),
+    opt("support", SUPPORT),
     opt("vex", VEX),
 ];
 
@@ -297,6 +303,7 @@ const CUSTOMIZATION: &[Field] = &[
     opt("description", Ty::Str),
     opt("skip_checks", STR_MAP),
     opt("size_budget_mb", Ty::Int),
+    opt("support", SUPPORT),
     opt("vex", VEX),
 ];
 

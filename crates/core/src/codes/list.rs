@@ -429,7 +429,7 @@ pub const CODES: &[Code] = &[
         title: "malformed query",
         explanation: "The query needs something else at the marked place: a `,` between arguments, a closing `)`, a pattern, or a word \
                       such as a kind. The forms are deps(X[, DEPTH]), rdeps(UNIVERSE, X[, DEPTH]), allpaths(FROM, TO), kind(KIND, X), \
-                      attr(NAME, VALUE, X) and tests(X).",
+                      attr(NAME, VALUE, X), tests(X), supported(DATE, X) and unsupported(DATE, X), where DATE is YYYY-MM-DD.",
     },
     Code {
         code: "E0405",

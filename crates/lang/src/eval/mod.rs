@@ -21,6 +21,8 @@ mod templates;
 mod tests;
 mod types;
 
+pub use types::is_date;
+
 use builtins::*;
 
 /// What a file makes visible to code evaluated in it: its own `let`s and

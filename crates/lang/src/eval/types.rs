@@ -19,6 +19,8 @@ impl Evaluator<'_> {
                 d = d.with_help(format!("labels are not quoted: write `:{s}` or `//dir:{s}`"));
             } else if let Ty::Sha256 = ty {
                 d = d.with_help("write the lowercase hex sha256, e.g. the first field of `sha256sum FILE`");
+            } else if let Ty::Date = ty {
+                d = d.with_help("write the day as \"YYYY-MM-DD\", e.g. \"2027-06-30\"");
             } else if let Ty::Cpe = ty {
                 d = d.with_help("write it as NVD names the product, e.g. \"cpe:2.3:a:zlib:zlib:{version}:*:*:*:*:*:*:*\"");
             }
@@ -54,6 +56,8 @@ pub(super) fn type_problem(ty: &Ty, v: &Value) -> Option<String> {
                 Some("a string that is not hex".to_string())
             }
         }
+        (Ty::Date, Value::Str(s)) if is_date(s) => None,
+        (Ty::Date, Value::Str(s)) => Some(format!("\"{s}\", not a calendar date")),
         (Ty::Cpe, Value::Str(s)) => cpe_problem(s).map(|p| format!("\"{s}\", {p}")),
         (Ty::List(inner), Value::List(items)) => items.iter().find_map(|i| type_problem(inner, i)).map(|p| format!("a list holding {p}")),
         (Ty::Map(inner), Value::Map(m)) => m.values().find_map(|i| type_problem(inner, i)).map(|p| format!("a map holding {p}")),
@@ -101,4 +105,23 @@ fn cpe_problem(s: &str) -> Option<String> {
         return Some("without a vendor and product".into());
     }
     None
+}
+
+/// Whether `s` is a real day written `YYYY-MM-DD` (what `support.until`
+/// and `dhib query 'supported(DATE, …)'` compare, as text).
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !s.bytes().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()) {
+        return false;
+    }
+    let (y, m, d): (u32, u32, u32) = (s[..4].parse().unwrap_or(0), s[5..7].parse().unwrap_or(0), s[8..].parse().unwrap_or(0));
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => 0,
+    };
+    (1..=days).contains(&d)
 }
