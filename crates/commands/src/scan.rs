@@ -15,7 +15,7 @@ use dhib_scan::vex::Statement;
 use dhib_scan::Report;
 use serde_json::Value;
 
-use crate::verify::{subject, Subject};
+use crate::verify::{pull_signed, subject, Subject};
 use crate::{keys, Failure, Workspace};
 
 /// Finds the workspace, for the targets that need one (labels, the default key).
@@ -60,15 +60,13 @@ pub fn documents(ws: FindWorkspace, target: &Target) -> Result<Documents, Failur
         Subject::Label(id) => (dhib_exec::out::written_layout(&ws()?.out_dir(target.out.clone()), &id.to_string())?, true),
         Subject::Layout(dir) => (dir, false),
         Subject::Registry => {
-            let host = reference.split('/').next().unwrap_or_default().to_string();
-            let hosts = if target.insecure { vec![host] } else { Vec::new() };
-            dhib_oci::registry::pull_signed_layout(reference, &hosts, scratch.path())?;
+            pull_signed(reference, target.insecure, scratch.path())?;
             (scratch.path().to_path_buf(), false)
         }
     };
     let bad_layout = |e: String| Diag::plain("E1002", format!("{reference}: {e}"));
     let signed = dhib_oci::attach::read(&layout).map_err(bad_layout)?;
-    let description = dhib_oci::describe::describe(&layout).map_err(bad_layout)?;
+    let description = dhib_oci::describe::describe(&layout, signed.image).map_err(bad_layout)?;
     let statements: Vec<(String, Value)> = if signed.attestations.is_empty() && local {
         unsigned_statements(&dhib_exec::out::attestations_dir(&layout))?
     } else {
@@ -77,22 +75,13 @@ pub fn documents(ws: FindWorkspace, target: &Target) -> Result<Documents, Failur
             None => keys::public_key(&ws()?, None)?,
         };
         let hex = signed.image.hex();
-        let mut out = Vec::new();
-        for bytes in &signed.attestations {
-            let forged = |e: String| {
-                Diag::plain("E1003", format!("{reference}: an attestation does not verify: {e}"))
-                    .with_help("scan only what its signer vouches for: name the signer's public key with --key FILE")
-            };
-            let env = dhib_attest::dsse::Envelope::from_json(bytes).map_err(|e| forged(e.to_string()))?;
-            let payload = env.payload_bytes().map_err(|e| forged(e.to_string()))?;
-            let (subjects, ty, predicate) = statement::read(&payload).map_err(forged)?;
-            env.verify(&public).map_err(|e| forged(format!("{ty}: {e}")))?;
-            if !subjects.contains(&hex) {
-                return Err(forged(format!("{ty} is about sha256:{}, not the image sha256:{hex}", subjects.join(", sha256:"))).into());
-            }
-            out.push((ty, predicate));
-        }
-        out
+        let forged = |e: String| {
+            Diag::plain("E1003", format!("{reference}: an attestation does not verify: {e}"))
+                .with_help("scan only what its signer vouches for: name the signer's public key with --key FILE")
+        };
+        let read = |bytes: &Vec<u8>| dhib_exec::verify::signed_statement(bytes, &public, &hex).map_err(forged);
+        let statements = signed.attestations.iter().map(read).collect::<Result<Vec<_>, Diag>>()?;
+        statements.into_iter().map(|(ty, statement)| (ty, statement["predicate"].clone())).collect()
     };
     let predicate = |ty: &str| statements.iter().find(|(t, _)| t == ty).map(|(_, p)| p.clone());
     let sbom = predicate(statement::CYCLONEDX).or_else(|| predicate(statement::SPDX)).ok_or_else(|| {

@@ -41,6 +41,15 @@ pub(crate) fn subject(reference: &str) -> Result<Subject, Diag> {
     })
 }
 
+/// The image `reference` names in a registry, with its signature and
+/// attestations, into a new layout at `dest`; `insecure` speaks plain http
+/// to its host.
+pub(crate) fn pull_signed(reference: &str, insecure: bool, dest: &Path) -> Result<(), Diag> {
+    let host = reference.split('/').next().unwrap_or_default().to_string();
+    let hosts = if insecure { vec![host] } else { Vec::new() };
+    dhib_oci::registry::pull_signed_layout(reference, &hosts, dest).map(|_| ())
+}
+
 /// Every check of the image `opts.reference` names; `loaded` is needed
 /// (and used) only for a label.
 pub fn verify(ws: &Workspace, loaded: impl FnOnce() -> Result<Loaded, Failure>, opts: &Options) -> Result<Vec<Check>, Failure> {
@@ -61,9 +70,7 @@ pub fn verify(ws: &Workspace, loaded: impl FnOnce() -> Result<Loaded, Failure>, 
         Subject::Layout(dir) => (dir, None),
         Subject::File(_) => unreachable!("refused above"),
         Subject::Registry => {
-            let host = opts.reference.split('/').next().unwrap_or_default().to_string();
-            let hosts = if opts.insecure { vec![host] } else { Vec::new() };
-            dhib_oci::registry::pull_signed_layout(&opts.reference, &hosts, scratch.path())?;
+            pull_signed(&opts.reference, opts.insecure, scratch.path())?;
             (scratch.path().to_path_buf(), None)
         }
     };

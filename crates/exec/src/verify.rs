@@ -82,17 +82,11 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&Expected>, docum
     }
     for (i, bytes) in signed.attestations.iter().enumerate() {
         let name = format!("attestation {}", i + 1);
-        let outcome = (|| -> Result<(String, Value), String> {
-            let env = dsse::Envelope::from_json(bytes).map_err(|e| e.to_string())?;
-            let payload = env.payload_bytes().map_err(|e| e.to_string())?;
-            let (subjects, ty, predicate) = statement::read(&payload)?;
-            env.verify(key).map_err(|e| format!("{ty}: the DSSE signature does not verify: {e}"))?;
-            if !subjects.contains(&hex) {
-                return Err(format!("{ty}: its subject is sha256:{}, not the image sha256:{hex}", subjects.join(", sha256:")));
-            }
-            statements.push(serde_json::from_slice(&payload).map_err(|e| e.to_string())?);
-            Ok((ty, predicate))
-        })();
+        let outcome = signed_statement(bytes, key, &hex).map(|(ty, statement)| {
+            let predicate = statement["predicate"].clone();
+            statements.push(statement);
+            (ty, predicate)
+        });
         match outcome {
             Ok((ty, predicate)) => {
                 checks.push(check(&name, Ok(format!("{ty}: signed, about the image"))));
@@ -135,6 +129,20 @@ pub fn verify(layout: &Path, key: &PublicKey, expected: Option<&Expected>, docum
         checks.extend(guardrail(p).into_iter().map(|outcome| check("guardrail", outcome)));
     }
     checks
+}
+
+/// An attestation of the layout (a DSSE envelope) whose signature verifies
+/// with `key` and whose subject is the image `hex`: its predicate type and
+/// its statement.
+pub fn signed_statement(bytes: &[u8], key: &PublicKey, hex: &str) -> Result<(String, Value), String> {
+    let env = dsse::Envelope::from_json(bytes).map_err(|e| e.to_string())?;
+    let payload = env.payload_bytes().map_err(|e| e.to_string())?;
+    let (subjects, ty, _) = statement::read(&payload)?;
+    env.verify(key).map_err(|e| format!("{ty}: the DSSE signature does not verify: {e}"))?;
+    if !subjects.iter().any(|s| s == hex) {
+        return Err(format!("{ty}: its subject is sha256:{}, not the image sha256:{hex}", subjects.join(", sha256:")));
+    }
+    Ok((ty, serde_json::from_slice(&payload).map_err(|e| e.to_string())?))
 }
 
 /// What the upstream-diff guardrail said of each source archive the

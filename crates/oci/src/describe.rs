@@ -24,10 +24,9 @@ pub struct Description {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Describes the image of the layout at `layout` (the one
+/// Describes the image `digest` of the layout at `layout` (the one
 /// [`crate::attach::read`] finds).
-pub fn describe(layout: &Path) -> Result<Description, String> {
-    let digest = crate::attach::read(layout)?.image;
+pub fn describe(layout: &Path, digest: Digest) -> Result<Description, String> {
     let json = |d: &Digest| -> Result<(Value, u64), String> {
         let bytes = std::fs::read(layout_blob(layout, d)).map_err(|e| format!("blob sha256:{d}: {e}"))?;
         Ok((serde_json::from_slice(&bytes).map_err(|e| format!("blob sha256:{d}: {e}"))?, bytes.len() as u64))
