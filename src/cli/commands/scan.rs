@@ -9,7 +9,7 @@ use crate::output::{out, status};
 
 /// Scan an image for known vulnerabilities, offline: the packages its
 /// signed SBOM lists are matched against an OSV database (Debian's
-/// advisories by source package, Debian 12's records only, in Debian's
+/// advisories by source package, of the image's own release only, in Debian's
 /// version order; packages built from source by CPE and purl), and the
 /// image's own signed VEX statements, plus any given with --vex, are
 /// applied: not_affected and fixed suppress a finding, affected and
